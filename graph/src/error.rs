@@ -1,0 +1,105 @@
+//! Errors of the graph crate.
+
+use crate::key::Key;
+
+/// A value did not have the type or shape a task expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The value was of another variant.
+    #[error("expected a value of type {expected}, found {found}")]
+    Type {
+        /// What was expected.
+        expected: &'static str,
+        /// What was found.
+        found: &'static str,
+    },
+    /// An integer did not fit the target type.
+    #[error("value {value} is out of range for {target}")]
+    OutOfRange {
+        /// The value, printed.
+        value: String,
+        /// The target type.
+        target: &'static str,
+    },
+    /// A list had the wrong number of elements.
+    #[error("expected a list of {expected} elements, found {found}")]
+    Length {
+        /// Expected length.
+        expected: usize,
+        /// Actual length.
+        found: usize,
+    },
+}
+
+/// What an [`Op`](crate::Op) returns when it cannot compute its result.
+///
+/// ```
+/// use rask_graph::OpError;
+/// let e = OpError::new("division by zero");
+/// assert_eq!(e.to_string(), "division by zero");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct OpError {
+    message: String,
+}
+
+impl OpError {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        OpError { message: message.into() }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<ValueError> for OpError {
+    fn from(e: ValueError) -> Self {
+        OpError::new(e.to_string())
+    }
+}
+
+/// A graph could not be built, transformed or (de)serialized.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// Two tasks were given the same key.
+    #[error("duplicate key {0}: two tasks were added under the same key")]
+    DuplicateKey(Key),
+    /// A task refers to a key that no task produces.
+    #[error("task {task} depends on {missing}, which is not in the graph")]
+    MissingDependency {
+        /// The task with the dangling reference.
+        task: Key,
+        /// The key nothing produces.
+        missing: Key,
+    },
+    /// A requested output is not in the graph.
+    #[error("requested output {0} is not in the graph")]
+    MissingOutput(Key),
+    /// The dependencies form a cycle.
+    #[error("the graph has a cycle through: {}", .0.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" -> "))]
+    Cycle(Vec<Key>),
+    /// The graph is larger than an index-based graph can hold.
+    #[error("graph too large: more than {0} tasks, literals or arguments")]
+    TooLarge(u32),
+    /// A task's op cannot leave this process (a closure op).
+    #[error(
+        "task {key} uses the closure op '{op}', which cannot be sent to another process; \
+         implement `rask_graph::Op` on a serializable struct and register it with \
+         `#[typetag::serde(name = \"...\")]`, or use a local scheduler (sync or threads)"
+    )]
+    NotPortable {
+        /// The task.
+        key: Key,
+        /// The op's name.
+        op: String,
+    },
+    /// Encoding or decoding a task or value failed.
+    #[error("serialization failed: {0}")]
+    Serialization(String),
+}

@@ -1,0 +1,246 @@
+//! Keys: the names of task outputs.
+//!
+//! A [`Key`] is what Dask writes as `("add-3f9a…", 2, 0)`: a task *group* (the operation
+//! prefix that progress bars show, e.g. `"add"`), a [`Token`] and a small tuple of block
+//! indices. Keys are `Copy`, 32 bytes, and hash and compare without touching the heap:
+//! group names are interned once per process, index tuples of up to four entries are
+//! stored inline and longer ones are interned.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{LazyLock, RwLock};
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::token::Token;
+
+/// An interned task-group name such as `"add"`, `"sum-partial"` or `"read-parquet"`.
+///
+/// ```
+/// use rask_graph::Group;
+/// let g = Group::new("inc");
+/// assert_eq!(g, Group::new("inc"));
+/// assert_eq!(g.as_str(), "inc");
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Group(u32);
+
+struct Interner<T: 'static + ?Sized> {
+    ids: HashMap<&'static T, u32>,
+    values: Vec<&'static T>,
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
+    fn new() -> Self {
+        Interner { ids: HashMap::new(), values: Vec::new() }
+    }
+}
+
+fn intern<T, B>(table: &RwLock<Interner<T>>, value: &T, leak: impl FnOnce(&T) -> B) -> u32
+where
+    T: ?Sized + Eq + std::hash::Hash,
+    B: Into<&'static T>,
+{
+    if let Some(&id) = table.read().unwrap_or_else(|e| e.into_inner()).ids.get(value) {
+        return id;
+    }
+    let mut table = table.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(&id) = table.ids.get(value) {
+        return id;
+    }
+    let stored: &'static T = leak(value).into();
+    let id = u32::try_from(table.values.len()).expect("fewer than 2^32 interned names");
+    table.values.push(stored);
+    table.ids.insert(stored, id);
+    id
+}
+
+fn lookup<T: ?Sized>(table: &RwLock<Interner<T>>, id: u32) -> &'static T {
+    table.read().unwrap_or_else(|e| e.into_inner()).values[id as usize]
+}
+
+static GROUPS: LazyLock<RwLock<Interner<str>>> = LazyLock::new(|| RwLock::new(Interner::new()));
+static LONG_INDICES: LazyLock<RwLock<Interner<[u32]>>> =
+    LazyLock::new(|| RwLock::new(Interner::new()));
+
+impl Group {
+    /// Interns `name` (once per process; later calls are a hash lookup).
+    pub fn new(name: &str) -> Group {
+        Group(intern(&GROUPS, name, |s| &*Box::leak(s.to_owned().into_boxed_str())))
+    }
+
+    /// The group's name.
+    pub fn as_str(&self) -> &'static str {
+        lookup(&GROUPS, self.0)
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Group({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Marks an index tuple that is interned in `LONG_INDICES` rather than stored inline.
+const LONG: u8 = u8::MAX;
+const INLINE: usize = 4;
+
+/// The name of one task's output: group, token and block index.
+///
+/// ```
+/// use rask_graph::{Group, Key, Token};
+/// let k = Key::new(Group::new("add"), Token(0xabc), &[2, 0]);
+/// assert_eq!(k.index(), &[2, 0]);
+/// assert_eq!(k.group().as_str(), "add");
+/// assert_eq!(k.to_string(), "('add-0000000000000abc', 2, 0)");
+/// assert_eq!(Key::new(Group::new("x"), Token(1), &[1, 2, 3, 4, 5, 6]).index(), &[1, 2, 3, 4, 5, 6]);
+/// ```
+#[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    token: Token,
+    group: Group,
+    len: u8,
+    parts: [u32; INLINE],
+}
+
+impl Key {
+    /// A key with the given block index (empty for a single task such as a delayed call).
+    pub fn new(group: Group, token: Token, index: &[u32]) -> Key {
+        let mut parts = [0; INLINE];
+        let len = if index.len() <= INLINE {
+            parts[..index.len()].copy_from_slice(index);
+            index.len() as u8
+        } else {
+            parts[0] = intern(&LONG_INDICES, index, |s| &*Box::leak(s.to_vec().into_boxed_slice()));
+            LONG
+        };
+        Key { token, group, len, parts }
+    }
+
+    /// A key without a block index.
+    pub fn single(group: Group, token: Token) -> Key {
+        Key { token, group, len: 0, parts: [0; INLINE] }
+    }
+
+    /// The task group (operation prefix).
+    pub fn group(&self) -> Group {
+        self.group
+    }
+
+    /// The token.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The block index tuple.
+    pub fn index(&self) -> &[u32] {
+        if self.len == LONG {
+            lookup(&LONG_INDICES, self.parts[0])
+        } else {
+            &self.parts[..self.len as usize]
+        }
+    }
+
+    /// The same group and token with another index (a sibling block of the same layer).
+    pub fn with_index(&self, index: &[u32]) -> Key {
+        Key::new(self.group, self.token, index)
+    }
+
+    /// `group-token`, the layer's name, as Dask prints the first element of a key.
+    pub fn name(&self) -> String {
+        format!("{}-{:016x}", self.group, self.token.0)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let index = self.index();
+        if index.is_empty() {
+            return f.write_str(&self.name());
+        }
+        write!(f, "('{}'", self.name())?;
+        for i in index {
+            write!(f, ", {i}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Keys cross process boundaries by name: group ids are only meaningful in one process.
+#[derive(Serialize, Deserialize)]
+struct WireKey<'a> {
+    #[serde(borrow)]
+    group: std::borrow::Cow<'a, str>,
+    token: u64,
+    index: Vec<u32>,
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireKey { group: self.group.as_str().into(), token: self.token.0, index: self.index().to_vec() }
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireKey::deserialize(deserializer)?;
+        if wire.group.is_empty() {
+            return Err(D::Error::custom("a key's group name is empty"));
+        }
+        Ok(Key::new(Group::new(&wire.group), Token(wire.token), &wire.index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_small_and_copy() {
+        assert_eq!(std::mem::size_of::<Key>(), 32);
+    }
+
+    #[test]
+    fn long_indices_round_trip_and_compare() {
+        let g = Group::new("long");
+        let a = Key::new(g, Token(1), &[1, 2, 3, 4, 5]);
+        let b = Key::new(g, Token(1), &[1, 2, 3, 4, 5]);
+        let c = Key::new(g, Token(1), &[1, 2, 3, 4, 6]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(c.index(), &[1, 2, 3, 4, 6]);
+    }
+
+    #[test]
+    fn keys_round_trip_through_msgpack() {
+        for key in [
+            Key::single(Group::new("inc"), Token(7)),
+            Key::new(Group::new("add"), Token(u64::MAX), &[3, 1]),
+            Key::new(Group::new("big"), Token(9), &[1, 2, 3, 4, 5, 6, 7]),
+        ] {
+            let bytes = rmp_serde::to_vec_named(&key).unwrap();
+            let back: Key = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(back, key);
+        }
+    }
+
+    #[test]
+    fn display_matches_dask_style() {
+        let k = Key::single(Group::new("inc"), Token(255));
+        assert_eq!(k.to_string(), "inc-00000000000000ff");
+    }
+}

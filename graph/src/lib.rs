@@ -1,0 +1,59 @@
+//! # rask-graph
+//!
+//! The task-graph core of rask: what a computation *is*, independent of where it runs.
+//!
+//! - [`Key`] names a task's output (task [`Group`], [`Token`], block index); [`Value`] is
+//!   what tasks produce; [`Data`] converts Rust types to and from values.
+//! - [`Op`] is what a task does: built-in ops ([`ops`]) are serializable and registered by
+//!   name, [`FnOp`] wraps a closure for local use.
+//! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
+//!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
+//! - Passes are pure functions graph -> graph: [`cull`] and [`order`]; [`to_dot`] renders
+//!   any graph.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rask_graph::{cull, ops, order, Arg, Group, Key, Op, TaskGraph, Token, Value};
+//!
+//! let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+//! let sum: Arc<dyn Op> = Arc::new(ops::Sum);
+//! let mut b = TaskGraph::builder();
+//! let leaves: Vec<Arg> = (0..4)
+//!     .map(|i| b.add(Key::new(Group::new("inc"), Token(1), &[i]), &inc, [Arg::Value(Value::I64(i as i64))]))
+//!     .map(|id| Arg::Task(id.unwrap()))
+//!     .collect();
+//! let total = b.add(Key::single(Group::new("sum"), Token(2)), &sum, leaves).unwrap();
+//! let graph = b.build().unwrap();
+//! let (graph, outputs) = cull(&graph, &[total]);
+//! let (graph, outputs) = order(&graph, &outputs);
+//! assert_eq!(graph.len(), 5);
+//! assert_eq!(graph.key(outputs[0]).group().as_str(), "sum");
+//! ```
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod cull;
+mod dot;
+mod error;
+mod key;
+mod layer;
+mod op;
+mod order;
+pub mod ops;
+mod task_graph;
+mod token;
+mod value;
+
+pub use cull::cull;
+pub use dot::{group_colour, to_dot};
+pub use error::{GraphError, OpError, ValueError};
+pub use key::{Group, Key};
+pub use layer::{ArgSpec, Layer, TaskSpec, materialize};
+pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
+pub use order::{order, priority_sequence};
+pub use task_graph::{Arg, ArgView, Csr, GraphBuilder, TaskGraph, TaskId};
+pub use token::{Token, TokenHasher};
+pub use value::{Data, Value};
+
+/// Re-exported so that downstream crates register ops with the same `typetag` version.
+pub use typetag;
