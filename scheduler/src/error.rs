@@ -1,0 +1,40 @@
+//! Errors of the scheduler crate.
+
+use rask_graph::{GraphError, Key};
+
+/// Why a computation did not return its results.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// A task's op returned an error. Nothing was started after it.
+    #[error("task {key} (op '{op}') failed: {message}")]
+    TaskFailed {
+        /// The failed task.
+        key: Key,
+        /// Its op's name.
+        op: String,
+        /// The op's message.
+        message: String,
+    },
+    /// A task's op panicked; the panic was caught. Nothing was started after it.
+    #[error("task {key} (op '{op}') panicked: {message}")]
+    TaskPanicked {
+        /// The task.
+        key: Key,
+        /// Its op's name.
+        op: String,
+        /// The panic message.
+        message: String,
+    },
+    /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
+    #[error("invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N (N >= 1)")]
+    InvalidSpec {
+        /// The text given.
+        value: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// The graph was malformed (an output id outside it, for example).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}

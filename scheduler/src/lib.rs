@@ -1,0 +1,42 @@
+//! # rask-scheduler
+//!
+//! Where rask's task graphs run. One trait, [`Scheduler`], and its executors:
+//!
+//! - [`SyncScheduler`]: the calling thread, in priority order (for debugging);
+//! - [`ThreadsScheduler`]: a work-stealing pool over the flat task arena (the default).
+//!
+//! Every executor frees intermediate values as soon as their last reader ran, stops at the
+//! first failing task with an error naming its key and op (panics included), and reports
+//! to the [`events`] bus that the [`progress`] bar and the dashboard read.
+//! [`default_scheduler`] picks the scheduler: set in code, else `RASK_SCHEDULER`
+//! (`sync`, `threads`, `threads:N`), else one thread per core.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rask_graph::{ops, Arg, Group, Key, Op, TaskGraph, Token, Value};
+//! use rask_scheduler::{Scheduler, SyncScheduler, ThreadsScheduler};
+//!
+//! let add: Arc<dyn Op> = Arc::new(ops::Add);
+//! let mut b = TaskGraph::builder();
+//! let x = b.add(Key::single(Group::new("add"), Token(1)), &add, [Arg::Value(Value::I64(1)), Arg::Value(Value::I64(2))]).unwrap();
+//! let graph = b.build().unwrap();
+//! for scheduler in [&SyncScheduler as &dyn Scheduler, &ThreadsScheduler::new(2)] {
+//!     assert_eq!(scheduler.execute(&graph, &[x]).unwrap(), vec![Value::I64(3)]);
+//! }
+//! ```
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod error;
+pub mod events;
+pub mod progress;
+mod run;
+mod scheduler;
+mod sync;
+mod threads;
+
+pub use error::SchedulerError;
+pub use run::{call_task, panic_message, use_counts};
+pub use scheduler::{Scheduler, SchedulerSpec, default_scheduler, set_default_scheduler};
+pub use sync::SyncScheduler;
+pub use threads::ThreadsScheduler;

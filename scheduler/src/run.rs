@@ -1,0 +1,61 @@
+//! What every executor does with one task: call its op, catch a panic, and name the task
+//! in the error.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rask_graph::{Args, TaskGraph, TaskId, Value};
+
+use crate::error::SchedulerError;
+
+/// Calls task `id`'s op on `args`; an error or a panic becomes a [`SchedulerError`] naming
+/// the task's key and op.
+#[inline]
+pub fn call_task(graph: &TaskGraph, id: TaskId, args: Args) -> Result<Value, SchedulerError> {
+    let op = graph.op(id);
+    match catch_unwind(AssertUnwindSafe(|| op.call(args))) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(SchedulerError::TaskFailed {
+            key: graph.key(id),
+            op: op.name().to_string(),
+            message: e.message().to_string(),
+        }),
+        Err(payload) => Err(SchedulerError::TaskPanicked {
+            key: graph.key(id),
+            op: op.name().to_string(),
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+/// The text of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// How many times each task's output will be read: once per argument naming it, plus
+/// one for each time it is requested as an output (so outputs are never freed).
+pub fn use_counts(graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<u32>, SchedulerError> {
+    let mut uses = vec![0u32; graph.len()];
+    for t in graph.ids() {
+        for d in graph.dependencies(t) {
+            uses[d.index()] += 1;
+        }
+    }
+    for o in outputs {
+        let slot = uses.get_mut(o.index()).ok_or_else(|| {
+            SchedulerError::Graph(rask_graph::GraphError::MissingOutput(rask_graph::Key::new(
+                rask_graph::Group::new("task-id"),
+                rask_graph::Token(0),
+                &[o.0],
+            )))
+        })?;
+        *slot += 1;
+    }
+    Ok(uses)
+}

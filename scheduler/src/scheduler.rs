@@ -1,0 +1,112 @@
+//! The [`Scheduler`] trait, scheduler names, and the process-wide default.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use rask_graph::{TaskGraph, TaskId, Value};
+
+use crate::error::SchedulerError;
+use crate::sync::SyncScheduler;
+use crate::threads::ThreadsScheduler;
+
+/// Runs a task graph and returns the values of the requested outputs.
+///
+/// Every implementation stops at the first failing task, starts nothing after it, and
+/// returns an error naming the task's key and op; panics inside tasks are caught.
+pub trait Scheduler: Send + Sync + fmt::Debug {
+    /// A short description, such as `threads(4)`.
+    fn name(&self) -> String;
+
+    /// Runs `graph` and returns the values of `outputs`, in order. Task ids are a
+    /// topological order (every [`TaskGraph`] is), and lower ids are preferred.
+    fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError>;
+}
+
+/// A scheduler named in text, as `RASK_SCHEDULER` takes it.
+///
+/// ```
+/// use rask_scheduler::SchedulerSpec;
+/// assert_eq!("sync".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Sync);
+/// assert_eq!("threads:4".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Threads(Some(4)));
+/// assert_eq!("threads".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Threads(None));
+/// assert!("threads:0".parse::<SchedulerSpec>().is_err());
+/// assert!("gpu".parse::<SchedulerSpec>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchedulerSpec {
+    /// [`SyncScheduler`].
+    Sync,
+    /// [`ThreadsScheduler`] with this many threads (default: the number of cores).
+    Threads(Option<usize>),
+}
+
+impl FromStr for SchedulerSpec {
+    type Err = SchedulerError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || SchedulerError::InvalidSpec { value: s.to_string(), origin: "code".to_string() };
+        let text = s.trim();
+        match text.split_once(':') {
+            None if text == "sync" || text == "synchronous" => Ok(SchedulerSpec::Sync),
+            None if text == "threads" || text == "threading" => Ok(SchedulerSpec::Threads(None)),
+            Some(("threads", n)) => match n.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(SchedulerSpec::Threads(Some(n))),
+                _ => Err(invalid()),
+            },
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl SchedulerSpec {
+    /// The scheduler this names.
+    pub fn build(&self) -> Arc<dyn Scheduler> {
+        match self {
+            SchedulerSpec::Sync => Arc::new(SyncScheduler),
+            SchedulerSpec::Threads(n) => Arc::new(n.map(ThreadsScheduler::new).unwrap_or_default()),
+        }
+    }
+
+    /// The spec in `RASK_SCHEDULER`, if set; a value rask does not know is an error naming
+    /// the variable.
+    pub fn from_env() -> Result<Option<SchedulerSpec>, SchedulerError> {
+        match std::env::var("RASK_SCHEDULER") {
+            Ok(v) if v.trim().is_empty() => Ok(None),
+            Ok(v) => v.parse().map(Some).map_err(|_| SchedulerError::InvalidSpec {
+                value: v,
+                origin: "the RASK_SCHEDULER environment variable".to_string(),
+            }),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(v)) => Err(SchedulerError::InvalidSpec {
+                value: v.to_string_lossy().into_owned(),
+                origin: "the RASK_SCHEDULER environment variable".to_string(),
+            }),
+        }
+    }
+}
+
+static DEFAULT: RwLock<Option<Arc<dyn Scheduler>>> = RwLock::new(None);
+
+/// Sets the scheduler `compute()` uses when a call names none (`None` restores the
+/// default). Set in code, it takes precedence over `RASK_SCHEDULER`.
+///
+/// ```
+/// use rask_scheduler::{default_scheduler, set_default_scheduler, SyncScheduler};
+/// set_default_scheduler(Some(std::sync::Arc::new(SyncScheduler)));
+/// assert_eq!(default_scheduler().unwrap().name(), "sync");
+/// set_default_scheduler(None);
+/// ```
+pub fn set_default_scheduler(scheduler: Option<Arc<dyn Scheduler>>) {
+    *DEFAULT.write().unwrap_or_else(|e| e.into_inner()) = scheduler;
+}
+
+/// The scheduler to use when a call names none: the one set in code, else
+/// `RASK_SCHEDULER`, else `threads` with one thread per core.
+pub fn default_scheduler() -> Result<Arc<dyn Scheduler>, SchedulerError> {
+    if let Some(s) = DEFAULT.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return Ok(s.clone());
+    }
+    Ok(SchedulerSpec::from_env()?.unwrap_or(SchedulerSpec::Threads(None)).build())
+}
