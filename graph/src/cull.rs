@@ -14,11 +14,11 @@ use crate::task_graph::{TaskGraph, TaskId};
 /// let a = b.add(k(0), &inc, [Arg::Value(Value::I64(0))]).unwrap();
 /// let _unused = b.add(k(1), &inc, [Arg::Task(a)]).unwrap();
 /// let wanted = b.add(k(2), &inc, [Arg::Task(a)]).unwrap();
-/// let (g, out) = cull(&b.build().unwrap(), &[wanted]);
+/// let (g, out) = cull(b.build().unwrap(), &[wanted]);
 /// assert_eq!(g.keys(), &[k(0), k(2)]);
 /// assert_eq!(g.key(out[0]), k(2));
 /// ```
-pub fn cull(graph: &TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
+pub fn cull(graph: TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
     let mut needed = vec![false; graph.len()];
     let mut stack: Vec<TaskId> = Vec::new();
     for &o in outputs {
@@ -37,7 +37,7 @@ pub fn cull(graph: &TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
     }
     let keep: Vec<TaskId> = graph.ids().filter(|t| needed[t.index()]).collect();
     if keep.len() == graph.len() {
-        return (graph.clone(), outputs.to_vec());
+        return (graph, outputs.to_vec());
     }
     let (culled, map) = graph.select(&keep);
     let outputs = outputs.iter().map(|o| map[o.index()].expect("outputs are kept")).collect();

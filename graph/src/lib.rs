@@ -24,8 +24,8 @@
 //!     .collect();
 //! let total = b.add(Key::single(Group::new("sum"), Token(2)), &sum, leaves).unwrap();
 //! let graph = b.build().unwrap();
-//! let (graph, outputs) = cull(&graph, &[total]);
-//! let (graph, outputs) = order(&graph, &outputs);
+//! let (graph, outputs) = cull(graph, &[total]);
+//! let (graph, outputs) = order(graph, &outputs);
 //! assert_eq!(graph.len(), 5);
 //! assert_eq!(graph.key(outputs[0]).group().as_str(), "sum");
 //! ```
@@ -38,6 +38,7 @@ mod error;
 mod key;
 mod layer;
 mod op;
+mod optimize;
 mod order;
 pub mod ops;
 mod task_graph;
@@ -50,10 +51,11 @@ pub use error::{GraphError, OpError, ValueError};
 pub use key::{Group, Key};
 pub use layer::{ArgSpec, Layer, TaskSpec, materialize};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
+pub use optimize::{OptimizeOptions, optimize};
 pub use order::{order, priority_sequence};
 pub use task_graph::{Arg, ArgView, Csr, GraphBuilder, TaskGraph, TaskId};
 pub use token::{Token, TokenHasher};
-pub use value::{Data, Value};
+pub use value::{Data, TaskOutput, Value};
 
 /// Re-exported so that downstream crates register ops with the same `typetag` version.
 pub use typetag;

@@ -23,15 +23,15 @@ use crate::task_graph::{TaskGraph, TaskId};
 /// let s0 = b.add(k("sum", 0), &sum, [Arg::Task(leaves[0]), Arg::Task(leaves[1])]).unwrap();
 /// let s1 = b.add(k("sum", 1), &sum, [Arg::Task(leaves[2]), Arg::Task(leaves[3])]).unwrap();
 /// let root = b.add(k("sum", 2), &sum, [Arg::Task(s0), Arg::Task(s1)]).unwrap();
-/// let (g, _) = order(&b.build().unwrap(), &[root]);
+/// let (g, _) = order(b.build().unwrap(), &[root]);
 /// // Depth-first: each pair is summed as soon as its two leaves exist.
 /// let names: Vec<String> = g.keys().iter().map(|k| format!("{}{}", k.group(), k.index()[0])).collect();
 /// assert_eq!(names, ["leaf0", "leaf1", "sum0", "leaf2", "leaf3", "sum1", "sum2"]);
 /// ```
-pub fn order(graph: &TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
-    let sequence = priority_sequence(graph, outputs);
+pub fn order(graph: TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
+    let sequence = priority_sequence(&graph, outputs);
     if sequence.iter().enumerate().all(|(i, t)| t.index() == i) {
-        return (graph.clone(), outputs.to_vec());
+        return (graph, outputs.to_vec());
     }
     let (ordered, map) = graph.select(&sequence);
     let outputs = outputs.iter().map(|o| map[o.index()].expect("every task is kept")).collect();

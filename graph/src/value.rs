@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ValueError;
+use crate::error::{OpError, ValueError};
 
 /// One task's output.
 ///
@@ -81,6 +81,26 @@ impl Value {
             Value::Bytes(b) => b.len(),
             Value::List(items) => items.iter().map(Value::nbytes).sum::<usize>() + 8,
             Value::Opaque(_) => std::mem::size_of::<usize>(),
+        }
+    }
+
+    /// Feeds the value into a token hasher (floats by their bits, opaque values by
+    /// identity), for deterministic task names of calls with literal arguments.
+    pub fn hash_token<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::Hash;
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Unit => {}
+            Value::Bool(b) => b.hash(state),
+            Value::I64(i) => i.hash(state),
+            Value::F64(x) => x.to_bits().hash(state),
+            Value::Str(s) => s.hash(state),
+            Value::Bytes(b) => b.hash(state),
+            Value::List(items) => {
+                items.len().hash(state);
+                items.iter().for_each(|v| v.hash_token(state));
+            }
+            Value::Opaque(any) => (Arc::as_ptr(any) as *const () as usize).hash(state),
         }
     }
 
@@ -309,6 +329,36 @@ tuple_data!(1; A 0);
 tuple_data!(2; A 0, B 1);
 tuple_data!(3; A 0, B 1, C 2);
 tuple_data!(4; A 0, B 1, C 2, D 3);
+
+/// What a task function may return: a [`Data`] value, or a `Result` whose error becomes
+/// the task's error message.
+///
+/// ```
+/// use rask_graph::{TaskOutput, Value};
+/// assert_eq!(5i64.into_task_result().unwrap(), Value::I64(5));
+/// let failed: Result<i64, String> = Err("no".into());
+/// assert_eq!(failed.into_task_result().unwrap_err().message(), "no");
+/// ```
+pub trait TaskOutput: Send + 'static {
+    /// The type of the successful value.
+    type Data: Data;
+    /// The value, or the error as an [`OpError`].
+    fn into_task_result(self) -> Result<Value, OpError>;
+}
+
+impl<T: Data> TaskOutput for T {
+    type Data = T;
+    fn into_task_result(self) -> Result<Value, OpError> {
+        Ok(self.into_value())
+    }
+}
+
+impl<T: Data, E: fmt::Display + Send + 'static> TaskOutput for Result<T, E> {
+    type Data = T;
+    fn into_task_result(self) -> Result<Value, OpError> {
+        self.map(Data::into_value).map_err(|e| OpError::new(e.to_string()))
+    }
+}
 
 #[cfg(test)]
 mod tests {

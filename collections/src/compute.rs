@@ -1,0 +1,204 @@
+//! The compute pipeline shared by every collection: materialize the layers behind the
+//! requested outputs, optimize, run on a scheduler, hand the values back.
+
+use std::sync::Arc;
+
+use rask_graph::{Key, Layer, OptimizeOptions, TaskGraph, Value, materialize, optimize};
+use rask_scheduler::progress::ProgressBar;
+use rask_scheduler::{Scheduler, default_scheduler};
+
+use crate::error::Result;
+
+/// One output of a collection: a task's result, or a value known without computing.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The output of task `key`, found in `layer` or the layers it reads.
+    Task {
+        /// The output's key.
+        key: Key,
+        /// The layer that defines it.
+        layer: Arc<Layer>,
+    },
+    /// A value known at build time.
+    Literal(Value),
+}
+
+/// Something that can be computed: it names its outputs and turns their values into its
+/// result. Implemented for collections, references to them, vectors and tuples of them,
+/// so that several results share one graph (`rask::compute((&a, &b))`).
+pub trait Computable {
+    /// What computing it yields.
+    type Output;
+    /// Appends its outputs to `targets`.
+    fn targets(&self, targets: &mut Vec<Target>);
+    /// Builds the result from the values of its targets, in order.
+    fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output>;
+}
+
+impl<C: Computable + ?Sized> Computable for &C {
+    type Output = C::Output;
+    fn targets(&self, targets: &mut Vec<Target>) {
+        (**self).targets(targets)
+    }
+    fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
+        (**self).finish(values)
+    }
+}
+
+impl<C: Computable> Computable for [C] {
+    type Output = Vec<C::Output>;
+    fn targets(&self, targets: &mut Vec<Target>) {
+        self.iter().for_each(|c| c.targets(targets))
+    }
+    fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
+        self.iter().map(|c| c.finish(values)).collect()
+    }
+}
+
+impl<C: Computable> Computable for Vec<C> {
+    type Output = Vec<C::Output>;
+    fn targets(&self, targets: &mut Vec<Target>) {
+        self.as_slice().targets(targets)
+    }
+    fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
+        self.as_slice().finish(values)
+    }
+}
+
+macro_rules! tuple_computable {
+    ($($c:ident $i:tt),*) => {
+        impl<$($c: Computable),*> Computable for ($($c,)*) {
+            type Output = ($($c::Output,)*);
+            fn targets(&self, targets: &mut Vec<Target>) {
+                $(self.$i.targets(targets);)*
+            }
+            fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
+                Ok(($(self.$i.finish(values)?,)*))
+            }
+        }
+    };
+}
+tuple_computable!(A 0, B 1);
+tuple_computable!(A 0, B 1, C 2);
+tuple_computable!(A 0, B 1, C 2, D 3);
+tuple_computable!(A 0, B 1, C 2, D 3, E 4);
+
+/// How to compute: which scheduler, whether to optimize, whether to show progress.
+///
+/// ```
+/// use rask_collections::ComputeOptions;
+/// use rask_scheduler::SyncScheduler;
+/// let options = ComputeOptions::default().scheduler(SyncScheduler).optimize(false).progress(true);
+/// assert!(!options.optimizes());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ComputeOptions {
+    scheduler: Option<Arc<dyn Scheduler>>,
+    optimize: OptimizeOptions,
+    progress: bool,
+}
+
+impl Default for ComputeOptions {
+    fn default() -> Self {
+        ComputeOptions { scheduler: None, optimize: OptimizeOptions::default(), progress: false }
+    }
+}
+
+impl ComputeOptions {
+    /// Runs on `scheduler` instead of the default one.
+    pub fn scheduler(mut self, scheduler: impl Scheduler + 'static) -> Self {
+        self.scheduler = Some(Arc::new(scheduler));
+        self
+    }
+
+    /// Runs on a shared scheduler.
+    pub fn scheduler_arc(mut self, scheduler: Arc<dyn Scheduler>) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// Turns the optimizer on (the default) or off.
+    pub fn optimize(mut self, on: bool) -> Self {
+        self.optimize = if on { OptimizeOptions::default() } else { OptimizeOptions::none() };
+        self
+    }
+
+    /// Chooses optimizer passes one by one.
+    pub fn passes(mut self, passes: OptimizeOptions) -> Self {
+        self.optimize = passes;
+        self
+    }
+
+    /// Whether any optimizer pass runs.
+    pub fn optimizes(&self) -> bool {
+        self.optimize != OptimizeOptions::none()
+    }
+
+    /// Shows a terminal progress bar while computing.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The scheduler these options name, or the default one.
+    pub fn resolve_scheduler(&self) -> Result<Arc<dyn Scheduler>> {
+        Ok(match &self.scheduler {
+            Some(s) => s.clone(),
+            None => default_scheduler()?,
+        })
+    }
+}
+
+/// Computes `c` with default options.
+pub fn compute<C: Computable + ?Sized>(c: &C) -> Result<C::Output> {
+    compute_with(c, &ComputeOptions::default())
+}
+
+/// Computes `c` with `options`.
+pub fn compute_with<C: Computable + ?Sized>(c: &C, options: &ComputeOptions) -> Result<C::Output> {
+    let mut targets = Vec::new();
+    c.targets(&mut targets);
+    let values = compute_targets(&targets, options)?;
+    c.finish(&mut values.into_iter())
+}
+
+/// The flat graph behind `targets` and the ids of their task outputs, optimized or not.
+pub fn build_graph(targets: &[Target], optimized: bool) -> Result<(TaskGraph, Vec<rask_graph::TaskId>)> {
+    let (layers, keys) = task_targets(targets);
+    let (graph, ids) = materialize(&layers, &keys)?;
+    Ok(if optimized { optimize(graph, ids, OptimizeOptions::default()) } else { (graph, ids) })
+}
+
+fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
+    targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Task { key, layer } => Some((layer, *key)),
+            Target::Literal(_) => None,
+        })
+        .unzip()
+}
+
+/// Computes the values of `targets`, in order.
+pub fn compute_targets(targets: &[Target], options: &ComputeOptions) -> Result<Vec<Value>> {
+    let (layers, keys) = task_targets(targets);
+    let mut computed = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let scheduler = options.resolve_scheduler()?;
+        let (graph, ids) = materialize(&layers, &keys)?;
+        let (graph, ids) = optimize(graph, ids, options.optimize);
+        let bar = options.progress.then(ProgressBar::new);
+        let values = scheduler.execute(&graph, &ids);
+        drop(bar);
+        values?
+    }
+    .into_iter();
+    Ok(targets
+        .iter()
+        .map(|t| match t {
+            Target::Task { .. } => computed.next().expect("one value per task target"),
+            Target::Literal(v) => v.clone(),
+        })
+        .collect())
+}

@@ -1,0 +1,35 @@
+//! Errors of the collections crate.
+
+use rask_graph::{GraphError, ValueError};
+use rask_scheduler::SchedulerError;
+
+/// Why building or computing a collection failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The graph could not be built.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The computation failed (a task error or panic, or a bad scheduler name).
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+    /// A result did not have the type the collection promised.
+    #[error("result {what}: {source}")]
+    Result {
+        /// Which result.
+        what: String,
+        /// The mismatch.
+        source: ValueError,
+    },
+    /// Writing a file failed.
+    #[error("cannot write {path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,24 @@
+//! # rask-collections
+//!
+//! The lazy collections users build graphs with, and the compute pipeline they share:
+//!
+//! - [`delayed`]: lazy values and function calls for custom work (`dask.delayed`);
+//! - [`compute`]: materialize, optimize and run any [`Computable`], alone or several
+//!   sharing one graph.
+//!
+//! ```
+//! use rask_collections::{compute, delayed::{delayed, delayed_fn}};
+//! let square = delayed_fn("square", |x: i64| x * x);
+//! let a = square.call(3);
+//! let b = square.call(&a);
+//! assert_eq!(compute(&(&a, &b)).unwrap(), (9, 81));
+//! ```
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+pub mod compute;
+pub mod delayed;
+mod error;
+
+pub use compute::{ComputeOptions, Computable, Target, compute, compute_with};
+pub use error::{Error, Result};
