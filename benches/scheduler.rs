@@ -1,0 +1,53 @@
+//! Criterion benches of the scheduler's hot path: building, ordering and running a
+//! W1-shaped tree (inc leaves, fan-in-8 sums) on the sync and threaded executors.
+
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rask::graph::{Arg, Group, Key, Op, TaskGraph, TaskId, Token, Value, ops, order};
+use rask::scheduler::{Scheduler, SyncScheduler, ThreadsScheduler};
+
+fn tree(n: usize) -> (TaskGraph, TaskId) {
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
+    let mut b = TaskGraph::builder();
+    let mut level: Vec<TaskId> = (0..n)
+        .map(|i| b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap())
+        .collect();
+    let mut depth = 0;
+    while level.len() > 1 {
+        depth += 1;
+        level = level
+            .chunks(8)
+            .enumerate()
+            .map(|(j, c)| b.add(Key::new(Group::new("sum"), Token(2), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t))).unwrap())
+            .collect();
+    }
+    (b.build().unwrap(), level[0])
+}
+
+fn bench(c: &mut Criterion) {
+    let n = 10_000;
+    let (graph, root) = tree(n);
+    let tasks = graph.len() as u64;
+    let (graph, outputs) = order(graph, &[root]);
+
+    let mut group = c.benchmark_group("w1_tree_10k");
+    group.throughput(Throughput::Elements(tasks));
+    group.bench_function("build", |b| b.iter(|| tree(n)));
+    group.bench_function("order", |b| b.iter(|| order(graph.clone(), &outputs)));
+    let schedulers: Vec<(String, Box<dyn Scheduler>)> = vec![
+        ("sync".into(), Box::new(SyncScheduler)),
+        ("threads1".into(), Box::new(ThreadsScheduler::new(1))),
+        ("threads2".into(), Box::new(ThreadsScheduler::new(2))),
+    ];
+    for (name, scheduler) in &schedulers {
+        group.bench_with_input(BenchmarkId::new("execute", name), &graph, |b, g| {
+            b.iter(|| scheduler.execute(g, &outputs).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

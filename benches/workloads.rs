@@ -1,0 +1,250 @@
+//! The workload harness: W1 and W4 of BENCHMARKS.md, one JSON line per case.
+//!
+//! `cargo bench --bench workloads -- <w1|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R]`
+//!
+//! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::time::Instant;
+
+use rask::graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, ops, optimize, order};
+use rask::prelude::*;
+use rask::scheduler::{Scheduler, SchedulerSpec};
+use serde_json::{Value as Json, json};
+
+/// Counts live heap bytes while `COUNTING` is on (W4's bytes per task).
+struct CountingAlloc;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+struct Options {
+    workload: String,
+    scheduler: String,
+    n: Option<usize>,
+    runs: usize,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut options = Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1 };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--scheduler" => options.scheduler = value("--scheduler")?,
+            "--n" => options.n = Some(value("--n")?.parse().map_err(|e| format!("--n: {e}"))?),
+            "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--data" => {
+                value("--data")?;
+            }
+            w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+fn cases(workload: &str) -> Result<&'static [&'static str], String> {
+    match workload {
+        "w1" => Ok(&["raw", "delayed"]),
+        "w4" => Ok(&["graph_1m"]),
+        "" => Err("name a workload: w1 or w4".into()),
+        other => Err(format!("workload {other:?} is not in this harness yet (w1, w4)")),
+    }
+}
+
+fn main() {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w4> [--scheduler S] [--n N] [--runs R]");
+            std::process::exit(2);
+        }
+    };
+    if let Ok(case) = std::env::var("RASK_BENCH_CASE") {
+        let line = run_case(&options, &case);
+        println!("{line}");
+        return;
+    }
+    let cases = cases(&options.workload).unwrap_or_else(|e| {
+        eprintln!("workloads: {e}");
+        std::process::exit(2);
+    });
+    let exe = std::env::current_exe().expect("the harness's own path");
+    for case in cases {
+        for _ in 0..options.runs {
+            let status = Command::new(&exe)
+                .args(std::env::args().skip(1))
+                .env("RASK_BENCH_CASE", case)
+                .status()
+                .expect("re-run the harness for one case");
+            if !status.success() {
+                eprintln!("workloads: case {case} failed ({status})");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+fn scheduler(spec: &str) -> Arc<dyn Scheduler> {
+    spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")).build()
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run_case(options: &Options, case: &str) -> Json {
+    let scheduler = scheduler(&options.scheduler);
+    let mut line = match (options.workload.as_str(), case) {
+        ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
+        ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
+        ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
+        (w, c) => panic!("no case {w}/{c}"),
+    };
+    line["workload"] = json!(options.workload);
+    line["case"] = json!(case);
+    line["scheduler"] = json!(scheduler.name());
+    line["peak_rss_mb"] = json!(peak_rss_mb());
+    line
+}
+
+/// The W1 shape through the raw graph API: `n` inc leaves and a fan-in-8 tree of sums.
+fn build_tree(n: usize) -> (TaskGraph, TaskId) {
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
+    let (inc_group, sum_group) = (Group::new("inc"), Group::new("sum"));
+    let mut b = TaskGraph::builder();
+    let mut level: Vec<TaskId> = (0..n)
+        .map(|i| b.add(Key::new(inc_group, Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap())
+        .collect();
+    let mut depth = 0u32;
+    while level.len() > 1 {
+        depth += 1;
+        let mut next = Vec::with_capacity(level.len().div_ceil(8));
+        for (j, children) in level.chunks(8).enumerate() {
+            let key = Key::new(sum_group, Token(2), &[depth, j as u32]);
+            next.push(b.add(key, &sum, children.iter().map(|&c| Arg::Task(c))).unwrap());
+        }
+        level = next;
+    }
+    (b.build().unwrap(), level[0])
+}
+
+fn expected(n: usize) -> i64 {
+    (n as i64) * (n as i64 + 1) / 2
+}
+
+fn w1_raw(n: usize, scheduler: &dyn Scheduler) -> Json {
+    let t = Instant::now();
+    let (graph, root) = build_tree(n);
+    let build_s = t.elapsed().as_secs_f64();
+    let n_tasks = graph.len();
+    let t = Instant::now();
+    let (graph, outputs) = optimize(graph, vec![root], OptimizeOptions::default());
+    let optimize_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let result = scheduler.execute(&graph, &outputs).expect("W1 runs");
+    let compute_s = t.elapsed().as_secs_f64();
+    assert_eq!(result[0], Value::I64(expected(n)), "W1 result");
+    json!({
+        "n_tasks_raw": n_tasks, "n_tasks": graph.len(),
+        "build_s": build_s, "us_per_task_build": build_s / n_tasks as f64 * 1e6,
+        "optimize_s": optimize_s, "compute_s": compute_s,
+        "us_per_task": compute_s / graph.len() as f64 * 1e6,
+        "check": expected(n),
+    })
+}
+
+fn w1_delayed(n: usize, scheduler: &dyn Scheduler) -> Json {
+    let t = Instant::now();
+    let inc = delayed_fn("inc", |x: i64| x + 1);
+    let sum = delayed_fn("sum", |xs: Vec<i64>| xs.into_iter().sum::<i64>());
+    let mut level: Vec<Delayed<i64>> = (0..n as i64).map(|i| inc.call(i)).collect();
+    while level.len() > 1 {
+        level = level.chunks(8).map(|c| sum.call_list(c)).collect();
+    }
+    let create_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let targets = vec![level[0].target().clone()];
+    let (graph, ids) = rask_collections::compute::build_graph(&targets, false).expect("materialize");
+    let materialize_s = t.elapsed().as_secs_f64();
+    let n_tasks = graph.len();
+    let t = Instant::now();
+    let (graph, ids) = optimize(graph, ids, OptimizeOptions::default());
+    let optimize_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let result = scheduler.execute(&graph, &ids).expect("W1 runs");
+    let compute_s = t.elapsed().as_secs_f64();
+    assert_eq!(result[0], Value::I64(expected(n)), "W1 result");
+    let build_s = create_s + materialize_s;
+    json!({
+        "n_tasks_raw": n_tasks, "n_tasks": graph.len(),
+        "build_s": build_s, "create_s": create_s, "materialize_s": materialize_s,
+        "us_per_task_build": build_s / n_tasks as f64 * 1e6,
+        "optimize_s": optimize_s, "compute_s": compute_s,
+        "us_per_task": compute_s / graph.len() as f64 * 1e6,
+        "check": expected(n),
+    })
+}
+
+fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
+    COUNTING.store(true, Ordering::SeqCst);
+    let before = LIVE.load(Ordering::SeqCst);
+    let t = Instant::now();
+    let (graph, root) = build_tree(n);
+    let build_s = t.elapsed().as_secs_f64();
+    let bytes = LIVE.load(Ordering::SeqCst) - before;
+    COUNTING.store(false, Ordering::SeqCst);
+    let n_tasks = graph.len();
+    let t = Instant::now();
+    let (culled, outputs) = cull(graph, &[root]);
+    let cull_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (ordered, outputs) = order(culled, &outputs);
+    let order_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let result = scheduler.execute(&ordered, &outputs).expect("W4 runs");
+    let compute_s = t.elapsed().as_secs_f64();
+    assert_eq!(result[0], Value::I64(expected(n)), "W4 result");
+    json!({
+        "n_tasks_raw": n_tasks, "n_tasks": ordered.len(),
+        "build_s": build_s, "us_per_task_build": build_s / n_tasks as f64 * 1e6,
+        "bytes_per_task": bytes as f64 / n_tasks as f64,
+        "graph_bytes_per_task": ordered.memory_bytes() as f64 / n_tasks as f64,
+        "cull_s": cull_s, "order_s": order_s, "optimize_s": cull_s + order_s,
+        "compute_s": compute_s, "us_per_task": compute_s / n_tasks as f64 * 1e6,
+        "check": expected(n),
+    })
+}
