@@ -12,7 +12,9 @@ fn tree(n: usize) -> (TaskGraph, TaskId) {
     let sum: Arc<dyn Op> = Arc::new(ops::Sum);
     let mut b = TaskGraph::builder();
     let mut level: Vec<TaskId> = (0..n)
-        .map(|i| b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap())
+        .map(|i| {
+            b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap()
+        })
         .collect();
     let mut depth = 0;
     while level.len() > 1 {
@@ -20,7 +22,10 @@ fn tree(n: usize) -> (TaskGraph, TaskId) {
         level = level
             .chunks(8)
             .enumerate()
-            .map(|(j, c)| b.add(Key::new(Group::new("sum"), Token(2), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t))).unwrap())
+            .map(|(j, c)| {
+                b.add(Key::new(Group::new("sum"), Token(2), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t)))
+                    .unwrap()
+            })
             .collect();
     }
     (b.build().unwrap(), level[0])

@@ -83,7 +83,9 @@ fn main() {
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w4> [--scheduler S] [--n N] [--runs R]");
+            eprintln!(
+                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w4> [--scheduler S] [--n N] [--runs R]"
+            );
             std::process::exit(2);
         }
     };

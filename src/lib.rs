@@ -42,7 +42,7 @@ pub mod delayed {
 }
 
 pub use rask_collections::delayed::{Delayed, delayed, delayed_fn};
-pub use rask_collections::{ComputeOptions, Computable};
+pub use rask_collections::{Computable, ComputeOptions};
 
 /// The default scheduler, set in code or by `RASK_SCHEDULER`.
 ///

@@ -91,17 +91,11 @@ tuple_computable!(A 0, B 1, C 2, D 3, E 4);
 /// let options = ComputeOptions::default().scheduler(SyncScheduler).optimize(false).progress(true);
 /// assert!(!options.optimizes());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ComputeOptions {
     scheduler: Option<Arc<dyn Scheduler>>,
     optimize: OptimizeOptions,
     progress: bool,
-}
-
-impl Default for ComputeOptions {
-    fn default() -> Self {
-        ComputeOptions { scheduler: None, optimize: OptimizeOptions::default(), progress: false }
-    }
 }
 
 impl ComputeOptions {

@@ -32,12 +32,12 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rask_graph::{
-    Args, ArgSpec, Data, FnOp, Group, Key, Layer, Op, OpError, TaskOutput, TaskSpec, Token, TokenHasher, Value,
+    ArgSpec, Args, Data, FnOp, Group, Key, Layer, Op, OpError, TaskOutput, TaskSpec, Token, TokenHasher, Value,
     op_token, ops, to_dot,
 };
 use smallvec::SmallVec;
 
-use crate::compute::{ComputeOptions, Computable, Target, build_graph, compute_with};
+use crate::compute::{Computable, ComputeOptions, Target, build_graph, compute_with};
 use crate::error::{Error, Result};
 
 /// A lazy value of type `T`: a literal, or the output of a task in a graph.
@@ -117,7 +117,7 @@ impl<T: Data> Delayed<T> {
         R: TaskOutput,
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let op: Arc<dyn Op> = Arc::new(FnOp::new(callable_name::<F>(), move |args| (&f).call_args(args)));
+        let op: Arc<dyn Op> = Arc::new(FnOp::new(callable_name::<F>(), move |args| Callable::<(T,), R>::call_args(&f, args)));
         call(&op, Group::new(callable_name::<F>()), None, [&self.target])
     }
 

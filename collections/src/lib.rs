@@ -20,5 +20,5 @@ pub mod compute;
 pub mod delayed;
 mod error;
 
-pub use compute::{ComputeOptions, Computable, Target, compute, compute_with};
+pub use compute::{Computable, ComputeOptions, Target, compute, compute_with};
 pub use error::{Error, Result};

@@ -30,7 +30,9 @@ pub fn group_colour(group: Group) -> &'static str {
 /// assert!(dot.contains("t0 -> t1"));
 /// ```
 pub fn to_dot(graph: &TaskGraph) -> String {
-    let mut out = String::from("digraph rask {\n  rankdir=BT;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph rask {\n  rankdir=BT;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n",
+    );
     for t in graph.ids() {
         let key = graph.key(t);
         let label = key.to_string().replace('"', "\\\"");

@@ -61,8 +61,7 @@ fn lookup<T: ?Sized>(table: &RwLock<Interner<T>>, id: u32) -> &'static T {
 }
 
 static GROUPS: LazyLock<RwLock<Interner<str>>> = LazyLock::new(|| RwLock::new(Interner::new()));
-static LONG_INDICES: LazyLock<RwLock<Interner<[u32]>>> =
-    LazyLock::new(|| RwLock::new(Interner::new()));
+static LONG_INDICES: LazyLock<RwLock<Interner<[u32]>>> = LazyLock::new(|| RwLock::new(Interner::new()));
 
 impl Group {
     /// Interns `name` (once per process; later calls are a hash lookup).
@@ -141,11 +140,7 @@ impl Key {
 
     /// The block index tuple.
     pub fn index(&self) -> &[u32] {
-        if self.len == LONG {
-            lookup(&LONG_INDICES, self.parts[0])
-        } else {
-            &self.parts[..self.len as usize]
-        }
+        if self.len == LONG { lookup(&LONG_INDICES, self.parts[0]) } else { &self.parts[..self.len as usize] }
     }
 
     /// The same group and token with another index (a sibling block of the same layer).

@@ -64,7 +64,6 @@ pub trait Op: Send + Sync + fmt::Debug + 'static {
     fn is_portable(&self) -> bool {
         true
     }
-
 }
 
 /// Serializes a borrowed op (the trait object's `Serialize` needs a sized wrapper).
@@ -108,8 +107,8 @@ pub fn encode_op(op: &dyn Op) -> Result<Vec<u8>, crate::GraphError> {
 
 /// Decodes an op encoded by [`encode_op`]; an unknown name is an error naming it.
 pub fn decode_op(bytes: &[u8]) -> Result<Arc<dyn Op>, crate::GraphError> {
-    let op: Box<dyn Op> = rmp_serde::from_slice(bytes)
-        .map_err(|e| crate::GraphError::Serialization(format!("cannot decode op: {e}")))?;
+    let op: Box<dyn Op> =
+        rmp_serde::from_slice(bytes).map_err(|e| crate::GraphError::Serialization(format!("cannot decode op: {e}")))?;
     Ok(Arc::from(op))
 }
 
@@ -133,10 +132,7 @@ pub struct FnOp {
 
 impl FnOp {
     /// Wraps `call` under the group name `name`.
-    pub fn new(
-        name: impl Into<String>,
-        call: impl Fn(Args) -> Result<Value, OpError> + Send + Sync + 'static,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, call: impl Fn(Args) -> Result<Value, OpError> + Send + Sync + 'static) -> Self {
         FnOp { name: name.into(), call: Box::new(call) }
     }
 }
@@ -174,4 +170,3 @@ impl Op for FnOp {
         false
     }
 }
-

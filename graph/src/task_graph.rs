@@ -246,7 +246,10 @@ impl TaskGraph {
                 return Err(GraphError::NotPortable { key: self.key(id), op: op.name().to_string() });
             }
             if self.args(id).any(|a| matches!(a, ArgView::Literal(v) if !v.is_portable())) {
-                return Err(GraphError::NotPortable { key: self.key(id), op: format!("{} (opaque literal)", op.name()) });
+                return Err(GraphError::NotPortable {
+                    key: self.key(id),
+                    op: format!("{} (opaque literal)", op.name()),
+                });
             }
         }
         Ok(())

@@ -18,8 +18,9 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// A short description, such as `threads(4)`.
     fn name(&self) -> String;
 
-    /// Runs `graph` and returns the values of `outputs`, in order. Task ids are a
-    /// topological order (every [`TaskGraph`] is), and lower ids are preferred.
+    /// Runs every task of `graph` and returns the values of `outputs`, in order. Task ids
+    /// are a topological order (every [`TaskGraph`] is), and lower ids are preferred. Cull
+    /// the graph first ([`rask_graph::cull`]) to run only what the outputs need.
     fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError>;
 }
 

@@ -17,7 +17,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use rask_graph::{ArgView, Args, Csr, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
-use crate::events::{Event, EventBuffer, RunReport, RunId};
+use crate::events::{Event, EventBuffer, RunId, RunReport};
 use crate::run::{call_task, use_counts};
 use crate::scheduler::Scheduler;
 
@@ -90,8 +90,10 @@ struct Run<'g> {
     pending: Vec<AtomicU32>,
     readers: Vec<AtomicU32>,
     slots: Vec<Slot>,
-    is_output: Vec<bool>,
-    outputs_left: AtomicUsize,
+    /// Outputs and tasks nobody reads: every task is an ancestor of one, so the run is
+    /// over when all of them finished. Only these touch the shared counter.
+    is_final: Vec<bool>,
+    finals_left: AtomicUsize,
     stop: AtomicBool,
     error: Mutex<Option<SchedulerError>>,
     injector: Injector<u32>,
@@ -107,12 +109,12 @@ fn run(
     events: Option<RunId>,
 ) -> Result<Vec<Value>, SchedulerError> {
     let readers = use_counts(graph, outputs)?;
-    if outputs.is_empty() {
+    if graph.is_empty() {
         return Ok(Vec::new());
     }
-    let mut is_output = vec![false; graph.len()];
+    let mut is_final: Vec<bool> = readers.iter().map(|&r| r == 0).collect();
     for o in outputs {
-        is_output[o.index()] = true;
+        is_final[o.index()] = true;
     }
     let workers: Vec<Worker<u32>> = (0..threads.min(graph.len()).max(1)).map(|_| Worker::new_lifo()).collect();
     let run = Run {
@@ -121,8 +123,8 @@ fn run(
         pending: graph.ids().map(|t| AtomicU32::new(graph.dependencies(t).count() as u32)).collect(),
         readers: readers.into_iter().map(AtomicU32::new).collect(),
         slots: graph.ids().map(|_| Slot(UnsafeCell::new(None))).collect(),
-        outputs_left: AtomicUsize::new(is_output.iter().filter(|o| **o).count()),
-        is_output,
+        finals_left: AtomicUsize::new(is_final.iter().filter(|f| **f).count()),
+        is_final,
         stop: AtomicBool::new(false),
         error: Mutex::new(None),
         injector: Injector::new(),
@@ -246,7 +248,9 @@ impl Run<'_> {
                     duration: start.elapsed(),
                     nbytes: v.nbytes(),
                 },
-                Err(e) => Event::TaskFailed { run: *run, key: graph.key(id), worker: me as u32, message: e.to_string() },
+                Err(e) => {
+                    Event::TaskFailed { run: *run, key: graph.key(id), worker: me as u32, message: e.to_string() }
+                }
             });
         }
         let value = match result {
@@ -267,7 +271,7 @@ impl Run<'_> {
         if made_work {
             self.sleep.wake_one();
         }
-        if self.is_output[id.index()] && self.outputs_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.is_final[id.index()] && self.finals_left.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.stop.store(true, Ordering::SeqCst);
             self.sleep.wake_all();
         }

@@ -35,7 +35,8 @@ fn build(deps: &[Vec<usize>]) -> TaskGraph {
     let op = mix_op();
     let mut b = TaskGraph::builder();
     for (i, ds) in deps.iter().enumerate() {
-        let args = std::iter::once(Arg::Value(Value::I64(i as i64))).chain(ds.iter().map(|&d| Arg::Task(TaskId(d as u32))));
+        let args =
+            std::iter::once(Arg::Value(Value::I64(i as i64))).chain(ds.iter().map(|&d| Arg::Task(TaskId(d as u32))));
         b.add(Key::new(Group::new("mix"), Token(9), &[i as u32]), &op, args).unwrap();
     }
     b.build().unwrap()
@@ -52,7 +53,12 @@ fn direct(deps: &[Vec<usize>]) -> Vec<i64> {
 }
 
 fn schedulers() -> Vec<Box<dyn Scheduler>> {
-    vec![Box::new(SyncScheduler), Box::new(ThreadsScheduler::new(1)), Box::new(ThreadsScheduler::new(2)), Box::new(ThreadsScheduler::new(4))]
+    vec![
+        Box::new(SyncScheduler),
+        Box::new(ThreadsScheduler::new(1)),
+        Box::new(ThreadsScheduler::new(2)),
+        Box::new(ThreadsScheduler::new(4)),
+    ]
 }
 
 /// Runs with and without the optimizer passes on every scheduler; checks every output.
@@ -145,7 +151,11 @@ fn failing_graph(calls: Arc<AtomicUsize>, bad: u32, panic: bool) -> (TaskGraph, 
     let sum: Arc<dyn Op> = Arc::new(ops::Sum);
     let mut b = TaskGraph::builder();
     let leaves: Vec<Arg> = (0..2_000u32)
-        .map(|i| Arg::Task(b.add(Key::new(Group::new("leaf"), Token(3), &[i]), &leaf, [Arg::Value(Value::I64(i as i64))]).unwrap()))
+        .map(|i| {
+            Arg::Task(
+                b.add(Key::new(Group::new("leaf"), Token(3), &[i]), &leaf, [Arg::Value(Value::I64(i as i64))]).unwrap(),
+            )
+        })
         .collect();
     let total = b.add(Key::single(Group::new("total"), Token(4)), &sum, leaves).unwrap();
     (b.build().unwrap(), total)
@@ -187,7 +197,11 @@ fn a_panicking_task_is_caught_and_named() {
         let (graph, out) = failing_graph(calls, 7, true);
         let bad_key = graph.key(TaskId(7));
         let err = run_bounded(scheduler, graph, out).unwrap_err();
-        assert_eq!(err, SchedulerError::TaskPanicked { key: bad_key, op: "leaf".into(), message: "boom at 7".into() }, "{name}");
+        assert_eq!(
+            err,
+            SchedulerError::TaskPanicked { key: bad_key, op: "leaf".into(), message: "boom at 7".into() },
+            "{name}"
+        );
         assert!(err.to_string().contains(&bad_key.to_string()));
     }
 }
@@ -232,7 +246,9 @@ fn counted_tree(leaves: u32, live: &Arc<LiveCounter>) -> (TaskGraph, TaskId) {
     }));
     let mut b = TaskGraph::builder();
     let mut level: Vec<TaskId> = (0..leaves)
-        .map(|i| b.add(Key::new(Group::new("leaf"), Token(5), &[i]), &leaf, [Arg::Value(Value::I64(i as i64))]).unwrap())
+        .map(|i| {
+            b.add(Key::new(Group::new("leaf"), Token(5), &[i]), &leaf, [Arg::Value(Value::I64(i as i64))]).unwrap()
+        })
         .collect();
     let mut depth = 0u32;
     while level.len() > 1 {
@@ -241,7 +257,8 @@ fn counted_tree(leaves: u32, live: &Arc<LiveCounter>) -> (TaskGraph, TaskId) {
             .chunks(8)
             .enumerate()
             .map(|(j, c)| {
-                b.add(Key::new(Group::new("sum"), Token(6), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t))).unwrap()
+                b.add(Key::new(Group::new("sum"), Token(6), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t)))
+                    .unwrap()
             })
             .collect();
     }

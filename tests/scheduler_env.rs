@@ -1,0 +1,41 @@
+//! `RASK_SCHEDULER` and the default scheduler. One test: the environment is process-wide.
+
+use rask::prelude::*;
+
+#[test]
+fn rask_scheduler_selects_the_default_and_bad_values_are_errors() {
+    let x = delayed(1i64).map(|x| x + 1);
+    let set = |v: &str| unsafe { std::env::set_var("RASK_SCHEDULER", v) };
+
+    unsafe { std::env::remove_var("RASK_SCHEDULER") };
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(rask::config::scheduler().unwrap().name(), format!("threads({cores})"));
+
+    for (value, name) in [
+        ("sync", "sync"),
+        ("threads", &*format!("threads({cores})")),
+        ("threads:3", "threads(3)"),
+        (" threads:1 ", "threads(1)"),
+    ] {
+        set(value);
+        assert_eq!(rask::config::scheduler().unwrap().name(), name, "RASK_SCHEDULER={value}");
+        assert_eq!(x.compute().unwrap(), 2);
+    }
+
+    for bad in ["gpu", "threads:0", "threads:many", "sync:2", "processes:x"] {
+        set(bad);
+        let err = x.compute().unwrap_err().to_string();
+        assert!(err.contains(bad.trim()) && err.contains("RASK_SCHEDULER"), "RASK_SCHEDULER={bad}: {err}");
+        // An explicit scheduler does not consult the variable.
+        assert_eq!(x.compute_with(&ComputeOptions::default().scheduler(SyncScheduler)).unwrap(), 2);
+    }
+
+    // Set in code, the default wins over the variable.
+    rask::config::set_scheduler("threads:2").unwrap();
+    assert_eq!(rask::config::scheduler().unwrap().name(), "threads(2)");
+    assert_eq!(x.compute().unwrap(), 2);
+    rask::config::reset_scheduler();
+    assert!(x.compute().is_err(), "the bad variable applies again");
+    assert!(rask::config::set_scheduler("bogus").unwrap_err().to_string().contains("bogus"));
+    unsafe { std::env::remove_var("RASK_SCHEDULER") };
+}
