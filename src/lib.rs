@@ -22,9 +22,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
-mod error;
-
-pub use error::{Error, Result};
+pub use rask_collections::{Error, Result};
 
 /// The task-graph core: keys, ops, values, graphs and optimizer passes.
 pub mod graph {
@@ -61,7 +59,7 @@ pub mod config {
     /// Sets the default scheduler by name (`sync`, `threads`, `threads:N`); it takes
     /// precedence over `RASK_SCHEDULER`.
     pub fn set_scheduler(name: &str) -> crate::Result<()> {
-        let spec: SchedulerSpec = name.parse().map_err(rask_collections::Error::from)?;
+        let spec: SchedulerSpec = name.parse().map_err(crate::Error::from)?;
         rask_scheduler::set_default_scheduler(Some(spec.build()));
         Ok(())
     }
@@ -78,7 +76,7 @@ pub mod config {
 
     /// The scheduler a `compute()` without options uses now.
     pub fn scheduler() -> crate::Result<Arc<dyn Scheduler>> {
-        Ok(rask_scheduler::default_scheduler().map_err(rask_collections::Error::from)?)
+        Ok(rask_scheduler::default_scheduler()?)
     }
 }
 
@@ -106,12 +104,12 @@ pub mod prelude {
 /// # Ok::<(), rask::Error>(())
 /// ```
 pub fn compute<C: Computable + ?Sized>(collections: &C) -> Result<C::Output> {
-    Ok(rask_collections::compute(collections)?)
+    rask_collections::compute(collections)
 }
 
 /// [`compute`] with options (scheduler, optimizer, progress bar).
 pub fn compute_with<C: Computable + ?Sized>(collections: &C, options: &ComputeOptions) -> Result<C::Output> {
-    Ok(rask_collections::compute_with(collections, options)?)
+    rask_collections::compute_with(collections, options)
 }
 
 /// Runs a raw task graph and returns the values of `keys`, like `dask.get`: culled and

@@ -84,7 +84,7 @@ fn errors_and_panics_name_the_task() {
     let key = bad.key().unwrap();
     let later = bad.map(|x| x + 1);
     for options in all_options() {
-        match later.compute_with(&options).map_err(rask::Error::from) {
+        match later.compute_with(&options) {
             Err(rask::Error::Scheduler(SchedulerError::TaskFailed { key: k, op, message })) => {
                 assert_eq!(k, key);
                 assert_eq!(op, "parse");

@@ -117,7 +117,8 @@ impl<T: Data> Delayed<T> {
         R: TaskOutput,
         F: Fn(T) -> R + Send + Sync + 'static,
     {
-        let op: Arc<dyn Op> = Arc::new(FnOp::new(callable_name::<F>(), move |args| Callable::<(T,), R>::call_args(&f, args)));
+        let op: Arc<dyn Op> =
+            Arc::new(FnOp::new(callable_name::<F>(), move |args| Callable::<(T,), R>::call_args(&f, args)));
         call(&op, Group::new(callable_name::<F>()), None, [&self.target])
     }
 

@@ -3,7 +3,8 @@
 use rask_graph::{GraphError, ValueError};
 use rask_scheduler::SchedulerError;
 
-/// Why building or computing a collection failed.
+/// Why building or computing a collection failed. The `rask` facade re-exports this as
+/// `rask::Error`: one error type for everything a user calls.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -13,6 +14,9 @@ pub enum Error {
     /// The computation failed (a task error or panic, or a bad scheduler name).
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    /// A value of the wrong type.
+    #[error(transparent)]
+    Value(#[from] ValueError),
     /// A result did not have the type the collection promised.
     #[error("result {what}: {source}")]
     Result {

@@ -25,9 +25,8 @@ pub struct Token(pub u64);
 
 /// Seed for fresh tokens: differs from process to process so that fresh tokens made by two
 /// clients of one cluster do not collide.
-static FRESH_SEED: LazyLock<u64> = LazyLock::new(|| {
-    std::collections::hash_map::RandomState::new().hash_one(std::process::id())
-});
+static FRESH_SEED: LazyLock<u64> =
+    LazyLock::new(|| std::collections::hash_map::RandomState::new().hash_one(std::process::id()));
 static FRESH_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 impl Token {
