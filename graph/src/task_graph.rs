@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::GraphError;
 use crate::key::Key;
@@ -266,6 +269,16 @@ impl TaskGraph {
             + self.literals.capacity() * std::mem::size_of::<Value>()
     }
 
+    /// The same graph without spare capacity (large shrinks are an `mremap`, not a copy).
+    fn shrunk(mut self) -> TaskGraph {
+        self.keys.shrink_to_fit();
+        self.op_of.shrink_to_fit();
+        self.arg_start.shrink_to_fit();
+        self.args.shrink_to_fit();
+        self.literals.shrink_to_fit();
+        self
+    }
+
     /// A new graph holding the tasks of `order` (a topological order of a subset closed
     /// under dependencies), renumbered by their position in it. Returns the graph and the
     /// map from old ids to new ones (`None` for dropped tasks).
@@ -315,8 +328,15 @@ pub struct GraphBuilder {
     graph: TaskGraph,
     op_ids: FxHashMap<usize, u32>,
     last_op: Option<(usize, u32)>,
-    key_ids: FxHashMap<Key, u32>,
+    /// Task ids by key: the table stores only ids and compares keys in the arena, so an
+    /// entry costs 4 bytes instead of a copy of the key.
+    key_ids: HashTable<u32>,
     forward: Vec<(u32, Key)>,
+}
+
+#[inline]
+fn key_hash(key: &Key) -> u64 {
+    FxBuildHasher.hash_one(key)
 }
 
 impl GraphBuilder {
@@ -330,8 +350,7 @@ impl GraphBuilder {
             ..TaskGraph::default()
         };
         graph.arg_start.push(0);
-        let mut key_ids = FxHashMap::default();
-        key_ids.reserve(tasks);
+        let key_ids = HashTable::with_capacity(tasks);
         GraphBuilder { graph, op_ids: FxHashMap::default(), last_op: None, key_ids, forward: Vec::new() }
     }
 
@@ -347,7 +366,9 @@ impl GraphBuilder {
 
     /// The id of the task with `key`, if it was added.
     pub fn get(&self, key: &Key) -> Option<TaskId> {
-        self.key_ids.get(key).map(|&i| TaskId(i))
+        let keys = &self.graph.keys;
+        // The task being added is in the table before its key is in the arena.
+        self.key_ids.find(key_hash(key), |&i| keys.get(i as usize) == Some(key)).map(|&i| TaskId(i))
     }
 
     /// Adds a task. Fails on a duplicate key or an id that is not in the graph yet.
@@ -359,9 +380,11 @@ impl GraphBuilder {
         if id >= MAX_ITEMS {
             return Err(GraphError::TooLarge(MAX_ITEMS));
         }
-        match self.key_ids.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => return Err(GraphError::DuplicateKey(key)),
-            std::collections::hash_map::Entry::Vacant(v) => {
+        let keys = &self.graph.keys;
+        let hash = key_hash(&key);
+        match self.key_ids.entry(hash, |&i| keys[i as usize] == key, |&i| key_hash(&keys[i as usize])) {
+            hashbrown::hash_table::Entry::Occupied(_) => return Err(GraphError::DuplicateKey(key)),
+            hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(id);
             }
         }
@@ -371,7 +394,9 @@ impl GraphBuilder {
             self.graph.args.truncate(mark.0);
             self.graph.literals.truncate(mark.1);
             self.forward.truncate(mark.2);
-            self.key_ids.remove(&key);
+            if let Ok(entry) = self.key_ids.find_entry(hash, |&i| i == id) {
+                entry.remove();
+            }
             return Err(e);
         }
         self.graph.keys.push(key);
@@ -390,8 +415,8 @@ impl GraphBuilder {
                 Arg::Task(t) => {
                     return Err(GraphError::MissingDependency { task: key, missing: unknown_task_key(t) });
                 }
-                Arg::Key(k) => match self.key_ids.get(&k) {
-                    Some(&t) if t != id => ArgRef(t),
+                Arg::Key(k) => match self.get(&k) {
+                    Some(t) if t.0 != id => ArgRef(t.0),
                     _ => {
                         self.forward.push((self.graph.args.len() as u32, k));
                         ArgRef(u32::MAX)
@@ -433,7 +458,7 @@ impl GraphBuilder {
     /// sorts the tasks topologically.
     pub fn build(mut self) -> Result<TaskGraph, GraphError> {
         if self.forward.is_empty() {
-            return Ok(self.graph);
+            return Ok(self.graph.shrunk());
         }
         let mut arg_owner = 0usize;
         for &(pos, key) in &self.forward {
@@ -441,8 +466,8 @@ impl GraphBuilder {
                 arg_owner += 1;
             }
             let task = self.graph.keys[arg_owner];
-            let target = *self.key_ids.get(&key).ok_or(GraphError::MissingDependency { task, missing: key })?;
-            self.graph.args[pos as usize] = ArgRef(target);
+            let target = self.get(&key).ok_or(GraphError::MissingDependency { task, missing: key })?;
+            self.graph.args[pos as usize] = ArgRef(target.0);
         }
         let order = topological_order(&self.graph)?;
         Ok(self.graph.select(&order).0)
