@@ -11,24 +11,13 @@ fn tree(n: usize) -> (TaskGraph, TaskId) {
     let inc: Arc<dyn Op> = Arc::new(ops::Inc);
     let sum: Arc<dyn Op> = Arc::new(ops::Sum);
     let mut b = TaskGraph::builder();
-    let mut level: Vec<TaskId> = (0..n)
+    let leaves: Vec<TaskId> = (0..n)
         .map(|i| {
             b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap()
         })
         .collect();
-    let mut depth = 0;
-    while level.len() > 1 {
-        depth += 1;
-        level = level
-            .chunks(8)
-            .enumerate()
-            .map(|(j, c)| {
-                b.add(Key::new(Group::new("sum"), Token(2), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t)))
-                    .unwrap()
-            })
-            .collect();
-    }
-    (b.build().unwrap(), level[0])
+    let root = b.add_tree(&leaves, 8, &sum, Group::new("sum"), Token(2)).unwrap();
+    (b.build().unwrap(), root)
 }
 
 fn bench(c: &mut Criterion) {

@@ -148,20 +148,11 @@ fn build_tree(n: usize) -> (TaskGraph, TaskId) {
     let sum: Arc<dyn Op> = Arc::new(ops::Sum);
     let (inc_group, sum_group) = (Group::new("inc"), Group::new("sum"));
     let mut b = TaskGraph::builder();
-    let mut level: Vec<TaskId> = (0..n)
+    let level: Vec<TaskId> = (0..n)
         .map(|i| b.add(Key::new(inc_group, Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap())
         .collect();
-    let mut depth = 0u32;
-    while level.len() > 1 {
-        depth += 1;
-        let mut next = Vec::with_capacity(level.len().div_ceil(8));
-        for (j, children) in level.chunks(8).enumerate() {
-            let key = Key::new(sum_group, Token(2), &[depth, j as u32]);
-            next.push(b.add(key, &sum, children.iter().map(|&c| Arg::Task(c))).unwrap());
-        }
-        level = next;
-    }
-    (b.build().unwrap(), level[0])
+    let root = b.add_tree(&level, 8, &sum, sum_group, Token(2)).unwrap();
+    (b.build().unwrap(), root)
 }
 
 fn expected(n: usize) -> i64 {

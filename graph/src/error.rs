@@ -99,6 +99,9 @@ pub enum GraphError {
         /// The op's name.
         op: String,
     },
+    /// An argument to a graph-building call was out of its domain.
+    #[error("invalid graph construction: {0}")]
+    Invalid(String),
     /// Encoding or decoding a task or value failed.
     #[error("serialization failed: {0}")]
     Serialization(String),

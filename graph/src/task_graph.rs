@@ -405,6 +405,50 @@ impl GraphBuilder {
         Ok(TaskId(id))
     }
 
+    /// Adds a tree reduction over `inputs`: each task of level `d` applies `op` to up to
+    /// `fan_in` tasks of level `d - 1`, until one task remains (Dask's `split_every`).
+    /// Keys are `(group, token, [d, i])`. Returns the root, or the only input itself.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rask_graph::{ops, Arg, Group, Key, Op, TaskGraph, Token, Value};
+    /// let sum: Arc<dyn Op> = Arc::new(ops::Sum);
+    /// let mut b = TaskGraph::builder();
+    /// let leaves: Vec<_> = (0..100)
+    ///     .map(|i| b.add(Key::new(Group::new("x"), Token(1), &[i]), &sum, [Arg::Value(Value::I64(i as i64))]).unwrap())
+    ///     .collect();
+    /// let root = b.add_tree(&leaves, 8, &sum, Group::new("total"), Token(2)).unwrap();
+    /// assert_eq!(b.len(), 100 + 13 + 2 + 1);
+    /// assert_eq!(b.build().unwrap().key(root).index(), &[3, 0]);
+    /// ```
+    pub fn add_tree(
+        &mut self,
+        inputs: &[TaskId],
+        fan_in: usize,
+        op: &Arc<dyn Op>,
+        group: crate::Group,
+        token: crate::Token,
+    ) -> Result<TaskId, GraphError> {
+        if fan_in < 2 || inputs.is_empty() {
+            return Err(GraphError::Invalid(format!(
+                "a tree reduction needs a fan-in of at least 2 and at least one input (got fan-in {fan_in}, {} inputs)",
+                inputs.len()
+            )));
+        }
+        let mut level = inputs.to_vec();
+        let mut depth = 0u32;
+        while level.len() > 1 {
+            depth += 1;
+            let mut next = Vec::with_capacity(level.len().div_ceil(fan_in));
+            for (i, group_of_inputs) in level.chunks(fan_in).enumerate() {
+                let key = Key::new(group, token, &[depth, i as u32]);
+                next.push(self.add(key, op, group_of_inputs.iter().map(|&t| Arg::Task(t)))?);
+            }
+            level = next;
+        }
+        Ok(level[0])
+    }
+
     fn push_args<I>(&mut self, key: Key, id: u32, args: I) -> Result<(), GraphError>
     where
         I: IntoIterator<Item = Arg>,

@@ -207,6 +207,37 @@ impl Drop for EventBuffer {
     }
 }
 
+/// One worker's reporter of task events for one run.
+#[derive(Debug)]
+pub struct TaskRecorder {
+    run: RunId,
+    worker: u32,
+    buffer: EventBuffer,
+}
+
+impl TaskRecorder {
+    /// A recorder for worker `worker` in `run`.
+    pub fn new(run: RunId, worker: u32) -> Self {
+        TaskRecorder { run, worker, buffer: EventBuffer::default() }
+    }
+
+    /// Reports that `key` starts now; returns the start time.
+    pub fn started(&mut self, key: Key) -> Instant {
+        let at = Instant::now();
+        self.buffer.push(Event::TaskStarted { run: self.run, key, worker: self.worker, at });
+        at
+    }
+
+    /// Reports how the task that started at `start` ended.
+    pub fn ended<E: std::fmt::Display>(&mut self, key: Key, start: Instant, result: &Result<rask_graph::Value, E>) {
+        let (run, worker) = (self.run, self.worker);
+        self.buffer.push(match result {
+            Ok(v) => Event::TaskFinished { run, key, worker, start, duration: start.elapsed(), nbytes: v.nbytes() },
+            Err(e) => Event::TaskFailed { run, key, worker, message: e.to_string() },
+        });
+    }
+}
+
 /// Reports the start and end of one run, if anyone listens.
 #[derive(Debug)]
 pub struct RunReport {

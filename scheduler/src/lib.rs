@@ -36,7 +36,7 @@ mod sync;
 mod threads;
 
 pub use error::SchedulerError;
-pub use run::{call_task, panic_message, use_counts};
+pub use run::{call_recorded, call_task, panic_message, use_counts};
 pub use scheduler::{Scheduler, SchedulerSpec, default_scheduler, set_default_scheduler};
 pub use sync::SyncScheduler;
 pub use threads::ThreadsScheduler;

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use rask_graph::{Args, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
+use crate::events::TaskRecorder;
 
 /// Calls task `id`'s op on `args`; an error or a panic becomes a [`SchedulerError`] naming
 /// the task's key and op.
@@ -24,6 +25,25 @@ pub fn call_task(graph: &TaskGraph, id: TaskId, args: Args) -> Result<Value, Sch
             op: op.name().to_string(),
             message: panic_message(payload.as_ref()),
         }),
+    }
+}
+
+/// [`call_task`], reported to `recorder` when someone listens.
+#[inline]
+pub fn call_recorded(
+    recorder: Option<&mut TaskRecorder>,
+    graph: &TaskGraph,
+    id: TaskId,
+    args: Args,
+) -> Result<Value, SchedulerError> {
+    match recorder {
+        None => call_task(graph, id, args),
+        Some(recorder) => {
+            let start = recorder.started(graph.key(id));
+            let result = call_task(graph, id, args);
+            recorder.ended(graph.key(id), start, &result);
+            result
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 use rask_graph::{ArgView, Args, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
-use crate::events::{Event, EventBuffer, RunReport};
-use crate::run::{call_task, use_counts};
+use crate::events::{RunReport, TaskRecorder};
+use crate::run::{call_recorded, use_counts};
 use crate::scheduler::Scheduler;
 
 /// Runs tasks one after another on the calling thread, in task-id order (the priority
@@ -32,7 +32,7 @@ impl Scheduler for SyncScheduler {
 
     fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError> {
         let report = RunReport::begin(graph, "sync");
-        let result = run(graph, outputs, report.listened().then(|| (report.run(), EventBuffer::default())));
+        let result = run(graph, outputs, report.listened().then(|| TaskRecorder::new(report.run(), 0)));
         report.finish(result.is_ok());
         result
     }
@@ -41,7 +41,7 @@ impl Scheduler for SyncScheduler {
 fn run(
     graph: &TaskGraph,
     outputs: &[TaskId],
-    mut events: Option<(u64, EventBuffer)>,
+    mut recorder: Option<TaskRecorder>,
 ) -> Result<Vec<Value>, SchedulerError> {
     let mut uses = use_counts(graph, outputs)?;
     let mut slots: Vec<Option<Value>> = vec![None; graph.len()];
@@ -58,22 +58,7 @@ fn run(
                 }
             });
         }
-        let started = events.as_ref().map(|_| std::time::Instant::now());
-        let value = call_task(graph, id, args);
-        if let (Some((run, buffer)), Some(start)) = (events.as_mut(), started) {
-            buffer.push(match &value {
-                Ok(v) => Event::TaskFinished {
-                    run: *run,
-                    key: graph.key(id),
-                    worker: 0,
-                    start,
-                    duration: start.elapsed(),
-                    nbytes: v.nbytes(),
-                },
-                Err(e) => Event::TaskFailed { run: *run, key: graph.key(id), worker: 0, message: e.to_string() },
-            });
-        }
-        let value = value?;
+        let value = call_recorded(recorder.as_mut(), graph, id, args)?;
         if uses[id.index()] > 0 {
             slots[id.index()] = Some(value);
         }

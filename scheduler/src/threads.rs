@@ -11,14 +11,14 @@
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use rask_graph::{ArgView, Args, Csr, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
-use crate::events::{Event, EventBuffer, RunId, RunReport};
-use crate::run::{call_task, use_counts};
+use crate::events::{RunId, RunReport, TaskRecorder};
+use crate::run::{call_recorded, use_counts};
 use crate::scheduler::Scheduler;
 
 /// Runs tasks on `n` threads (the calling thread and `n - 1` more).
@@ -161,13 +161,13 @@ fn run(
 
 impl Run<'_> {
     fn work(&self, me: usize, local: Worker<u32>) {
-        let mut events = self.events.map(|run| (run, EventBuffer::default()));
+        let mut recorder = self.events.map(|run| TaskRecorder::new(run, me as u32));
         let mut idle_rounds = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
             match local.pop().or_else(|| self.find_work(me, &local)) {
                 Some(t) => {
                     idle_rounds = 0;
-                    self.execute(TaskId(t), me, &local, &mut events);
+                    self.execute(TaskId(t), &local, &mut recorder);
                 }
                 None => self.idle(&mut idle_rounds),
             }
@@ -219,7 +219,7 @@ impl Run<'_> {
         self.slots[t.index()].0.get()
     }
 
-    fn execute(&self, id: TaskId, me: usize, local: &Worker<u32>, events: &mut Option<(RunId, EventBuffer)>) {
+    fn execute(&self, id: TaskId, local: &Worker<u32>, recorder: &mut Option<TaskRecorder>) {
         let graph = self.graph;
         let mut args = Args::with_capacity(graph.arg_count(id));
         for arg in graph.args(id) {
@@ -236,23 +236,7 @@ impl Run<'_> {
                 drop(unsafe { (*self.slot(d)).take() });
             }
         }
-        let started = events.as_ref().map(|_| Instant::now());
-        let result = call_task(graph, id, args);
-        if let (Some((run, buffer)), Some(start)) = (events.as_mut(), started) {
-            buffer.push(match &result {
-                Ok(v) => Event::TaskFinished {
-                    run: *run,
-                    key: graph.key(id),
-                    worker: me as u32,
-                    start,
-                    duration: start.elapsed(),
-                    nbytes: v.nbytes(),
-                },
-                Err(e) => {
-                    Event::TaskFailed { run: *run, key: graph.key(id), worker: me as u32, message: e.to_string() }
-                }
-            });
-        }
+        let result = call_recorded(recorder.as_mut(), graph, id, args);
         let value = match result {
             Ok(v) => v,
             Err(e) => return self.fail(e),

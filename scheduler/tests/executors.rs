@@ -245,24 +245,13 @@ fn counted_tree(leaves: u32, live: &Arc<LiveCounter>) -> (TaskGraph, TaskId) {
         Ok(l.make(args.iter().map(|v| v.downcast::<Counted>().expect("counted").value).sum()))
     }));
     let mut b = TaskGraph::builder();
-    let mut level: Vec<TaskId> = (0..leaves)
+    let level: Vec<TaskId> = (0..leaves)
         .map(|i| {
             b.add(Key::new(Group::new("leaf"), Token(5), &[i]), &leaf, [Arg::Value(Value::I64(i as i64))]).unwrap()
         })
         .collect();
-    let mut depth = 0u32;
-    while level.len() > 1 {
-        depth += 1;
-        level = level
-            .chunks(8)
-            .enumerate()
-            .map(|(j, c)| {
-                b.add(Key::new(Group::new("sum"), Token(6), &[depth, j as u32]), &sum, c.iter().map(|&t| Arg::Task(t)))
-                    .unwrap()
-            })
-            .collect();
-    }
-    (b.build().unwrap(), level[0])
+    let root = b.add_tree(&level, 8, &sum, Group::new("sum"), Token(6)).unwrap();
+    (b.build().unwrap(), root)
 }
 
 #[test]
