@@ -1,0 +1,114 @@
+//! The passes against independent computations on random DAGs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use rask_graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, ops, optimize, order};
+
+fn key(i: usize) -> Key {
+    Key::new(Group::new("node"), Token(3), &[i as u32])
+}
+
+/// Task i reads `deps[i]` (all lower); built in a shuffled insertion order through keys.
+fn build(deps: &[Vec<usize>], insertion: &[usize]) -> TaskGraph {
+    let op: Arc<dyn Op> = Arc::new(ops::Sum);
+    let mut b = TaskGraph::builder();
+    for &i in insertion {
+        let args = std::iter::once(Arg::Value(Value::I64(i as i64))).chain(deps[i].iter().map(|&d| Arg::Key(key(d))));
+        b.add(key(i), &op, args).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Everything the outputs reach, by a plain traversal of the data.
+fn reachable(deps: &[Vec<usize>], outputs: &[usize]) -> HashSet<Key> {
+    let mut seen = HashSet::new();
+    let mut stack: Vec<usize> = outputs.to_vec();
+    while let Some(t) = stack.pop() {
+        if seen.insert(key(t)) {
+            stack.extend(&deps[t]);
+        }
+    }
+    seen
+}
+
+fn assert_topological(graph: &TaskGraph) {
+    for t in graph.ids() {
+        for d in graph.dependencies(t) {
+            assert!(d < t, "{} reads {} which comes later", graph.key(t), graph.key(d));
+        }
+    }
+}
+
+/// The dependencies of each task, by key (what a pass must preserve).
+fn edges(graph: &TaskGraph) -> HashSet<(Key, Vec<Key>)> {
+    graph.ids().map(|t| (graph.key(t), graph.dependencies(t).map(|d| graph.key(d)).collect())).collect()
+}
+
+fn dag() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<usize>, Vec<usize>)> {
+    (1usize..200).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(proptest::collection::vec(any::<prop::sample::Index>(), 0..4), n),
+            proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
+            Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+        )
+            .prop_map(|(raw, outs, insertion)| {
+                let n = raw.len();
+                let deps = raw
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ds)| if i == 0 { vec![] } else { ds.iter().map(|d| d.index(i)).collect() })
+                    .collect();
+                (deps, outs.iter().map(|o| o.index(n)).collect(), insertion)
+            })
+    })
+}
+
+proptest! {
+    #[test]
+    fn cull_keeps_exactly_what_the_outputs_reach((deps, outputs, insertion) in dag()) {
+        let graph = build(&deps, &insertion);
+        assert_topological(&graph);
+        let ids = graph.find(&outputs.iter().map(|&o| key(o)).collect::<Vec<_>>()).unwrap();
+        let before = edges(&graph);
+        let (culled, new_ids) = cull(graph, &ids);
+        let kept: HashSet<Key> = culled.keys().iter().copied().collect();
+        prop_assert_eq!(kept, reachable(&deps, &outputs));
+        prop_assert_eq!(culled.len(), culled.keys().iter().collect::<HashSet<_>>().len());
+        assert_topological(&culled);
+        for (o, id) in outputs.iter().zip(&new_ids) {
+            prop_assert_eq!(culled.key(*id), key(*o));
+        }
+        prop_assert!(edges(&culled).is_subset(&before));
+    }
+
+    #[test]
+    fn order_is_a_topological_permutation((deps, outputs, insertion) in dag()) {
+        let graph = build(&deps, &insertion);
+        let ids = graph.find(&outputs.iter().map(|&o| key(o)).collect::<Vec<_>>()).unwrap();
+        let before = edges(&graph);
+        let literals: HashSet<(Key, i64)> = graph.ids().map(|t| (graph.key(t), literal(&graph, t))).collect();
+        let (ordered, new_ids) = order(graph, &ids);
+        assert_topological(&ordered);
+        prop_assert_eq!(edges(&ordered), before);
+        let after: HashSet<(Key, i64)> = ordered.ids().map(|t| (ordered.key(t), literal(&ordered, t))).collect();
+        prop_assert_eq!(after, literals);
+        for (o, id) in outputs.iter().zip(&new_ids) {
+            prop_assert_eq!(ordered.key(*id), key(*o));
+        }
+        // Everything an output needs comes before anything no output needs.
+        let needed = reachable(&deps, &outputs);
+        let first_unneeded = ordered.keys().iter().position(|k| !needed.contains(k)).unwrap_or(ordered.len());
+        prop_assert!(ordered.keys()[first_unneeded..].iter().all(|k| !needed.contains(k)));
+        let (optimized, _) = optimize(ordered, new_ids, OptimizeOptions::default());
+        prop_assert_eq!(optimized.len(), needed.len());
+    }
+}
+
+fn literal(graph: &TaskGraph, t: TaskId) -> i64 {
+    match graph.args(t).next() {
+        Some(rask_graph::ArgView::Literal(Value::I64(i))) => *i,
+        other => panic!("expected the literal first, got {other:?}"),
+    }
+}
