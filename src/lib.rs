@@ -34,6 +34,11 @@ pub mod scheduler {
     pub use rask_scheduler::*;
 }
 
+/// Chunked n-dimensional arrays of ndarray blocks (`dask.array`).
+pub mod array {
+    pub use rask_collections::array::*;
+}
+
 /// Lazy values and function calls (`dask.delayed`).
 pub mod delayed {
     pub use rask_collections::delayed::*;

@@ -1,5 +1,5 @@
 //! Guards typetag's link-time registration: a binary that only names `rask` must still
-//! decode every built-in op by its registered name (see DEPENDENCIES.md: registrations of
+//! decode every built-in op (graph ops and collection ops) by its registered name (see DEPENDENCIES.md: registrations of
 //! a crate the binary never names are dropped by the linker).
 
 use rask::graph::{Args, Value, decode_op, encode_op, ops};

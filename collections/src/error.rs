@@ -25,6 +25,9 @@ pub enum Error {
         /// The mismatch.
         source: ValueError,
     },
+    /// An array expression is ill-formed (shapes, chunks, axes); found when it is built.
+    #[error("{0}")]
+    Shape(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {message}")]
     Io {

@@ -2,6 +2,7 @@
 //!
 //! The lazy collections users build graphs with, and the compute pipeline they share:
 //!
+//! - [`array`]: chunked n-dimensional arrays of ndarray blocks (`dask.array`);
 //! - [`delayed`]: lazy values and function calls for custom work (`dask.delayed`);
 //! - [`compute`]: materialize, optimize and run any [`Computable`], alone or several
 //!   sharing one graph.
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod array;
 pub mod compute;
 pub mod delayed;
 mod error;

@@ -112,6 +112,11 @@ pub fn materialize(roots: &[&Arc<Layer>], outputs: &[Key]) -> Result<(TaskGraph,
     Ok((graph, ids))
 }
 
+/// The number of tasks in the layers reachable from `roots` (each layer counted once).
+pub fn count_tasks(roots: &[&Arc<Layer>]) -> usize {
+    layers_in_dependency_order(roots).iter().map(|l| l.tasks.len()).sum()
+}
+
 /// Post-order over the layer DAG (iterative; layers deduplicated by identity).
 fn layers_in_dependency_order<'a>(roots: &[&'a Arc<Layer>]) -> Vec<&'a Layer> {
     let mut seen = FxHashSet::default();

@@ -2,6 +2,7 @@
 //!
 //! The task-graph core of rask: what a computation *is*, independent of where it runs.
 //!
+//! - [`ArrayChunk`] is one block of a chunked array, of an [`Element`] type ([`DType`]).
 //! - [`Key`] names a task's output (task [`Group`], [`Token`], block index); [`Value`] is
 //!   what tasks produce; [`Data`] converts Rust types to and from values.
 //! - [`Op`] is what a task does: built-in ops ([`ops`]) are serializable and registered by
@@ -32,6 +33,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod chunk;
 mod cull;
 mod dot;
 mod error;
@@ -45,11 +47,12 @@ mod task_graph;
 mod token;
 mod value;
 
+pub use chunk::{ArrayChunk, DType, Element};
 pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
 pub use key::{Group, Key};
-pub use layer::{ArgSpec, Layer, TaskSpec, materialize};
+pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
 pub use optimize::{OptimizeOptions, optimize};
 pub use order::{order, priority_sequence};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::chunk::ArrayChunk;
 use crate::error::{OpError, ValueError};
 
 /// One task's output.
@@ -38,6 +39,8 @@ pub enum Value {
     Bytes(Arc<[u8]>),
     /// An ordered list of values.
     List(Arc<[Value]>),
+    /// One block of a chunked array.
+    Array(ArrayChunk),
     /// A Rust value of any type, for local schedulers only: it cannot leave its process.
     #[serde(skip)]
     Opaque(Arc<dyn Any + Send + Sync>),
@@ -69,6 +72,7 @@ impl Value {
             Value::Str(_) => "str",
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
+            Value::Array(_) => "array",
             Value::Opaque(_) => "opaque",
         }
     }
@@ -80,6 +84,7 @@ impl Value {
             Value::Str(s) => s.len(),
             Value::Bytes(b) => b.len(),
             Value::List(items) => items.iter().map(Value::nbytes).sum::<usize>() + 8,
+            Value::Array(chunk) => chunk.nbytes(),
             Value::Opaque(_) => std::mem::size_of::<usize>(),
         }
     }
@@ -100,6 +105,7 @@ impl Value {
                 items.len().hash(state);
                 items.iter().for_each(|v| v.hash_token(state));
             }
+            Value::Array(chunk) => chunk.hash_token(state),
             Value::Opaque(any) => (Arc::as_ptr(any) as *const () as usize).hash(state),
         }
     }
@@ -124,6 +130,7 @@ impl PartialEq for Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
             (Value::Opaque(a), Value::Opaque(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -140,6 +147,7 @@ impl fmt::Debug for Value {
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
             Value::List(items) => f.debug_list().entries(items.iter()).finish(),
+            Value::Array(chunk) => write!(f, "<{} block {:?}>", chunk.dtype(), chunk.shape()),
             Value::Opaque(_) => f.write_str("<opaque>"),
         }
     }

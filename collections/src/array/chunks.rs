@@ -1,0 +1,163 @@
+//! Chunk sizes: how an array is cut into blocks along each axis (Dask's `chunks`).
+
+use crate::error::{Error, Result};
+
+/// How to cut an array into blocks, per axis.
+///
+/// ```
+/// use rask_collections::array::ChunkSpec;
+/// let spec = ChunkSpec::uniform(&[1000, 1000]);
+/// assert_eq!(spec.resolve(&[2500, 1000]).unwrap(), vec![vec![1000, 1000, 500], vec![1000]]);
+/// let explicit = ChunkSpec::explicit(vec![vec![1, 2], vec![3]]);
+/// assert!(explicit.resolve(&[4, 3]).unwrap_err().to_string().contains("sum to 3"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChunkSpec {
+    /// Blocks of at most this size along each axis; the last block of an axis may be
+    /// smaller.
+    Uniform(Vec<usize>),
+    /// The size of every block along each axis.
+    Explicit(Vec<Vec<usize>>),
+    /// One block holding the whole array.
+    Whole,
+}
+
+impl ChunkSpec {
+    /// Blocks of at most `sizes[axis]` elements along each axis.
+    pub fn uniform(sizes: &[usize]) -> Self {
+        ChunkSpec::Uniform(sizes.to_vec())
+    }
+
+    /// The given block sizes along each axis.
+    pub fn explicit(sizes: Vec<Vec<usize>>) -> Self {
+        ChunkSpec::Explicit(sizes)
+    }
+
+    /// The block sizes along each axis of an array of `shape`, or an error naming the shape
+    /// and the chunks that do not fit it.
+    pub fn resolve(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>> {
+        match self {
+            ChunkSpec::Whole => Ok(shape.iter().map(|&n| vec![n]).collect()),
+            ChunkSpec::Uniform(sizes) => {
+                check_ndim(sizes.len(), shape, || format!("{sizes:?}"))?;
+                shape
+                    .iter()
+                    .zip(sizes)
+                    .enumerate()
+                    .map(|(axis, (&n, &size))| match (n, size) {
+                        (0, _) => Ok(vec![0]),
+                        (_, 0) => Err(Error::Shape(format!(
+                            "chunk size 0 on axis {axis} of an array of shape {shape:?}; chunk sizes must be at least 1"
+                        ))),
+                        _ => Ok((0..n).step_by(size).map(|start| size.min(n - start)).collect()),
+                    })
+                    .collect()
+            }
+            ChunkSpec::Explicit(chunks) => {
+                check_ndim(chunks.len(), shape, || format!("{chunks:?}"))?;
+                for (axis, (&n, sizes)) in shape.iter().zip(chunks).enumerate() {
+                    let total: usize = sizes.iter().sum();
+                    if total != n {
+                        return Err(Error::Shape(format!(
+                            "chunks {sizes:?} on axis {axis} sum to {total}, but the array of shape {shape:?} has {n} there"
+                        )));
+                    }
+                    if sizes.is_empty() || (n > 0 && sizes.contains(&0)) {
+                        return Err(Error::Shape(format!(
+                            "chunks {sizes:?} on axis {axis} of shape {shape:?}: every block of a non-empty axis needs at least one element"
+                        )));
+                    }
+                }
+                Ok(chunks.clone())
+            }
+        }
+    }
+}
+
+fn check_ndim(given: usize, shape: &[usize], what: impl Fn() -> String) -> Result<()> {
+    if given == shape.len() {
+        return Ok(());
+    }
+    Err(Error::Shape(format!(
+        "chunks {} have {given} axes, but the array of shape {shape:?} has {}",
+        what(),
+        shape.len()
+    )))
+}
+
+impl From<&[usize]> for ChunkSpec {
+    fn from(sizes: &[usize]) -> Self {
+        ChunkSpec::uniform(sizes)
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for ChunkSpec {
+    fn from(sizes: [usize; N]) -> Self {
+        ChunkSpec::uniform(&sizes)
+    }
+}
+
+impl From<Vec<Vec<usize>>> for ChunkSpec {
+    fn from(sizes: Vec<Vec<usize>>) -> Self {
+        ChunkSpec::explicit(sizes)
+    }
+}
+
+/// The start offset of every block along one axis, plus the total at the end.
+pub(crate) fn offsets(sizes: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(sizes.len() + 1);
+    out.push(0);
+    for s in sizes {
+        out.push(out.last().copied().unwrap_or(0) + s);
+    }
+    out
+}
+
+/// Every block index of a grid with `counts` blocks per axis, in C order.
+pub(crate) fn block_indices(counts: &[usize]) -> Vec<Vec<u32>> {
+    let total: usize = counts.iter().product();
+    let mut out = Vec::with_capacity(total);
+    let mut index = vec![0u32; counts.len()];
+    for _ in 0..total {
+        out.push(index.clone());
+        for axis in (0..counts.len()).rev() {
+            index[axis] += 1;
+            if (index[axis] as usize) < counts[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_chunks_cover_the_shape_with_a_short_last_block() {
+        assert_eq!(ChunkSpec::uniform(&[3]).resolve(&[7]).unwrap(), vec![vec![3, 3, 1]]);
+        assert_eq!(ChunkSpec::uniform(&[10]).resolve(&[7]).unwrap(), vec![vec![7]]);
+        assert_eq!(ChunkSpec::uniform(&[4, 2]).resolve(&[0, 3]).unwrap(), vec![vec![0], vec![2, 1]]);
+        assert_eq!(ChunkSpec::uniform(&[]).resolve(&[]).unwrap(), Vec::<Vec<usize>>::new());
+    }
+
+    #[test]
+    fn bad_chunks_are_errors_naming_the_shape() {
+        let e = ChunkSpec::uniform(&[0]).resolve(&[5]).unwrap_err().to_string();
+        assert!(e.contains("[5]") && e.contains("axis 0"), "{e}");
+        let e = ChunkSpec::uniform(&[2, 2]).resolve(&[5]).unwrap_err().to_string();
+        assert!(e.contains("2 axes") && e.contains("[5]"), "{e}");
+        let e = ChunkSpec::explicit(vec![vec![2, 0, 3]]).resolve(&[5]).unwrap_err().to_string();
+        assert!(e.contains("at least one element"), "{e}");
+        assert_eq!(ChunkSpec::explicit(vec![vec![2, 3]]).resolve(&[5]).unwrap(), vec![vec![2, 3]]);
+    }
+
+    #[test]
+    fn block_indices_are_in_c_order() {
+        assert_eq!(block_indices(&[2, 2]), vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
+        assert_eq!(block_indices(&[]), vec![Vec::<u32>::new()]);
+        assert_eq!(offsets(&[3, 3, 1]), vec![0, 3, 6, 7]);
+    }
+}

@@ -1,0 +1,114 @@
+//! Array creation and compute against the same arrays built eagerly with ndarray, over
+//! random shapes and chunkings (irregular, 0-d, one-element and empty arrays included).
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use rask_collections::ComputeOptions;
+use rask_collections::array::{self, ChunkSpec};
+use rask_scheduler::{SyncScheduler, ThreadsScheduler};
+
+fn options() -> Vec<ComputeOptions> {
+    vec![
+        ComputeOptions::default().scheduler(SyncScheduler),
+        ComputeOptions::default().scheduler(ThreadsScheduler::new(3)),
+        ComputeOptions::default().scheduler(ThreadsScheduler::new(2)).optimize(false),
+    ]
+}
+
+/// A shape of up to 3 axes (lengths 0..7) and chunk sizes: uniform, explicit or whole.
+fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, ChunkSpec)> {
+    proptest::collection::vec(0usize..7, 0..4).prop_flat_map(|shape| {
+        let uniform = proptest::collection::vec(1usize..5, shape.len()).prop_map(ChunkSpec::Uniform);
+        let explicit = shape
+            .iter()
+            .map(|&n| {
+                proptest::collection::vec(any::<bool>(), n.saturating_sub(1)).prop_map(move |cuts| {
+                    if n == 0 {
+                        return vec![0];
+                    }
+                    let mut sizes = vec![1];
+                    for cut in cuts {
+                        if cut { sizes.push(1) } else { *sizes.last_mut().unwrap() += 1 }
+                    }
+                    sizes
+                })
+            })
+            .collect::<Vec<_>>()
+            .prop_map(ChunkSpec::Explicit);
+        (Just(shape), prop_oneof![uniform, explicit, Just(ChunkSpec::Whole)])
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn from_ndarray_round_trips((shape, chunks) in shape_and_chunks(), seed in any::<i64>()) {
+        let n: usize = shape.iter().product();
+        let data = ArrayD::from_shape_vec(IxDyn(&shape), (0..n as i64).map(|i| i.wrapping_mul(seed) % 1000).collect()).unwrap();
+        let x = array::from_ndarray(&data, chunks.clone()).unwrap();
+        prop_assert_eq!(x.shape(), shape.as_slice());
+        prop_assert_eq!(x.chunks().to_vec(), chunks.resolve(&shape).unwrap());
+        prop_assert_eq!(x.npartitions(), x.chunks().iter().map(Vec::len).product::<usize>());
+        for options in options() {
+            prop_assert_eq!(&x.compute_with(&options).unwrap(), &data);
+        }
+        let f = data.mapv(|v| v as f64 / 7.0);
+        prop_assert_eq!(array::from_ndarray(&f, chunks).unwrap().compute().unwrap(), f);
+    }
+
+    #[test]
+    fn filled_arrays_match_ndarray((shape, chunks) in shape_and_chunks(), value in -5i32..5) {
+        let full = array::full(&shape, chunks.clone(), value).unwrap();
+        prop_assert_eq!(full.compute().unwrap(), ArrayD::from_elem(IxDyn(&shape), value));
+        let zeros = array::zeros::<f64>(&shape, chunks.clone()).unwrap();
+        prop_assert_eq!(zeros.compute().unwrap(), ArrayD::<f64>::zeros(IxDyn(&shape)));
+        let ones = array::ones::<bool>(&shape, chunks).unwrap();
+        for options in options() {
+            prop_assert_eq!(ones.compute_with(&options).unwrap(), ArrayD::from_elem(IxDyn(&shape), true));
+        }
+    }
+}
+
+#[test]
+fn metadata_and_display_describe_the_array() {
+    let x = array::zeros::<f64>(&[10_000, 10_000], [1000, 1000]).unwrap();
+    assert_eq!(x.ndim(), 2);
+    assert_eq!(x.nbytes(), 800_000_000);
+    assert_eq!(x.npartitions(), 100);
+    assert_eq!(x.chunksize(), vec![1000, 1000]);
+    assert_eq!(
+        x.to_string(),
+        "rask.Array<zeros, shape=(10000, 10000), dtype=float64, chunksize=(1000, 1000), chunktype=ndarray, tasks=100>"
+    );
+    let scalar = array::full(&[], ChunkSpec::Whole, 2.5f32).unwrap();
+    assert_eq!(scalar.compute().unwrap(), ndarray::arr0(2.5f32).into_dyn());
+    assert_eq!(scalar.npartitions(), 1);
+}
+
+#[test]
+fn equal_inputs_give_equal_keys_and_different_data_different_ones() {
+    let a = ndarray::Array2::from_shape_fn((4, 4), |(i, j)| (i * 4 + j) as f64);
+    let x = array::from_ndarray(&a, [2, 2]).unwrap();
+    let y = array::from_ndarray(&a, [2, 2]).unwrap();
+    assert_eq!(x.block_key(&[1, 1]), y.block_key(&[1, 1]));
+    let mut b = a.clone();
+    b[(3, 3)] = -1.0;
+    assert_ne!(array::from_ndarray(&b, [2, 2]).unwrap().block_key(&[0, 0]), x.block_key(&[0, 0]));
+    assert_ne!(array::from_ndarray(&a, [2, 4]).unwrap().block_key(&[0, 0]), x.block_key(&[0, 0]));
+    assert_ne!(
+        array::zeros::<f64>(&[4], [2]).unwrap().block_key(&[0]),
+        array::zeros::<f32>(&[4], [2]).unwrap().block_key(&[0])
+    );
+}
+
+#[test]
+fn chunks_that_do_not_fit_are_errors_at_build_time() {
+    let a = ndarray::Array2::<f64>::zeros((3, 4));
+    let err = array::from_ndarray(&a, ChunkSpec::explicit(vec![vec![1, 1], vec![4]])).unwrap_err().to_string();
+    assert!(err.contains("[3, 4]") && err.contains("sum to 2"), "{err}");
+    let err = array::zeros::<i64>(&[3, 4], [2]).unwrap_err().to_string();
+    assert!(err.contains("1 axes") && err.contains("[3, 4]"), "{err}");
+    let err = array::ones::<i32>(&[3], [0]).unwrap_err().to_string();
+    assert!(err.contains("chunk size 0"), "{err}");
+}
