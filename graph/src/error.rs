@@ -78,6 +78,16 @@ pub enum GraphError {
         /// The key nothing produces.
         missing: Key,
     },
+    /// A task id does not name a task of the graph (an id from another graph).
+    #[error("task id {id} is not in the graph (it has {len} tasks){}", .referrer.map(|k| format!("; referred to by {k}")).unwrap_or_default())]
+    UnknownTaskId {
+        /// The id.
+        id: u32,
+        /// The number of tasks in the graph at that point.
+        len: usize,
+        /// The task whose argument it was, if any.
+        referrer: Option<Key>,
+    },
     /// A requested output is not in the graph.
     #[error("requested output {0} is not in the graph")]
     MissingOutput(Key),

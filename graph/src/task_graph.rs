@@ -457,7 +457,7 @@ impl GraphBuilder {
             let stored = match arg {
                 Arg::Task(t) if t.0 < id => ArgRef(t.0),
                 Arg::Task(t) => {
-                    return Err(GraphError::MissingDependency { task: key, missing: unknown_task_key(t) });
+                    return Err(GraphError::UnknownTaskId { id: t.0, len: id as usize, referrer: Some(key) });
                 }
                 Arg::Key(k) => match self.get(&k) {
                     Some(t) if t.0 != id => ArgRef(t.0),
@@ -516,11 +516,6 @@ impl GraphBuilder {
         let order = topological_order(&self.graph)?;
         Ok(self.graph.select(&order).0)
     }
-}
-
-/// A key that stands for a task id outside the graph, for error messages.
-fn unknown_task_key(t: TaskId) -> Key {
-    Key::new(crate::Group::new("unknown-task-id"), crate::Token(0), &[t.0])
 }
 
 /// Kahn's algorithm over arguments that may point forward. On a cycle, petgraph finds one
@@ -613,7 +608,8 @@ mod tests {
         b.add(key(0), &op, []).unwrap();
         assert_eq!(b.add(key(0), &op, []).unwrap_err(), GraphError::DuplicateKey(key(0)));
         let err = b.add(key(1), &op, [Arg::Task(TaskId(5))]).unwrap_err();
-        assert!(matches!(err, GraphError::MissingDependency { .. }), "{err}");
+        assert_eq!(err, GraphError::UnknownTaskId { id: 5, len: 1, referrer: Some(key(1)) });
+        assert!(err.to_string().contains("task id 5"), "{err}");
         // The failed add left nothing behind.
         b.add(key(1), &op, [Arg::Task(TaskId(0))]).unwrap();
         assert_eq!(b.build().unwrap().len(), 2);

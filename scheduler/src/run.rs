@@ -68,13 +68,9 @@ pub fn use_counts(graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<u32>, Sch
         }
     }
     for o in outputs {
-        let slot = uses.get_mut(o.index()).ok_or_else(|| {
-            SchedulerError::Graph(rask_graph::GraphError::MissingOutput(rask_graph::Key::new(
-                rask_graph::Group::new("task-id"),
-                rask_graph::Token(0),
-                &[o.0],
-            )))
-        })?;
+        let len = graph.len();
+        let slot =
+            uses.get_mut(o.index()).ok_or(rask_graph::GraphError::UnknownTaskId { id: o.0, len, referrer: None })?;
         *slot += 1;
     }
     Ok(uses)

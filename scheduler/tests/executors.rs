@@ -105,6 +105,15 @@ fn diamonds_and_repeated_arguments() {
 }
 
 #[test]
+fn an_output_id_outside_the_graph_is_an_error() {
+    let deps = vec![vec![], vec![0]];
+    for s in schedulers() {
+        let err = s.execute(&build(&deps), &[TaskId(7)]).unwrap_err();
+        assert!(err.to_string().contains("task id 7 is not in the graph (it has 2 tasks)"), "{}: {err}", s.name());
+    }
+}
+
+#[test]
 fn a_graph_with_no_requested_outputs_returns_nothing() {
     let deps = vec![vec![], vec![0]];
     for s in schedulers() {
