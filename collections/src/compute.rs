@@ -157,10 +157,10 @@ pub fn compute_with<C: Computable + ?Sized>(c: &C, options: &ComputeOptions) -> 
 }
 
 /// The flat graph behind `targets` and the ids of their task outputs, optimized or not.
-pub fn build_graph(targets: &[Target], optimized: bool) -> Result<(TaskGraph, Vec<rask_graph::TaskId>)> {
+pub fn build_graph(targets: &[Target], passes: OptimizeOptions) -> Result<(TaskGraph, Vec<rask_graph::TaskId>)> {
     let (layers, keys) = task_targets(targets);
     let (graph, ids) = materialize(&layers, &keys)?;
-    Ok(if optimized { optimize(graph, ids, OptimizeOptions::default()) } else { (graph, ids) })
+    Ok(optimize(graph, ids, passes))
 }
 
 fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
@@ -175,13 +175,12 @@ fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
 
 /// Computes the values of `targets`, in order.
 pub fn compute_targets(targets: &[Target], options: &ComputeOptions) -> Result<Vec<Value>> {
-    let (layers, keys) = task_targets(targets);
-    let mut computed = if keys.is_empty() {
+    let has_tasks = targets.iter().any(|t| matches!(t, Target::Task { .. }));
+    let mut computed = if !has_tasks {
         Vec::new()
     } else {
         let scheduler = options.resolve_scheduler()?;
-        let (graph, ids) = materialize(&layers, &keys)?;
-        let (graph, ids) = optimize(graph, ids, options.optimize);
+        let (graph, ids) = build_graph(targets, options.optimize)?;
         let bar = options.progress.then(ProgressBar::new);
         let values = scheduler.execute(&graph, &ids);
         drop(bar);

@@ -141,7 +141,7 @@ impl<T: Data> Delayed<T> {
 
     /// The graph behind this value (optimized, as it would run), in DOT.
     pub fn to_dot(&self) -> Result<String> {
-        let (graph, _) = build_graph(std::slice::from_ref(&self.target), true)?;
+        let (graph, _) = build_graph(std::slice::from_ref(&self.target), rask_graph::OptimizeOptions::default())?;
         Ok(to_dot(&graph))
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar as Bar, ProgressDrawTarget, ProgressStyle};
 
-use crate::events::{Event, bus};
+use crate::events::{Event, EventBatch, bus};
 
 /// Shows task counts, elapsed time and an ETA on the terminal for every computation while
 /// it is alive, like `dask.diagnostics.ProgressBar`. Several runs add up on one bar.
@@ -49,35 +49,40 @@ impl ProgressBar {
                     .progress_chars("##-"),
                 );
                 let mut failed = false;
+                let mut apply = |batch: EventBatch| {
+                    for event in batch.iter() {
+                        match event {
+                            Event::GraphSubmitted { tasks, .. } => bar.inc_length(*tasks as u64),
+                            Event::TaskFinished { .. } => bar.inc(1),
+                            Event::TaskFailed { key, .. } => {
+                                failed = true;
+                                bar.set_message(format!("failed: {key}"));
+                            }
+                            _ => {}
+                        }
+                    }
+                };
                 loop {
                     crossbeam_channel::select! {
                         recv(subscription.receiver()) -> batch => match batch {
-                            Ok(batch) => {
-                                for event in batch.iter() {
-                                    match event {
-                                        Event::GraphSubmitted { tasks, .. } => bar.inc_length(*tasks as u64),
-                                        Event::TaskFinished { .. } => bar.inc(1),
-                                        Event::TaskFailed { key, .. } => {
-                                            failed = true;
-                                            bar.set_message(format!("failed: {key}"));
-                                        }
-                                        _ => {}
-                                    }
-                                }
-                            }
+                            Ok(batch) => apply(batch),
                             Err(_) => break,
                         },
                         recv(stopped) -> _ => {
                             // Drain what is already published, then stop.
                             while let Ok(batch) = subscription.receiver().recv_timeout(Duration::from_millis(1)) {
-                                bar.inc(batch.iter().filter(|e| matches!(e, Event::TaskFinished { .. })).count() as u64);
+                                apply(batch);
                             }
                             break;
                         }
                     }
                 }
                 let counts = (bar.position(), bar.length().unwrap_or(0));
-                if failed { bar.abandon() } else { bar.finish() }
+                if failed {
+                    bar.abandon()
+                } else {
+                    bar.finish()
+                }
                 counts
             })
             .expect("spawn the progress thread");
