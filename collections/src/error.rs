@@ -28,6 +28,9 @@ pub enum Error {
     /// An array expression is ill-formed (shapes, chunks, axes); found when it is built.
     #[error("{0}")]
     Shape(String),
+    /// An operation does not apply to an array's element type.
+    #[error("{0}")]
+    DType(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {message}")]
     Io {

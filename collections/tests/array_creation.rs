@@ -3,41 +3,10 @@
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use rask_collections::ComputeOptions;
 use rask_collections::array::{self, ChunkSpec};
-use rask_scheduler::{SyncScheduler, ThreadsScheduler};
 
-fn options() -> Vec<ComputeOptions> {
-    vec![
-        ComputeOptions::default().scheduler(SyncScheduler),
-        ComputeOptions::default().scheduler(ThreadsScheduler::new(3)),
-        ComputeOptions::default().scheduler(ThreadsScheduler::new(2)).optimize(false),
-    ]
-}
-
-/// A shape of up to 3 axes (lengths 0..7) and chunk sizes: uniform, explicit or whole.
-fn shape_and_chunks() -> impl Strategy<Value = (Vec<usize>, ChunkSpec)> {
-    proptest::collection::vec(0usize..7, 0..4).prop_flat_map(|shape| {
-        let uniform = proptest::collection::vec(1usize..5, shape.len()).prop_map(ChunkSpec::Uniform);
-        let explicit = shape
-            .iter()
-            .map(|&n| {
-                proptest::collection::vec(any::<bool>(), n.saturating_sub(1)).prop_map(move |cuts| {
-                    if n == 0 {
-                        return vec![0];
-                    }
-                    let mut sizes = vec![1];
-                    for cut in cuts {
-                        if cut { sizes.push(1) } else { *sizes.last_mut().unwrap() += 1 }
-                    }
-                    sizes
-                })
-            })
-            .collect::<Vec<_>>()
-            .prop_map(ChunkSpec::Explicit);
-        (Just(shape), prop_oneof![uniform, explicit, Just(ChunkSpec::Whole)])
-    })
-}
+mod common;
+use common::{options, shape_and_chunks};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]

@@ -44,6 +44,41 @@ impl DType {
         }
     }
 
+    /// Whether it is `float32` or `float64`.
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// The type two arrays of these types promote to (numpy's `result_type` for arrays):
+    /// the larger kind (bool < integer < float), and the wider type within a kind;
+    /// `int32` with `float32` gives `float64`, as `int64` with `float32` does.
+    ///
+    /// ```
+    /// use rask_graph::DType;
+    /// assert_eq!(DType::I32.promote(DType::F32), DType::F64);
+    /// assert_eq!(DType::Bool.promote(DType::I32), DType::I32);
+    /// assert_eq!(DType::F32.promote(DType::F32), DType::F32);
+    /// ```
+    pub fn promote(self, other: DType) -> DType {
+        use DType::*;
+        match (self.min(other), self.max(other)) {
+            (a, b) if a == b => a,
+            (Bool, b) => b,
+            (I32 | I64, F32) => F64,
+            (_, b) => b,
+        }
+    }
+
+    /// The type of a true division or mean of this type: itself for floats, else `float64`.
+    pub fn float(self) -> DType {
+        if self.is_float() { self } else { DType::F64 }
+    }
+
+    /// The accumulator type of `sum`/`prod`: `int64` for `bool` and integers.
+    pub fn sum(self) -> DType {
+        if self.is_float() { self } else { DType::I64 }
+    }
+
     /// Bytes per element.
     pub fn itemsize(self) -> usize {
         match self {
@@ -75,14 +110,47 @@ pub enum ArrayChunk {
     F64(Arc<ArrayD<f64>>),
 }
 
+/// Runs `$body` with `$a` bound to the typed block inside an [`ArrayChunk`], whatever
+/// its element type.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rask_graph::{ArrayChunk, each_chunk};
+/// let chunk = ArrayChunk::I32(Arc::new(ndarray::ArrayD::zeros(vec![2, 3])));
+/// assert_eq!(each_chunk!(&chunk, a => a.len()), 6);
+/// ```
+#[macro_export]
 macro_rules! each_chunk {
     ($chunk:expr, $a:ident => $body:expr) => {
         match $chunk {
-            ArrayChunk::Bool($a) => $body,
-            ArrayChunk::I32($a) => $body,
-            ArrayChunk::I64($a) => $body,
-            ArrayChunk::F32($a) => $body,
-            ArrayChunk::F64($a) => $body,
+            $crate::ArrayChunk::Bool($a) => $body,
+            $crate::ArrayChunk::I32($a) => $body,
+            $crate::ArrayChunk::I64($a) => $body,
+            $crate::ArrayChunk::F32($a) => $body,
+            $crate::ArrayChunk::F64($a) => $body,
+        }
+    };
+}
+
+/// Like [`each_chunk!`], but wraps `$body`'s block back into the variant it came from:
+/// for functions from a block to a block of the same element type.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rask_graph::{ArrayChunk, DType, map_chunk};
+/// let chunk = ArrayChunk::F32(Arc::new(ndarray::ArrayD::zeros(vec![2])));
+/// let doubled = map_chunk!(chunk, a => Arc::new(a.mapv(|x| x * 2.0)));
+/// let reversed = map_chunk!(chunk, a => Arc::new(a.slice(ndarray::s![..;-1]).to_owned()));
+/// ```
+#[macro_export]
+macro_rules! map_chunk {
+    ($chunk:expr, $a:ident => $body:expr) => {
+        match $chunk {
+            $crate::ArrayChunk::Bool($a) => $crate::ArrayChunk::Bool($body),
+            $crate::ArrayChunk::I32($a) => $crate::ArrayChunk::I32($body),
+            $crate::ArrayChunk::I64($a) => $crate::ArrayChunk::I64($body),
+            $crate::ArrayChunk::F32($a) => $crate::ArrayChunk::F32($body),
+            $crate::ArrayChunk::F64($a) => $crate::ArrayChunk::F64($body),
         }
     };
 }
@@ -130,12 +198,20 @@ pub trait Element: Copy + Send + Sync + PartialEq + PartialOrd + fmt::Debug + De
     fn unwrap(chunk: &ArrayChunk) -> Option<&Arc<ArrayD<Self>>>;
     /// The element's bits, for tokens (floats by bit pattern).
     fn token_bits(self) -> u64;
+    /// The type numpy's `sum`, `prod`, `cumsum` and `cumprod` return: `int64` for
+    /// `bool` and integers, the type itself for floats.
+    type Sum: Element;
+    /// The type of a true division, `mean` and `var`: `float64` for `bool` and integers,
+    /// the type itself for floats.
+    type Float: Element;
 }
 
 macro_rules! element {
-    ($t:ty, $variant:ident, $x:ident => $bits:expr) => {
+    ($t:ty, $variant:ident, $sum:ty, $float:ty, $x:ident => $bits:expr) => {
         impl Element for $t {
             const DTYPE: DType = DType::$variant;
+            type Sum = $sum;
+            type Float = $float;
             fn wrap(block: Arc<ArrayD<Self>>) -> ArrayChunk {
                 ArrayChunk::$variant(block)
             }
@@ -152,11 +228,11 @@ macro_rules! element {
         }
     };
 }
-element!(bool, Bool, x => x as u64);
-element!(i32, I32, x => x as u64);
-element!(i64, I64, x => x as u64);
-element!(f32, F32, x => x.to_bits() as u64);
-element!(f64, F64, x => x.to_bits());
+element!(bool, Bool, i64, f64, x => x as u64);
+element!(i32, I32, i64, f64, x => x as u64);
+element!(i64, I64, i64, f64, x => x as u64);
+element!(f32, F32, f32, f32, x => x.to_bits() as u64);
+element!(f64, F64, f64, f64, x => x.to_bits());
 
 impl ArrayChunk {
     /// Feeds dtype, shape and element bits into a token hasher.

@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use ndarray::{ArrayBase, ArrayD, Data as NdData, Dimension, IxDyn, Slice, arr0};
-use rask_graph::{
-    ArgSpec, Args, ArrayChunk, Element, Group, Layer, Op, OpError, TaskSpec, Token, TokenHasher, Value, ops,
-};
+use rask_graph::{ArgSpec, Args, ArrayChunk, Element, Op, OpError, Token, TokenHasher, Value, ops};
 use serde::{Deserialize, Serialize};
 
 use super::Array;
-use super::chunks::{ChunkSpec, block_indices, offsets};
+use super::chunks::{ChunkSpec, offsets};
+use super::raw::layer_of_blocks;
 use crate::error::Result;
 
 /// Cuts an in-memory ndarray into blocks of `chunks` (copied once, block by block).
@@ -36,25 +35,18 @@ where
     std::hash::Hash::hash(&(&shape, &chunks, T::DTYPE), &mut hasher);
     view.iter().for_each(|x| std::hash::Hasher::write_u64(&mut hasher, x.token_bits()));
     let token = Token(std::hash::Hasher::finish(&hasher));
-    let group = Group::new("array");
     let identity: Arc<dyn Op> = Arc::new(ops::Identity);
     let offsets: Vec<Vec<usize>> = chunks.iter().map(|c| offsets(c)).collect();
-    let numblocks: Vec<usize> = chunks.iter().map(Vec::len).collect();
-    let tasks = block_indices(&numblocks)
-        .into_iter()
-        .map(|index| {
-            let block = view
-                .slice_each_axis(|axis| {
-                    let (a, i) = (axis.axis.index(), index[axis.axis.index()] as usize);
-                    Slice::from(offsets[a][i]..offsets[a][i + 1])
-                })
-                .to_owned();
-            let key = rask_graph::Key::new(group, token, &index);
-            let data = ArgSpec::Value(Value::Array(T::wrap(Arc::new(block))));
-            TaskSpec { key, op: identity.clone(), args: [data].into_iter().collect() }
-        })
-        .collect();
-    Ok(Array::from_parts(shape, chunks, group, token, Layer::new(tasks, vec![])))
+    let raw = layer_of_blocks("array", token, shape, chunks, T::DTYPE, vec![], |index| {
+        let block = view
+            .slice_each_axis(|axis| {
+                let (a, i) = (axis.axis.index(), index[axis.axis.index()] as usize);
+                Slice::from(offsets[a][i]..offsets[a][i + 1])
+            })
+            .to_owned();
+        (identity.clone(), vec![ArgSpec::Value(Value::Array(T::wrap(Arc::new(block))))])
+    });
+    Ok(Array::from_raw(raw))
 }
 
 /// An array of `shape` with every element `value`.
@@ -102,23 +94,18 @@ pub mod num_zero_one {
 
 fn filled<T: Element>(shape: &[usize], chunks: ChunkSpec, value: T, name: &str) -> Result<Array<T>> {
     let chunks = chunks.resolve(shape)?;
-    let group = Group::new(name);
     let token = Token::of(&(name, shape, &chunks, T::DTYPE, value.token_bits()));
     let fill = T::wrap(Arc::new(arr0(value).into_dyn()));
-    let numblocks: Vec<usize> = chunks.iter().map(Vec::len).collect();
     let mut ops: std::collections::HashMap<Vec<usize>, Arc<dyn Op>> = std::collections::HashMap::new();
-    let tasks = block_indices(&numblocks)
-        .into_iter()
-        .map(|index| {
-            let block_shape: Vec<usize> = index.iter().enumerate().map(|(a, &i)| chunks[a][i as usize]).collect();
-            let op = ops
-                .entry(block_shape.clone())
-                .or_insert_with(|| Arc::new(FullBlock { shape: block_shape, fill: fill.clone() }))
-                .clone();
-            TaskSpec { key: rask_graph::Key::new(group, token, &index), op, args: Default::default() }
-        })
-        .collect();
-    Ok(Array::from_parts(shape.to_vec(), chunks, group, token, Layer::new(tasks, vec![])))
+    let raw = layer_of_blocks(name, token, shape.to_vec(), chunks.clone(), T::DTYPE, vec![], |index| {
+        let block_shape: Vec<usize> = index.iter().enumerate().map(|(a, &i)| chunks[a][i as usize]).collect();
+        let op = ops
+            .entry(block_shape.clone())
+            .or_insert_with(|| Arc::new(FullBlock { shape: block_shape, fill: fill.clone() }))
+            .clone();
+        (op, vec![])
+    });
+    Ok(Array::from_raw(raw))
 }
 
 /// Makes one block of `shape` filled with the single element of `fill` (a 0-d block).

@@ -13,8 +13,14 @@
 //! assert_eq!(x.compute().unwrap(), ndarray::ArrayD::<f64>::ones(vec![4, 6]));
 //! ```
 
+mod arith;
+mod blockwise;
 mod chunks;
 mod creation;
+mod elementwise;
+mod kernels;
+mod raw;
+mod rechunk;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,6 +28,11 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice};
 use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
+
+pub use arith::{Operand, Promote, where_};
+pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
+use raw::RawArray;
+pub use rechunk::{Assemble, Piece, Span};
 
 pub use chunks::ChunkSpec;
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
@@ -31,54 +42,76 @@ use crate::error::{Error, Result};
 use chunks::{block_indices, offsets};
 
 /// A lazy chunked array; see the module docs.
+///
+/// An array made by an operator (`&x + &y`) whose operands do not fit carries the error
+/// instead of blocks: the next fallible call on it, or `compute()`, returns that error.
 pub struct Array<T: Element> {
-    shape: Vec<usize>,
-    chunks: Vec<Vec<usize>>,
-    group: Group,
-    token: Token,
-    layer: Arc<Layer>,
+    raw: RawArray,
+    problem: Option<Box<Error>>,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T: Element> Clone for Array<T> {
     fn clone(&self) -> Self {
-        Array {
-            shape: self.shape.clone(),
-            chunks: self.chunks.clone(),
-            group: self.group,
-            token: self.token,
-            layer: self.layer.clone(),
-            _type: PhantomData,
-        }
+        Array { raw: self.raw.clone(), problem: self.problem.clone(), _type: PhantomData }
     }
 }
 
 impl<T: Element> Array<T> {
-    /// An array whose block `(i, j, ...)` is the task `(group, token, [i, j, ...])` of
-    /// `layer` (or of a layer it reads). `chunks` must already be validated.
-    pub(crate) fn from_parts(
-        shape: Vec<usize>,
-        chunks: Vec<Vec<usize>>,
-        group: Group,
-        token: Token,
-        layer: Arc<Layer>,
-    ) -> Self {
-        Array { shape, chunks, group, token, layer, _type: PhantomData }
+    /// The array whose blocks `raw` describes; `raw.dtype` must be `T`'s.
+    pub(crate) fn from_raw(raw: RawArray) -> Self {
+        debug_assert_eq!(raw.dtype, T::DTYPE, "array blocks of the wrong type");
+        Array { raw, problem: None, _type: PhantomData }
+    }
+
+    /// An array that carries `error` instead of blocks (see the type's docs).
+    pub(crate) fn broken(error: Error) -> Self {
+        let raw = RawArray {
+            shape: vec![],
+            chunks: vec![],
+            dtype: T::DTYPE,
+            group: Group::new("error"),
+            token: Token(0),
+            layer: Layer::new(vec![], vec![]),
+        };
+        Array { raw, problem: Some(Box::new(error)), _type: PhantomData }
+    }
+
+    /// The array's blocks, or the error it carries.
+    pub(crate) fn raw(&self) -> Result<&RawArray> {
+        match &self.problem {
+            Some(e) => Err((**e).clone()),
+            None => Ok(&self.raw),
+        }
+    }
+
+    /// The error this array carries, if an operator that made it failed (see the type's
+    /// docs).
+    ///
+    /// ```
+    /// use rask_collections::array::zeros;
+    /// let (x, y) = (zeros::<f64>(&[3], [3]).unwrap(), zeros::<f64>(&[4], [4]).unwrap());
+    /// let z = &x + &y;
+    /// assert!(z.error().unwrap().to_string().contains("[3], [4]"));
+    /// assert!(z.compute().is_err());
+    /// ```
+    pub fn error(&self) -> Option<&Error> {
+        self.problem.as_deref()
     }
 
     /// The length of each axis.
     pub fn shape(&self) -> &[usize] {
-        &self.shape
+        &self.raw.shape
     }
 
     /// The number of axes.
     pub fn ndim(&self) -> usize {
-        self.shape.len()
+        self.raw.shape.len()
     }
 
     /// The number of elements.
     pub fn size(&self) -> usize {
-        self.shape.iter().product()
+        self.raw.size()
     }
 
     /// The element type.
@@ -93,17 +126,17 @@ impl<T: Element> Array<T> {
 
     /// The block sizes along each axis, as Dask's `chunks`.
     pub fn chunks(&self) -> &[Vec<usize>] {
-        &self.chunks
+        &self.raw.chunks
     }
 
     /// The largest block size along each axis (Dask's `chunksize`).
     pub fn chunksize(&self) -> Vec<usize> {
-        self.chunks.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect()
+        self.raw.chunks.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect()
     }
 
     /// The number of blocks along each axis.
     pub fn numblocks(&self) -> Vec<usize> {
-        self.chunks.iter().map(Vec::len).collect()
+        self.raw.numblocks()
     }
 
     /// The number of blocks.
@@ -113,12 +146,12 @@ impl<T: Element> Array<T> {
 
     /// The key of the block at `index` (one entry per axis).
     pub fn block_key(&self, index: &[u32]) -> Key {
-        Key::new(self.group, self.token, index)
+        self.raw.key(index)
     }
 
     /// The number of tasks in the graph behind this array (before optimization).
     pub fn task_count(&self) -> usize {
-        count_tasks(&[&self.layer])
+        count_tasks(&[&self.raw.layer])
     }
 
     /// Computes the array on the default scheduler.
@@ -136,14 +169,18 @@ impl<T: Element> Computable for Array<T> {
     type Output = ArrayD<T>;
 
     fn targets(&self, targets: &mut Vec<Target>) {
+        if self.problem.is_some() {
+            return;
+        }
         for index in block_indices(&self.numblocks()) {
-            targets.push(Target::Task { key: self.block_key(&index), layer: self.layer.clone() });
+            targets.push(Target::Task { key: self.block_key(&index), layer: self.raw.layer.clone() });
         }
     }
 
     fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<ArrayD<T>> {
+        self.raw()?;
         let indices = block_indices(&self.numblocks());
-        let offsets: Vec<Vec<usize>> = self.chunks.iter().map(|c| offsets(c)).collect();
+        let offsets: Vec<Vec<usize>> = self.raw.chunks.iter().map(|c| offsets(c)).collect();
         let mut out: Option<ArrayD<T>> = None;
         for index in &indices {
             let value = values.next().expect("one value per block");
@@ -151,14 +188,14 @@ impl<T: Element> Computable for Array<T> {
             if indices.len() == 1 {
                 return Ok(Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone()));
             }
-            let out = out.get_or_insert_with(|| ArrayD::default(IxDyn(&self.shape)));
+            let out = out.get_or_insert_with(|| ArrayD::default(IxDyn(&self.raw.shape)));
             out.slice_each_axis_mut(|axis| {
                 let (a, i) = (axis.axis.index(), index[axis.axis.index()] as usize);
                 Slice::from(offsets[a][i]..offsets[a][i + 1])
             })
             .assign(&*block);
         }
-        Ok(out.unwrap_or_else(|| ArrayD::default(IxDyn(&self.shape))))
+        Ok(out.unwrap_or_else(|| ArrayD::default(IxDyn(&self.raw.shape))))
     }
 }
 
@@ -175,7 +212,7 @@ impl<T: Element> Array<T> {
         let block = T::unwrap(&chunk).ok_or_else(|| {
             Error::Shape(format!("block {key} has dtype {}, the array promises {}", chunk.dtype(), T::DTYPE))
         })?;
-        let expected: Vec<usize> = index.iter().enumerate().map(|(a, &i)| self.chunks[a][i as usize]).collect();
+        let expected = self.raw.block_shape(index);
         if block.shape() != expected.as_slice() {
             return Err(Error::Shape(format!(
                 "block {key} has shape {:?}, the array's chunks promise {expected:?}",
@@ -196,8 +233,8 @@ impl<T: Element> fmt::Display for Array<T> {
         write!(
             f,
             "rask.Array<{}, shape={}, dtype={}, chunksize={}, chunktype=ndarray, tasks={}>",
-            self.group,
-            tuple(&self.shape),
+            self.raw.group,
+            tuple(&self.raw.shape),
             T::DTYPE,
             tuple(&self.chunksize()),
             self.task_count()

@@ -1,0 +1,452 @@
+//! Elementwise expressions over blocks: one registered op ([`Elementwise`]) evaluates a
+//! small expression tree ([`Expr`]) on the blocks of its inputs, with numpy's
+//! broadcasting between block shapes.
+//!
+//! The collection inserts every cast an expression needs when it builds it, so the
+//! kernels only ever combine blocks of one type. A tree, rather than one op per function,
+//! lets the optimizer fuse chains of elementwise layers by nesting their trees; inputs
+//! used once are consumed, so a uniquely owned block is updated in place.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn, Zip};
+use rask_graph::{Args, ArrayChunk, DType, Element, Op, OpError, Value};
+use serde::{Deserialize, Serialize};
+
+use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
+
+/// A function of one block.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnaryFn {
+    /// `-x` (numbers only).
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// Square root (floats).
+    Sqrt,
+    /// `e^x` (floats).
+    Exp,
+    /// Natural logarithm (floats).
+    Log,
+    /// Sine (floats).
+    Sin,
+    /// Cosine (floats).
+    Cos,
+    /// Hyperbolic tangent (floats).
+    Tanh,
+    /// Whether each element is NaN (any type; `bool` result).
+    IsNan,
+    /// Logical not (`bool`).
+    Not,
+}
+
+impl UnaryFn {
+    /// The ufunc's numpy name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryFn::Neg => "negative",
+            UnaryFn::Abs => "absolute",
+            UnaryFn::Sqrt => "sqrt",
+            UnaryFn::Exp => "exp",
+            UnaryFn::Log => "log",
+            UnaryFn::Sin => "sin",
+            UnaryFn::Cos => "cos",
+            UnaryFn::Tanh => "tanh",
+            UnaryFn::IsNan => "isnan",
+            UnaryFn::Not => "logical_not",
+        }
+    }
+
+    /// Whether it only takes floats (integers are cast to float64 first).
+    pub(crate) fn wants_float(self) -> bool {
+        matches!(self, UnaryFn::Sqrt | UnaryFn::Exp | UnaryFn::Log | UnaryFn::Sin | UnaryFn::Cos | UnaryFn::Tanh)
+    }
+}
+
+/// A function of two blocks of one type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BinaryFn {
+    /// `a + b` (`or` for bool).
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b` (`and` for bool).
+    Mul,
+    /// True division (floats).
+    Div,
+    /// Floor division (`//`).
+    FloorDiv,
+    /// Remainder with the divisor's sign (`%`).
+    Rem,
+    /// `a ** b`.
+    Pow,
+    /// The larger (NaN wins).
+    Maximum,
+    /// The smaller (NaN wins).
+    Minimum,
+    /// `a == b`.
+    Equal,
+    /// `a != b`.
+    NotEqual,
+    /// `a < b`.
+    Less,
+    /// `a <= b`.
+    LessEqual,
+    /// `a > b`.
+    Greater,
+    /// `a >= b`.
+    GreaterEqual,
+    /// Logical and (`bool`).
+    And,
+    /// Logical or (`bool`).
+    Or,
+    /// Logical exclusive or (`bool`).
+    Xor,
+}
+
+impl BinaryFn {
+    /// The ufunc's numpy name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BinaryFn::Add => "add",
+            BinaryFn::Sub => "subtract",
+            BinaryFn::Mul => "multiply",
+            BinaryFn::Div => "true_divide",
+            BinaryFn::FloorDiv => "floor_divide",
+            BinaryFn::Rem => "remainder",
+            BinaryFn::Pow => "power",
+            BinaryFn::Maximum => "maximum",
+            BinaryFn::Minimum => "minimum",
+            BinaryFn::Equal => "equal",
+            BinaryFn::NotEqual => "not_equal",
+            BinaryFn::Less => "less",
+            BinaryFn::LessEqual => "less_equal",
+            BinaryFn::Greater => "greater",
+            BinaryFn::GreaterEqual => "greater_equal",
+            BinaryFn::And => "logical_and",
+            BinaryFn::Or => "logical_or",
+            BinaryFn::Xor => "logical_xor",
+        }
+    }
+
+    /// Whether it returns `bool` whatever its operands' type.
+    pub(crate) fn is_comparison(self) -> bool {
+        use BinaryFn::*;
+        matches!(self, Equal | NotEqual | Less | LessEqual | Greater | GreaterEqual)
+    }
+
+    /// Whether it is a logical function of `bool` operands.
+    pub(crate) fn is_logical(self) -> bool {
+        matches!(self, BinaryFn::And | BinaryFn::Or | BinaryFn::Xor)
+    }
+}
+
+/// An elementwise expression over the op's input blocks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Expr {
+    /// The block of input `i`.
+    Input(u32),
+    /// A 0-d block, broadcast against the rest.
+    Scalar(ArrayChunk),
+    /// A cast to another type.
+    Cast(DType, Box<Expr>),
+    /// A function of one operand.
+    Unary(UnaryFn, Box<Expr>),
+    /// A function of two operands of one type.
+    Binary(BinaryFn, Box<Expr>, Box<Expr>),
+    /// `where(condition, a, b)`: `a` where the `bool` condition holds, else `b`.
+    Where(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// The result type, given the inputs' types, or why the expression is ill-typed.
+    pub fn dtype(&self, inputs: &[DType]) -> Result<DType, String> {
+        Ok(match self {
+            Expr::Input(i) => {
+                *inputs.get(*i as usize).ok_or_else(|| format!("input {i} of {} does not exist", inputs.len()))?
+            }
+            Expr::Scalar(s) => s.dtype(),
+            Expr::Cast(to, e) => {
+                e.dtype(inputs)?;
+                *to
+            }
+            Expr::Unary(f, e) => {
+                let t = e.dtype(inputs)?;
+                match f {
+                    UnaryFn::IsNan => DType::Bool,
+                    UnaryFn::Not if t != DType::Bool => return Err(format!("logical_not needs bool, not {t}")),
+                    UnaryFn::Neg if t == DType::Bool => {
+                        return Err("negative of bool is not supported; use logical_not".into());
+                    }
+                    f if f.wants_float() && !t.is_float() => return Err(format!("{} needs floats, not {t}", f.name())),
+                    _ => t,
+                }
+            }
+            Expr::Binary(f, a, b) => {
+                let (ta, tb) = (a.dtype(inputs)?, b.dtype(inputs)?);
+                if ta != tb {
+                    return Err(format!("{} of {ta} and {tb} needs a cast first", f.name()));
+                }
+                match f {
+                    f if f.is_comparison() => DType::Bool,
+                    f if f.is_logical() && ta != DType::Bool => {
+                        return Err(format!("{} needs bool, not {ta}", f.name()));
+                    }
+                    BinaryFn::Div if !ta.is_float() => return Err(format!("true_divide needs floats, not {ta}")),
+                    BinaryFn::Sub | BinaryFn::Pow | BinaryFn::FloorDiv | BinaryFn::Rem if ta == DType::Bool => {
+                        return Err(format!("numpy does not support {} on bool; cast first", f.name()));
+                    }
+                    _ => ta,
+                }
+            }
+            Expr::Where(c, a, b) => {
+                let (tc, ta, tb) = (c.dtype(inputs)?, a.dtype(inputs)?, b.dtype(inputs)?);
+                if tc != DType::Bool || ta != tb {
+                    return Err(format!(
+                        "where needs a bool condition and two operands of one type, not {tc}, {ta}, {tb}"
+                    ));
+                }
+                ta
+            }
+        })
+    }
+
+    /// Wraps the expression in a cast unless it already has type `to`.
+    pub(crate) fn cast_to(self, from: DType, to: DType) -> Expr {
+        if from == to { self } else { Expr::Cast(to, Box::new(self)) }
+    }
+
+    fn count_uses(&self, uses: &mut Vec<u32>) {
+        match self {
+            Expr::Input(i) => {
+                let i = *i as usize;
+                if uses.len() <= i {
+                    uses.resize(i + 1, 0);
+                }
+                uses[i] += 1;
+            }
+            Expr::Scalar(_) => {}
+            Expr::Cast(_, e) | Expr::Unary(_, e) => e.count_uses(uses),
+            Expr::Binary(_, a, b) => {
+                a.count_uses(uses);
+                b.count_uses(uses);
+            }
+            Expr::Where(c, a, b) => {
+                c.count_uses(uses);
+                a.count_uses(uses);
+                b.count_uses(uses);
+            }
+        }
+    }
+
+    /// Evaluates the expression on `inputs`, consuming each input at its last use.
+    pub fn eval(&self, inputs: Vec<ArrayChunk>) -> Result<ArrayChunk, OpError> {
+        let mut uses = Vec::new();
+        self.count_uses(&mut uses);
+        let mut slots: Vec<Option<ArrayChunk>> = inputs.into_iter().map(Some).collect();
+        self.eval_with(&mut slots, &mut uses)
+    }
+
+    fn eval_with(&self, inputs: &mut [Option<ArrayChunk>], uses: &mut [u32]) -> Result<ArrayChunk, OpError> {
+        match self {
+            Expr::Input(i) => {
+                let i = *i as usize;
+                let missing = || OpError::new(format!("elementwise: input {i} is missing"));
+                let slot = inputs.get_mut(i).ok_or_else(missing)?;
+                uses[i] -= 1;
+                if uses[i] == 0 { slot.take() } else { slot.clone() }.ok_or_else(missing)
+            }
+            Expr::Scalar(s) => Ok(s.clone()),
+            Expr::Cast(to, e) => Ok(cast_chunk(e.eval_with(inputs, uses)?, *to)),
+            Expr::Unary(f, e) => unary(*f, e.eval_with(inputs, uses)?),
+            Expr::Binary(f, a, b) => {
+                let a = a.eval_with(inputs, uses)?;
+                binary(*f, a, b.eval_with(inputs, uses)?)
+            }
+            Expr::Where(c, a, b) => {
+                let c = c.eval_with(inputs, uses)?;
+                let a = a.eval_with(inputs, uses)?;
+                select(c, a, b.eval_with(inputs, uses)?)
+            }
+        }
+    }
+}
+
+fn unary(f: UnaryFn, x: ArrayChunk) -> Result<ArrayChunk, OpError> {
+    fn float<T: Kernel + num_float::Float>(f: UnaryFn, a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
+        map_same(
+            a,
+            match f {
+                UnaryFn::Sqrt => T::sqrt,
+                UnaryFn::Exp => T::exp,
+                UnaryFn::Log => T::ln,
+                UnaryFn::Sin => T::sin,
+                UnaryFn::Cos => T::cos,
+                _ => T::tanh,
+            },
+        )
+    }
+    Ok(match (f, x) {
+        (UnaryFn::IsNan, x) => ArrayChunk::Bool(Arc::new(rask_graph::each_chunk!(&x, a => a.mapv(Kernel::is_nan)))),
+        (UnaryFn::Not, ArrayChunk::Bool(a)) => ArrayChunk::Bool(map_same(a, |v| !v)),
+        (UnaryFn::Neg | UnaryFn::Abs, ArrayChunk::Bool(_)) | (UnaryFn::Not, _) => {
+            return Err(OpError::new(format!("{} is not defined for this dtype", f.name())));
+        }
+        (UnaryFn::Neg, x) => rask_graph::map_chunk!(x, a => map_same(a, Kernel::neg)),
+        (UnaryFn::Abs, x) => rask_graph::map_chunk!(x, a => map_same(a, Kernel::abs)),
+        (f, ArrayChunk::F64(a)) => ArrayChunk::F64(float(f, a)),
+        (f, ArrayChunk::F32(a)) => ArrayChunk::F32(float(f, a)),
+        (f, x) => return Err(OpError::new(format!("{} needs floats, got {}", f.name(), x.dtype()))),
+    })
+}
+
+fn binary(f: BinaryFn, a: ArrayChunk, b: ArrayChunk) -> Result<ArrayChunk, OpError> {
+    use ArrayChunk as C;
+    match (a, b) {
+        (C::Bool(a), C::Bool(b)) => typed_binary(f, a, b),
+        (C::I32(a), C::I32(b)) => typed_binary(f, a, b),
+        (C::I64(a), C::I64(b)) => typed_binary(f, a, b),
+        (C::F32(a), C::F32(b)) => typed_binary(f, a, b),
+        (C::F64(a), C::F64(b)) => typed_binary(f, a, b),
+        (a, b) => {
+            Err(OpError::new(format!("{} of {} and {} blocks needs a cast first", f.name(), a.dtype(), b.dtype())))
+        }
+    }
+}
+
+fn typed_binary<T: Kernel>(f: BinaryFn, a: Arc<ArrayD<T>>, b: Arc<ArrayD<T>>) -> Result<ArrayChunk, OpError> {
+    use BinaryFn::*;
+    let defined = match f {
+        Div => T::DTYPE.is_float(),
+        And | Or | Xor => T::DTYPE == DType::Bool,
+        Sub | Pow | FloorDiv | Rem => T::DTYPE != DType::Bool,
+        _ => true,
+    };
+    if !defined {
+        return Err(OpError::new(format!("{} is not defined for {} blocks", f.name(), T::DTYPE)));
+    }
+    if f == Pow && !T::DTYPE.is_float() && b.iter().any(|&e| e < T::default()) {
+        return Err(OpError::new("integers to negative integer powers are not allowed"));
+    }
+    let compare = |cmp: fn(&T, &T) -> bool| -> Result<ArrayChunk, OpError> {
+        let shape = broadcast_shape(a.shape(), b.shape()).map_err(OpError::new)?;
+        Ok(ArrayChunk::Bool(zip_new(&a, &b, &shape, |x, y| cmp(&x, &y))?))
+    };
+    let kernel: fn(T, T) -> T = match f {
+        Equal => return compare(T::eq),
+        NotEqual => return compare(T::ne),
+        Less => return compare(T::lt),
+        LessEqual => return compare(T::le),
+        Greater => return compare(T::gt),
+        GreaterEqual => return compare(T::ge),
+        Add | Or => T::add,
+        Sub | Xor => T::sub,
+        Mul | And => T::mul,
+        Div => T::div,
+        FloorDiv => T::floor_div,
+        Rem => T::rem,
+        Pow => |x, y| T::pow(x, y).unwrap_or_default(),
+        Maximum => T::maximum,
+        Minimum => T::minimum,
+    };
+    zip_same(a, b, kernel).map(T::wrap)
+}
+
+fn select(c: ArrayChunk, a: ArrayChunk, b: ArrayChunk) -> Result<ArrayChunk, OpError> {
+    fn typed<T: Element>(c: &ArrayD<bool>, a: &ArrayD<T>, b: &ArrayD<T>) -> Result<Arc<ArrayD<T>>, OpError> {
+        let shape = broadcast_shape(&broadcast_shape(c.shape(), a.shape()).map_err(OpError::new)?, b.shape())
+            .map_err(OpError::new)?;
+        let view = |s: &[usize]| OpError::new(format!("where: shape {s:?} does not broadcast to {shape:?}"));
+        let (cv, av, bv) = (
+            c.broadcast(IxDyn(&shape)).ok_or_else(|| view(c.shape()))?,
+            a.broadcast(IxDyn(&shape)).ok_or_else(|| view(a.shape()))?,
+            b.broadcast(IxDyn(&shape)).ok_or_else(|| view(b.shape()))?,
+        );
+        Ok(Arc::new(Zip::from(&cv).and(&av).and(&bv).map_collect(|&c, &x, &y| if c { x } else { y })))
+    }
+    use ArrayChunk as C;
+    let C::Bool(c) = c else {
+        return Err(OpError::new(format!("where needs a bool condition, got {}", c.dtype())));
+    };
+    Ok(match (a, b) {
+        (C::Bool(a), C::Bool(b)) => C::Bool(typed(&c, &a, &b)?),
+        (C::I32(a), C::I32(b)) => C::I32(typed(&c, &a, &b)?),
+        (C::I64(a), C::I64(b)) => C::I64(typed(&c, &a, &b)?),
+        (C::F32(a), C::F32(b)) => C::F32(typed(&c, &a, &b)?),
+        (C::F64(a), C::F64(b)) => C::F64(typed(&c, &a, &b)?),
+        (a, b) => {
+            return Err(OpError::new(format!("where of {} and {} blocks needs a cast first", a.dtype(), b.dtype())));
+        }
+    })
+}
+
+/// Evaluates an [`Expr`] on its input blocks: the op behind every elementwise array
+/// operation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Elementwise {
+    /// The function's name, for errors and pictures.
+    pub name: String,
+    /// What to compute.
+    pub expr: Expr,
+}
+
+#[typetag::serde(name = "rask.array.elementwise")]
+impl Op for Elementwise {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        let blocks = args
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::Array(chunk) => Ok(chunk),
+                other => Err(OpError::new(format!(
+                    "{}: argument {i} is a {}, not an array block",
+                    self.name,
+                    other.type_name()
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.expr.eval(blocks).map(Value::Array)
+    }
+}
+
+/// The float math functions the unary kernels call.
+mod num_float {
+    pub(crate) trait Float: Copy {
+        fn sqrt(self) -> Self;
+        fn exp(self) -> Self;
+        fn ln(self) -> Self;
+        fn sin(self) -> Self;
+        fn cos(self) -> Self;
+        fn tanh(self) -> Self;
+    }
+    macro_rules! float {
+        ($t:ty) => {
+            impl Float for $t {
+                fn sqrt(self) -> Self {
+                    <$t>::sqrt(self)
+                }
+                fn exp(self) -> Self {
+                    <$t>::exp(self)
+                }
+                fn ln(self) -> Self {
+                    <$t>::ln(self)
+                }
+                fn sin(self) -> Self {
+                    <$t>::sin(self)
+                }
+                fn cos(self) -> Self {
+                    <$t>::cos(self)
+                }
+                fn tanh(self) -> Self {
+                    <$t>::tanh(self)
+                }
+            }
+        };
+    }
+    float!(f32);
+    float!(f64);
+}

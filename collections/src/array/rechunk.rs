@@ -1,0 +1,267 @@
+//! Rechunking: new blocks cut from the old ones, each new block gathering only the
+//! pieces of the old blocks it overlaps (no all-to-all shuffle), and the [`Assemble`] op
+//! that copies pieces of several blocks into one (also used by concatenation, slicing
+//! and block selection).
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn, Slice, SliceInfoElem};
+use rask_graph::{ArgSpec, Args, ArrayChunk, Element, Op, OpError, Token, Value};
+use serde::{Deserialize, Serialize};
+
+use super::chunks::{ChunkSpec, offsets};
+use super::raw::{RawArray, layer_of_blocks};
+use crate::error::Result;
+
+/// A strided range of one axis of a source block: ndarray's `Slice` (a negative step
+/// walks `start..end` backwards).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// First index (inclusive).
+    pub start: usize,
+    /// Last index (exclusive).
+    pub end: usize,
+    /// Step; negative walks the range from its end.
+    pub step: isize,
+}
+
+impl Span {
+    /// `start..end` with step 1.
+    pub fn range(start: usize, end: usize) -> Span {
+        Span { start, end, step: 1 }
+    }
+
+    /// The number of elements selected.
+    pub fn len(&self) -> usize {
+        let n = self.end.saturating_sub(self.start);
+        n.div_ceil(self.step.unsigned_abs().max(1))
+    }
+
+    /// Whether nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A piece of one argument block copied into the output block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Piece {
+    /// Which argument.
+    pub arg: u32,
+    /// What to take from it, per axis.
+    pub src: Vec<Span>,
+    /// Where it goes in the output block: the start along each axis.
+    pub dst: Vec<usize>,
+}
+
+/// Builds one block of `shape` out of pieces of its argument blocks, then gives it
+/// `reshape` (to drop indexed axes or add new ones) if set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Assemble {
+    /// The assembled block's shape.
+    pub shape: Vec<usize>,
+    /// The pieces, which together cover the block.
+    pub pieces: Vec<Piece>,
+    /// The final shape (same number of elements), if different.
+    pub reshape: Option<Vec<usize>>,
+}
+
+fn assemble<T: Element>(op: &Assemble, blocks: &[Arc<ArrayD<T>>]) -> Result<Arc<ArrayD<T>>, OpError> {
+    let get = |arg: u32| blocks.get(arg as usize).ok_or_else(|| OpError::new(format!("assemble: no argument {arg}")));
+    let sliced = |p: &Piece| -> Result<ndarray::ArrayViewD<'_, T>, OpError> {
+        let block = get(p.arg)?;
+        if p.src.len() != block.ndim() || p.src.iter().zip(block.shape()).any(|(s, &n)| s.end > n || s.start > s.end) {
+            return Err(OpError::new(format!(
+                "assemble: piece {:?} does not fit a block of shape {:?}",
+                p.src,
+                block.shape()
+            )));
+        }
+        let info: Vec<SliceInfoElem> =
+            p.src.iter().map(|s| Slice::new(s.start as isize, Some(s.end as isize), s.step).into()).collect();
+        Ok(block.slice(info.as_slice()))
+    };
+    let out = match op.pieces.as_slice() {
+        [p] if p.dst.iter().all(|&d| d == 0) && sliced(p)?.shape() == op.shape.as_slice() => {
+            let block = get(p.arg)?;
+            if block.shape() == op.shape.as_slice() && p.src.iter().all(|s| s.step == 1) {
+                block.clone()
+            } else {
+                Arc::new(sliced(p)?.to_owned())
+            }
+        }
+        pieces => {
+            let mut out = ArrayD::<T>::default(IxDyn(&op.shape));
+            for p in pieces {
+                let view = sliced(p)?;
+                if p.dst.len() != op.shape.len()
+                    || p.dst.iter().zip(view.shape()).zip(&op.shape).any(|((&d, &n), &m)| d + n > m)
+                {
+                    return Err(OpError::new(format!(
+                        "assemble: a piece of shape {:?} at {:?} does not fit the block {:?}",
+                        view.shape(),
+                        p.dst,
+                        op.shape
+                    )));
+                }
+                out.slice_each_axis_mut(|a| {
+                    let (i, d) = (a.axis.index(), p.dst[a.axis.index()]);
+                    Slice::from(d..d + view.shape()[i])
+                })
+                .assign(&view);
+            }
+            Arc::new(out)
+        }
+    };
+    match &op.reshape {
+        None => Ok(out),
+        Some(shape) => reshape_block(out, shape),
+    }
+}
+
+/// The block with a new shape of the same size, in C order.
+pub(crate) fn reshape_block<T: Element>(block: Arc<ArrayD<T>>, shape: &[usize]) -> Result<Arc<ArrayD<T>>, OpError> {
+    if block.shape() == shape {
+        return Ok(block);
+    }
+    let error = |b: &ArrayD<T>| OpError::new(format!("cannot reshape a block of shape {:?} to {shape:?}", b.shape()));
+    let owned = Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone());
+    if owned.is_standard_layout() {
+        return owned.clone().into_shape_with_order(IxDyn(shape)).map(Arc::new).map_err(|_| error(&owned));
+    }
+    let standard = owned.as_standard_layout().into_owned();
+    standard.clone().into_shape_with_order(IxDyn(shape)).map(Arc::new).map_err(|_| error(&standard))
+}
+
+#[typetag::serde(name = "rask.array.assemble")]
+impl Op for Assemble {
+    fn name(&self) -> &str {
+        "assemble"
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        let chunks = args
+            .into_iter()
+            .map(|v| match v {
+                Value::Array(c) => Ok(c),
+                other => Err(OpError::new(format!("assemble takes array blocks, got a {}", other.type_name()))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = chunks.first() else {
+            return Err(OpError::new("assemble needs at least one block"));
+        };
+        macro_rules! typed {
+            ($variant:ident) => {{
+                let blocks = chunks
+                    .iter()
+                    .map(|c| match c {
+                        ArrayChunk::$variant(a) => Ok(a.clone()),
+                        other => {
+                            Err(OpError::new(format!("assemble: mixed dtypes {} and {}", first.dtype(), other.dtype())))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                ArrayChunk::$variant(assemble(self, &blocks)?)
+            }};
+        }
+        Ok(Value::Array(match first {
+            ArrayChunk::Bool(_) => typed!(Bool),
+            ArrayChunk::I32(_) => typed!(I32),
+            ArrayChunk::I64(_) => typed!(I64),
+            ArrayChunk::F32(_) => typed!(F32),
+            ArrayChunk::F64(_) => typed!(F64),
+        }))
+    }
+}
+
+/// For each new block along one axis, the old blocks it overlaps: `(old block, start
+/// within the old block, end within it, start within the new block)`.
+pub(crate) fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<(usize, usize, usize, usize)>> {
+    let (old_off, new_off) = (offsets(old), offsets(new));
+    let mut out = Vec::with_capacity(new.len());
+    let mut first = 0;
+    for j in 0..new.len() {
+        let (lo, hi) = (new_off[j], new_off[j + 1]);
+        while first + 1 < old.len() && old_off[first + 1] <= lo {
+            first += 1;
+        }
+        if lo == hi {
+            // Only an empty axis has an empty block: take an empty piece of the old one.
+            out.push(vec![(first, lo - old_off[first], lo - old_off[first], 0)]);
+            continue;
+        }
+        let mut parts = Vec::new();
+        let mut i = first;
+        while i < old.len() && old_off[i] < hi {
+            let (a, b) = (old_off[i].max(lo), old_off[i + 1].min(hi));
+            if a < b {
+                parts.push((i, a - old_off[i], b - old_off[i], a - lo));
+            }
+            i += 1;
+        }
+        out.push(parts);
+    }
+    out
+}
+
+/// `array` cut into `chunks` instead (the same array when nothing changes).
+pub(crate) fn rechunk(array: &RawArray, chunks: ChunkSpec) -> Result<RawArray> {
+    let chunks = chunks.resolve(&array.shape)?;
+    if chunks == array.chunks {
+        return Ok(array.clone());
+    }
+    let per_axis: Vec<_> = array.chunks.iter().zip(&chunks).map(|(old, new)| overlaps(old, new)).collect();
+    let token = Token::of(&("rechunk", array.token.0, &chunks));
+    Ok(layer_of_blocks(
+        "rechunk",
+        token,
+        array.shape.clone(),
+        chunks.clone(),
+        array.dtype,
+        vec![array.layer.clone()],
+        |index| {
+            // The cartesian product of each axis's overlapping old blocks.
+            let axes: Vec<&Vec<(usize, usize, usize, usize)>> =
+                index.iter().enumerate().map(|(a, &i)| &per_axis[a][i as usize]).collect();
+            let mut args = Vec::new();
+            let mut pieces = Vec::new();
+            let counts: Vec<usize> = axes.iter().map(|parts| parts.len()).collect();
+            for combo in super::chunks::block_indices(&counts) {
+                let parts: Vec<_> = combo.iter().enumerate().map(|(a, &k)| axes[a][k as usize]).collect();
+                let old: Vec<u32> = parts.iter().map(|p| p.0 as u32).collect();
+                pieces.push(Piece {
+                    arg: args.len() as u32,
+                    src: parts.iter().map(|p| Span::range(p.1, p.2)).collect(),
+                    dst: parts.iter().map(|p| p.3).collect(),
+                });
+                args.push(ArgSpec::Key(array.key(&old)));
+            }
+            let shape: Vec<usize> = index.iter().enumerate().map(|(a, &i)| chunks[a][i as usize]).collect();
+            let op: Arc<dyn Op> = Arc::new(Assemble { shape, pieces, reshape: None });
+            (op, args)
+        },
+    ))
+}
+
+/// The common refinement of several chunkings of one axis: every boundary of any of them.
+pub(crate) fn common_chunks(chunkings: &[&[usize]]) -> Vec<usize> {
+    let mut bounds: Vec<usize> = chunkings.iter().flat_map(|c| offsets(c)).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let out: Vec<usize> = bounds.windows(2).map(|w| w[1] - w[0]).collect();
+    if out.is_empty() { vec![0] } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlaps_find_the_old_blocks_of_each_new_block() {
+        assert_eq!(overlaps(&[3, 3], &[2, 4]), vec![vec![(0, 0, 2, 0)], vec![(0, 2, 3, 0), (1, 0, 3, 1)]]);
+        assert_eq!(overlaps(&[2, 2, 2], &[6]), vec![vec![(0, 0, 2, 0), (1, 0, 2, 2), (2, 0, 2, 4)]]);
+        assert_eq!(overlaps(&[0], &[0]), vec![vec![(0, 0, 0, 0)]]);
+        assert_eq!(common_chunks(&[&[3, 3], &[2, 4]]), vec![2, 1, 3]);
+        assert_eq!(Span { start: 1, end: 8, step: -3 }.len(), 3);
+    }
+}
