@@ -139,8 +139,8 @@ macro_rules! each_chunk {
 /// use std::sync::Arc;
 /// use rask_graph::{ArrayChunk, DType, map_chunk};
 /// let chunk = ArrayChunk::F32(Arc::new(ndarray::ArrayD::zeros(vec![2])));
-/// let doubled = map_chunk!(chunk, a => Arc::new(a.mapv(|x| x * 2.0)));
 /// let reversed = map_chunk!(chunk, a => Arc::new(a.slice(ndarray::s![..;-1]).to_owned()));
+/// assert_eq!(reversed.dtype(), DType::F32);
 /// ```
 #[macro_export]
 macro_rules! map_chunk {
