@@ -139,7 +139,7 @@ macro_rules! each_chunk {
 /// use std::sync::Arc;
 /// use rask_graph::{ArrayChunk, DType, map_chunk};
 /// let chunk = ArrayChunk::F32(Arc::new(ndarray::ArrayD::zeros(vec![2])));
-/// let reversed = map_chunk!(chunk, a => Arc::new(a.slice(ndarray::s![..;-1]).to_owned()));
+/// let reversed = map_chunk!(chunk, a => Arc::new(a.slice(ndarray::s![..;-1]).to_owned().into_dyn()));
 /// assert_eq!(reversed.dtype(), DType::F32);
 /// ```
 #[macro_export]
