@@ -2,7 +2,10 @@
 //! decode every built-in op (graph ops and collection ops) by its registered name (see DEPENDENCIES.md: registrations of
 //! a crate the binary never names are dropped by the linker).
 
-use rask::graph::{Args, Value, decode_op, encode_op, ops};
+use std::sync::Arc;
+
+use rask::array::{Assemble, Piece, Span};
+use rask::graph::{Args, ArrayChunk, Value, decode_op, encode_op, ops};
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -16,6 +19,15 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             "rask.getitem",
             Box::new(ops::GetItem { index: 0 }),
             rask::graph::args![Value::List(vec![Value::I64(4)].into())],
+        ),
+        (
+            "rask.array.assemble",
+            Box::new(Assemble {
+                shape: vec![2],
+                pieces: vec![Piece { arg: 0, src: vec![Span::range(1, 3)], dst: vec![0] }],
+                reshape: Some(vec![2, 1]),
+            }),
+            rask::graph::args![Value::Array(ArrayChunk::I64(Arc::new(ndarray::ArrayD::ones(vec![3]))))],
         ),
     ];
     for (name, op, args) in cases {

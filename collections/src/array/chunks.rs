@@ -10,11 +10,14 @@ use crate::error::{Error, Result};
 /// assert_eq!(spec.resolve(&[2500, 1000]).unwrap(), vec![vec![1000, 1000, 500], vec![1000]]);
 /// let explicit = ChunkSpec::explicit(vec![vec![1, 2], vec![3]]);
 /// assert!(explicit.resolve(&[4, 3]).unwrap_err().to_string().contains("sum to 3"));
+/// // Dask's -1: keep an axis whole.
+/// let rows = ChunkSpec::uniform(&[2, ChunkSpec::WHOLE_AXIS]);
+/// assert_eq!(rows.resolve(&[5, 7]).unwrap(), vec![vec![2, 2, 1], vec![7]]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChunkSpec {
     /// Blocks of at most this size along each axis; the last block of an axis may be
-    /// smaller.
+    /// smaller. [`ChunkSpec::WHOLE_AXIS`] (`usize::MAX`) keeps an axis in one block.
     Uniform(Vec<usize>),
     /// The size of every block along each axis.
     Explicit(Vec<Vec<usize>>),
@@ -23,6 +26,9 @@ pub enum ChunkSpec {
 }
 
 impl ChunkSpec {
+    /// A [`ChunkSpec::Uniform`] size meaning "the whole axis in one block" (Dask's -1).
+    pub const WHOLE_AXIS: usize = usize::MAX;
+
     /// Blocks of at most `sizes[axis]` elements along each axis.
     pub fn uniform(sizes: &[usize]) -> Self {
         ChunkSpec::Uniform(sizes.to_vec())

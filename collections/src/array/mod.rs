@@ -16,11 +16,13 @@
 mod arith;
 mod blockwise;
 mod chunks;
+mod combine;
 mod creation;
 mod elementwise;
 mod kernels;
 mod raw;
 mod rechunk;
+mod reshape;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -33,8 +35,10 @@ pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
+pub use reshape::SqueezeAxes;
 
 pub use chunks::ChunkSpec;
+pub use combine::{concatenate, stack};
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};

@@ -1,12 +1,13 @@
 //! Rechunking: new blocks cut from the old ones, each new block gathering only the
 //! pieces of the old blocks it overlaps (no all-to-all shuffle), and the [`Assemble`] op
 //! that copies pieces of several blocks into one (also used by concatenation, slicing
-//! and block selection).
+//! and block selection). A `Recut` lets a layer that needs its input in other chunks
+//! build each of its blocks in one task, with no rechunk layer in between.
 
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice, SliceInfoElem};
-use rask_graph::{ArgSpec, Args, ArrayChunk, Element, Op, OpError, Token, Value};
+use rask_graph::{ArgSpec, Args, ArrayChunk, DType, Element, Op, OpError, Token, Value};
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{ChunkSpec, offsets};
@@ -66,7 +67,7 @@ pub struct Assemble {
     pub reshape: Option<Vec<usize>>,
 }
 
-fn assemble<T: Element>(op: &Assemble, blocks: &[Arc<ArrayD<T>>]) -> Result<Arc<ArrayD<T>>, OpError> {
+fn assemble<T: Element>(op: &Assemble, mut blocks: Vec<Arc<ArrayD<T>>>) -> Result<Arc<ArrayD<T>>, OpError> {
     let get = |arg: u32| blocks.get(arg as usize).ok_or_else(|| OpError::new(format!("assemble: no argument {arg}")));
     let sliced = |p: &Piece| -> Result<ndarray::ArrayViewD<'_, T>, OpError> {
         let block = get(p.arg)?;
@@ -81,14 +82,11 @@ fn assemble<T: Element>(op: &Assemble, blocks: &[Arc<ArrayD<T>>]) -> Result<Arc<
             p.src.iter().map(|s| Slice::new(s.start as isize, Some(s.end as isize), s.step).into()).collect();
         Ok(block.slice(info.as_slice()))
     };
-    let out = match op.pieces.as_slice() {
+    // `None`: the output is the single argument block itself, passed through uncopied.
+    let built = match op.pieces.as_slice() {
         [p] if p.dst.iter().all(|&d| d == 0) && sliced(p)?.shape() == op.shape.as_slice() => {
-            let block = get(p.arg)?;
-            if block.shape() == op.shape.as_slice() && p.src.iter().all(|s| s.step == 1) {
-                block.clone()
-            } else {
-                Arc::new(sliced(p)?.to_owned())
-            }
+            let whole = get(p.arg)?.shape() == op.shape.as_slice() && p.src.iter().all(|s| s.step == 1);
+            if whole { None } else { Some(Arc::new(sliced(p)?.to_owned())) }
         }
         pieces => {
             let mut out = ArrayD::<T>::default(IxDyn(&op.shape));
@@ -110,27 +108,32 @@ fn assemble<T: Element>(op: &Assemble, blocks: &[Arc<ArrayD<T>>]) -> Result<Arc<
                 })
                 .assign(&view);
             }
-            Arc::new(out)
+            Some(Arc::new(out))
         }
     };
+    // Moved out of the arguments, a block held by no one else is reshaped without a copy.
+    let out = built.unwrap_or_else(|| blocks.swap_remove(op.pieces[0].arg as usize));
     match &op.reshape {
         None => Ok(out),
         Some(shape) => reshape_block(out, shape),
     }
 }
 
-/// The block with a new shape of the same size, in C order.
+/// The block with a new shape of the same size, in C order: a uniquely held block in
+/// standard layout keeps its buffer; a shared one is copied once.
 pub(crate) fn reshape_block<T: Element>(block: Arc<ArrayD<T>>, shape: &[usize]) -> Result<Arc<ArrayD<T>>, OpError> {
     if block.shape() == shape {
         return Ok(block);
     }
-    let error = |b: &ArrayD<T>| OpError::new(format!("cannot reshape a block of shape {:?} to {shape:?}", b.shape()));
-    let owned = Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone());
-    if owned.is_standard_layout() {
-        return owned.clone().into_shape_with_order(IxDyn(shape)).map(Arc::new).map_err(|_| error(&owned));
-    }
-    let standard = owned.as_standard_layout().into_owned();
-    standard.clone().into_shape_with_order(IxDyn(shape)).map(Arc::new).map_err(|_| error(&standard))
+    let error = |from: &[usize]| OpError::new(format!("cannot reshape a block of shape {from:?} to {shape:?}"));
+    let reshaped = match Arc::try_unwrap(block) {
+        Ok(owned) => {
+            let from = owned.shape().to_vec();
+            owned.into_shape_clone(IxDyn(shape)).map_err(|_| error(&from))?
+        }
+        Err(shared) => shared.to_shape(IxDyn(shape)).map_err(|_| error(shared.shape()))?.into_owned(),
+    };
+    Ok(Arc::new(reshaped))
 }
 
 #[typetag::serde(name = "rask.array.assemble")]
@@ -147,36 +150,37 @@ impl Op for Assemble {
                 other => Err(OpError::new(format!("assemble takes array blocks, got a {}", other.type_name()))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let Some(first) = chunks.first() else {
+        let Some(dtype) = chunks.first().map(ArrayChunk::dtype) else {
             return Err(OpError::new("assemble needs at least one block"));
         };
         macro_rules! typed {
             ($variant:ident) => {{
                 let blocks = chunks
-                    .iter()
+                    .into_iter()
                     .map(|c| match c {
-                        ArrayChunk::$variant(a) => Ok(a.clone()),
-                        other => {
-                            Err(OpError::new(format!("assemble: mixed dtypes {} and {}", first.dtype(), other.dtype())))
-                        }
+                        ArrayChunk::$variant(a) => Ok(a),
+                        other => Err(OpError::new(format!("assemble: mixed dtypes {dtype} and {}", other.dtype()))),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                ArrayChunk::$variant(assemble(self, &blocks)?)
+                ArrayChunk::$variant(assemble(self, blocks)?)
             }};
         }
-        Ok(Value::Array(match first {
-            ArrayChunk::Bool(_) => typed!(Bool),
-            ArrayChunk::I32(_) => typed!(I32),
-            ArrayChunk::I64(_) => typed!(I64),
-            ArrayChunk::F32(_) => typed!(F32),
-            ArrayChunk::F64(_) => typed!(F64),
+        Ok(Value::Array(match dtype {
+            DType::Bool => typed!(Bool),
+            DType::I32 => typed!(I32),
+            DType::I64 => typed!(I64),
+            DType::F32 => typed!(F32),
+            DType::F64 => typed!(F64),
         }))
     }
 }
 
-/// For each new block along one axis, the old blocks it overlaps: `(old block, start
-/// within the old block, end within it, start within the new block)`.
-pub(crate) fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<(usize, usize, usize, usize)>> {
+/// Part of an old block inside a new one along one axis: `(old block, start within the
+/// old block, end within it, start within the new block)`.
+type Overlap = (usize, usize, usize, usize);
+
+/// For each new block along one axis, the old blocks it overlaps.
+pub(crate) fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<Overlap>> {
     let (old_off, new_off) = (offsets(old), offsets(new));
     let mut out = Vec::with_capacity(new.len());
     let mut first = 0;
@@ -210,37 +214,64 @@ pub(crate) fn rechunk(array: &RawArray, chunks: ChunkSpec) -> Result<RawArray> {
     if chunks == array.chunks {
         return Ok(array.clone());
     }
-    let per_axis: Vec<_> = array.chunks.iter().zip(&chunks).map(|(old, new)| overlaps(old, new)).collect();
     let token = Token::of(&("rechunk", array.token.0, &chunks));
+    let recut = Recut::new(array, chunks.clone());
     Ok(layer_of_blocks(
         "rechunk",
         token,
         array.shape.clone(),
-        chunks.clone(),
+        chunks,
         array.dtype,
         vec![array.layer.clone()],
-        |index| {
-            // The cartesian product of each axis's overlapping old blocks.
-            let axes: Vec<&Vec<(usize, usize, usize, usize)>> =
-                index.iter().enumerate().map(|(a, &i)| &per_axis[a][i as usize]).collect();
-            let mut args = Vec::new();
-            let mut pieces = Vec::new();
-            let counts: Vec<usize> = axes.iter().map(|parts| parts.len()).collect();
-            for combo in super::chunks::block_indices(&counts) {
-                let parts: Vec<_> = combo.iter().enumerate().map(|(a, &k)| axes[a][k as usize]).collect();
-                let old: Vec<u32> = parts.iter().map(|p| p.0 as u32).collect();
-                pieces.push(Piece {
-                    arg: args.len() as u32,
-                    src: parts.iter().map(|p| Span::range(p.1, p.2)).collect(),
-                    dst: parts.iter().map(|p| p.3).collect(),
-                });
-                args.push(ArgSpec::Key(array.key(&old)));
-            }
-            let shape: Vec<usize> = index.iter().enumerate().map(|(a, &i)| chunks[a][i as usize]).collect();
-            let op: Arc<dyn Op> = Arc::new(Assemble { shape, pieces, reshape: None });
-            (op, args)
-        },
+        |index| recut.block(index, None),
     ))
+}
+
+/// An array read through other chunks of the same shape: each block of the new grid is
+/// one [`Assemble`] of the pieces of the old blocks it overlaps (a block whose chunks did
+/// not change passes through uncopied). Layers that rechunk their inputs build their
+/// tasks from it, so the rechunk costs no tasks of its own.
+pub(crate) struct Recut<'a> {
+    array: &'a RawArray,
+    chunks: Vec<Vec<usize>>,
+    per_axis: Vec<Vec<Vec<Overlap>>>,
+}
+
+impl<'a> Recut<'a> {
+    /// `array` read through `chunks` (which must fit its shape).
+    pub fn new(array: &'a RawArray, chunks: Vec<Vec<usize>>) -> Self {
+        let per_axis = array.chunks.iter().zip(&chunks).map(|(old, new)| overlaps(old, new)).collect();
+        Recut { array, chunks, per_axis }
+    }
+
+    /// The number of new blocks along each axis.
+    pub fn numblocks(&self) -> Vec<usize> {
+        self.chunks.iter().map(Vec::len).collect()
+    }
+
+    /// The op and arguments making the new block at `index`, given the shape `reshape`
+    /// (of as many elements) when set.
+    pub fn block(&self, index: &[u32], reshape: Option<Vec<usize>>) -> (Arc<dyn Op>, Vec<ArgSpec>) {
+        // The cartesian product of each axis's overlapping old blocks.
+        let axes: Vec<&Vec<Overlap>> = index.iter().enumerate().map(|(a, &i)| &self.per_axis[a][i as usize]).collect();
+        let counts: Vec<usize> = axes.iter().map(|parts| parts.len()).collect();
+        let mut args = Vec::new();
+        let mut pieces = Vec::new();
+        for combo in super::chunks::block_indices(&counts) {
+            let parts: Vec<_> = combo.iter().enumerate().map(|(a, &k)| axes[a][k as usize]).collect();
+            let old: Vec<u32> = parts.iter().map(|p| p.0 as u32).collect();
+            pieces.push(Piece {
+                arg: args.len() as u32,
+                src: parts.iter().map(|p| Span::range(p.1, p.2)).collect(),
+                dst: parts.iter().map(|p| p.3).collect(),
+            });
+            args.push(ArgSpec::Key(self.array.key(&old)));
+        }
+        let shape: Vec<usize> = index.iter().enumerate().map(|(a, &i)| self.chunks[a][i as usize]).collect();
+        let reshape = reshape.filter(|r| *r != shape);
+        let op: Arc<dyn Op> = Arc::new(Assemble { shape, pieces, reshape });
+        (op, args)
+    }
 }
 
 /// The common refinement of several chunkings of one axis: every boundary of any of them.
