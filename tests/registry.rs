@@ -2,7 +2,10 @@
 //! decode every built-in op (graph ops and collection ops) by its registered name (see DEPENDENCIES.md: registrations of
 //! a crate the binary never names are dropped by the linker).
 
-use rask::graph::{Args, Value, decode_op, encode_op, ops};
+use std::sync::Arc;
+
+use rask::array::{Gather, Run, Span};
+use rask::graph::{Args, Element, Value, decode_op, encode_op, ops};
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -16,6 +19,15 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             "rask.getitem",
             Box::new(ops::GetItem { index: 0 }),
             rask::graph::args![Value::List(vec![Value::I64(4)].into())],
+        ),
+        (
+            "rask.array.gather",
+            Box::new(Gather {
+                axis: 0,
+                flatten: false,
+                runs: vec![Run { arg: 0, span: Span { start: 0, end: 3, step: -2 } }],
+            }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::array![1i64, 2, 3].into_dyn())))],
         ),
     ];
     for (name, op, args) in cases {

@@ -18,6 +18,7 @@ mod blockwise;
 mod chunks;
 mod creation;
 mod elementwise;
+mod indexing;
 mod kernels;
 mod raw;
 mod rechunk;
@@ -31,6 +32,7 @@ use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
 
 pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
+pub use indexing::{Gather, Run};
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
 
