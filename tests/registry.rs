@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use rask::array::{Assemble, Piece, Span};
-use rask::graph::{Args, ArrayChunk, Value, decode_op, encode_op, ops};
+use rask::array::{Assemble, BinaryFn, Elementwise, Expr, FullBlock, Gather, Piece, Run, Span};
+use rask::graph::{Args, ArrayChunk, Element, Value, decode_op, encode_op, ops};
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -28,6 +28,28 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
                 reshape: Some(vec![2, 1]),
             }),
             rask::graph::args![Value::Array(ArrayChunk::I64(Arc::new(ndarray::ArrayD::ones(vec![3]))))],
+        ),
+        (
+            "rask.array.gather",
+            Box::new(Gather {
+                axis: 0,
+                flatten: false,
+                runs: vec![Run { arg: 0, span: Span { start: 0, end: 3, step: -2 } }],
+            }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::array![1i64, 2, 3].into_dyn())))],
+        ),
+        (
+            "rask.array.full",
+            Box::new(FullBlock { shape: vec![2, 2], fill: f64::wrap(Arc::new(ndarray::arr0(1.5).into_dyn())) }),
+            Args::new(),
+        ),
+        (
+            "rask.array.elementwise",
+            Box::new(Elementwise {
+                name: "add".into(),
+                expr: Expr::Binary(BinaryFn::Add, Box::new(Expr::Input(0)), Box::new(Expr::Input(0))),
+            }),
+            rask::graph::args![Value::Array(f64::wrap(Arc::new(ndarray::array![1.0, 2.0].into_dyn())))],
         ),
     ];
     for (name, op, args) in cases {

@@ -19,6 +19,7 @@ mod chunks;
 mod combine;
 mod creation;
 mod elementwise;
+mod indexing;
 mod kernels;
 mod raw;
 mod rechunk;
@@ -33,6 +34,7 @@ use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
 
 pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
+pub use indexing::{Gather, Run};
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
 pub use reshape::SqueezeAxes;
