@@ -1,6 +1,6 @@
-//! The workload harness: W1 and W4 of BENCHMARKS.md, one JSON line per case.
+//! The workload harness: W1, W2 and W4 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R]`
+//! `cargo bench --bench workloads -- <w1|w2|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C]`
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
 
@@ -49,16 +49,18 @@ struct Options {
     scheduler: String,
     n: Option<usize>,
     runs: usize,
+    case: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mut options = Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1 };
+    let mut options = Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1, case: None };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--scheduler" => options.scheduler = value("--scheduler")?,
             "--n" => options.n = Some(value("--n")?.parse().map_err(|e| format!("--n: {e}"))?),
+            "--case" => options.case = Some(value("--case")?),
             "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--data" => {
                 value("--data")?;
@@ -73,9 +75,10 @@ fn parse_args() -> Result<Options, String> {
 fn cases(workload: &str) -> Result<&'static [&'static str], String> {
     match workload {
         "w1" => Ok(&["raw", "delayed"]),
+        "w2" => Ok(&["sum_xxT", "std", "matmul"]),
         "w4" => Ok(&["graph_1m"]),
-        "" => Err("name a workload: w1 or w4".into()),
-        other => Err(format!("workload {other:?} is not in this harness yet (w1, w4)")),
+        "" => Err("name a workload: w1, w2 or w4".into()),
+        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w4)")),
     }
 }
 
@@ -84,7 +87,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w4> [--scheduler S] [--n N] [--runs R]"
+                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w4> [--scheduler S] [--n N] [--runs R] [--case C]"
             );
             std::process::exit(2);
         }
@@ -99,7 +102,7 @@ fn main() {
         std::process::exit(2);
     });
     let exe = std::env::current_exe().expect("the harness's own path");
-    for case in cases {
+    for case in cases.iter().filter(|c| options.case.as_deref().is_none_or(|only| only == **c)) {
         for _ in 0..options.runs {
             let status = Command::new(&exe)
                 .args(std::env::args().skip(1))
@@ -132,6 +135,7 @@ fn run_case(options: &Options, case: &str) -> Json {
     let mut line = match (options.workload.as_str(), case) {
         ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
         ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
+        ("w2", case) => w2(case, options.n, scheduler),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };
@@ -231,4 +235,65 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
         "compute_s": compute_s, "us_per_task": compute_s / n_tasks as f64 * 1e6,
         "check": expected(n),
     })
+}
+
+/// W2: random arrays in 1000x1000 blocks (generation inside the timed compute):
+/// `(x + x.T).sum()` and `(x - x.mean(axis=0)).std(axis=0)` on 10000x10000, `(y @ y.T).sum()`
+/// on 4000x4000. `n_tasks_raw` counts the graph as built, `n_tasks` after optimization.
+fn w2(case: &str, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
+    use rask::array::{self, Array};
+    let block = 1000;
+    let t = Instant::now();
+    let (targets, finish): (Vec<rask_collections::Target>, Box<dyn Fn(Vec<Value>) -> f64>) = match case {
+        "sum_xxT" | "std" => {
+            let n = n.unwrap_or(10_000);
+            let x = array::random::random(1, &[n, n], [block, block]).expect("x");
+            if case == "sum_xxT" {
+                let total: Array<f64> = (&x + &x.t()).sum(..).expect("sum");
+                (targets_of(&total), Box::new(scalar))
+            } else {
+                let centred = &x - &x.mean(0).expect("mean");
+                let std = centred.std(0).expect("std");
+                (targets_of(&std), Box::new(sum_of_blocks))
+            }
+        }
+        "matmul" => {
+            let n = n.unwrap_or(4_000);
+            let y = array::random::random(2, &[n, n], [block, block]).expect("y");
+            let total = array::matmul(&y, &y.t()).expect("matmul").sum(..).expect("sum");
+            (targets_of(&total), Box::new(scalar))
+        }
+        other => panic!("no W2 case {other}"),
+    };
+    let build_s = t.elapsed().as_secs_f64();
+    let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
+    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let t = Instant::now();
+    let (graph, outputs) = rask_collections::compute::build_graph(&targets, OptimizeOptions::default()).expect("graph");
+    let values = scheduler.execute(&graph, &outputs).expect("W2 runs");
+    let compute_s = t.elapsed().as_secs_f64();
+    json!({
+        "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,
+        "build_s": build_s, "compute_s": compute_s,
+        "check": finish(values),
+    })
+}
+
+fn targets_of(c: &impl rask::Computable) -> Vec<rask_collections::Target> {
+    let mut targets = Vec::new();
+    c.targets(&mut targets);
+    targets
+}
+
+/// The value of a 0-d result block.
+fn scalar(values: Vec<Value>) -> f64 {
+    match &values[0] {
+        Value::Array(rask::graph::ArrayChunk::F64(a)) => a.iter().sum(),
+        other => panic!("a 0-d float64 block, not {other:?}"),
+    }
+}
+
+/// A fingerprint of a vector result: the sum of its elements.
+fn sum_of_blocks(values: Vec<Value>) -> f64 {
+    values.iter().map(|v| scalar(vec![v.clone()])).sum()
 }
