@@ -2,7 +2,15 @@
 //! decode every built-in op (graph ops and collection ops) by its registered name (see DEPENDENCIES.md: registrations of
 //! a crate the binary never names are dropped by the linker).
 
-use rask::graph::{Args, Value, decode_op, encode_op, ops};
+use std::sync::Arc;
+
+use rask::array::{CombinePartials, Finish, ReduceBlock, Reducer, Scan, ScanBlock};
+use rask::graph::{Args, ArrayChunk, DType, Value, decode_op, encode_op, ops};
+
+/// A 1-d float64 block.
+fn block(values: &[f64]) -> Value {
+    Value::Array(ArrayChunk::F64(Arc::new(ndarray::Array1::from(values.to_vec()).into_dyn())))
+}
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -17,6 +25,20 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             Box::new(ops::GetItem { index: 0 }),
             rask::graph::args![Value::List(vec![Value::I64(4)].into())],
         ),
+        (
+            "rask.array.reduce_block",
+            Box::new(ReduceBlock { reducer: Reducer::Var, axes: vec![0] }),
+            rask::graph::args![block(&[1.0, 2.0, 4.0])],
+        ),
+        (
+            "rask.array.reduce_combine",
+            Box::new(CombinePartials {
+                reducer: Reducer::Sum,
+                finish: Some(Finish { axes: vec![0], keepdims: false, ddof: 0, dtype: DType::F64 }),
+            }),
+            rask::graph::args![block(&[1.0]), block(&[2.0])],
+        ),
+        ("rask.array.scan", Box::new(ScanBlock { scan: Scan::Prod, axis: 0 }), rask::graph::args![block(&[2.0, 3.0])]),
     ];
     for (name, op, args) in cases {
         let bytes = encode_op(op.as_ref()).unwrap();

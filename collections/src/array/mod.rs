@@ -17,10 +17,12 @@ mod arith;
 mod blockwise;
 mod chunks;
 mod creation;
+mod cumulative;
 mod elementwise;
 mod kernels;
 mod raw;
 mod rechunk;
+mod reduction;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -36,6 +38,8 @@ pub use rechunk::{Assemble, Piece, Span};
 
 pub use chunks::ChunkSpec;
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
+pub use cumulative::{Scan, ScanBlock};
+pub use reduction::{Axes, CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};
