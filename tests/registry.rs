@@ -4,8 +4,16 @@
 
 use std::sync::Arc;
 
-use rask::array::{Assemble, BinaryFn, Elementwise, Expr, FullBlock, Gather, Piece, Run, Span};
-use rask::graph::{Args, ArrayChunk, Element, Value, decode_op, encode_op, ops};
+use rask::array::{
+    Assemble, BinaryFn, CombinePartials, Elementwise, Expr, Finish, FullBlock, Gather, Piece, ReduceBlock, Reducer,
+    Run, Scan, ScanBlock, Span,
+};
+use rask::graph::{Args, ArrayChunk, DType, Element, Value, decode_op, encode_op, ops};
+
+/// A 1-d float64 block.
+fn block(values: &[f64]) -> Value {
+    Value::Array(ArrayChunk::F64(Arc::new(ndarray::Array1::from(values.to_vec()).into_dyn())))
+}
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -51,6 +59,20 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             }),
             rask::graph::args![Value::Array(f64::wrap(Arc::new(ndarray::array![1.0, 2.0].into_dyn())))],
         ),
+        (
+            "rask.array.reduce_block",
+            Box::new(ReduceBlock { reducer: Reducer::Var, axes: vec![0] }),
+            rask::graph::args![block(&[1.0, 2.0, 4.0])],
+        ),
+        (
+            "rask.array.reduce_combine",
+            Box::new(CombinePartials {
+                reducer: Reducer::Sum,
+                finish: Some(Finish { axes: vec![0], keepdims: false, ddof: 0, dtype: DType::F64 }),
+            }),
+            rask::graph::args![block(&[1.0]), block(&[2.0])],
+        ),
+        ("rask.array.scan", Box::new(ScanBlock { scan: Scan::Prod, axis: 0 }), rask::graph::args![block(&[2.0, 3.0])]),
     ];
     for (name, op, args) in cases {
         let bytes = encode_op(op.as_ref()).unwrap();

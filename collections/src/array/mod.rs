@@ -18,11 +18,13 @@ mod blockwise;
 mod chunks;
 mod combine;
 mod creation;
+mod cumulative;
 mod elementwise;
 mod indexing;
 mod kernels;
 mod raw;
 mod rechunk;
+mod reduction;
 mod reshape;
 
 use std::fmt;
@@ -42,6 +44,8 @@ pub use reshape::SqueezeAxes;
 pub use chunks::ChunkSpec;
 pub use combine::{concatenate, stack};
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
+pub use cumulative::{Scan, ScanBlock};
+pub use reduction::{Axes, CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};
