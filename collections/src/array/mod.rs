@@ -19,6 +19,10 @@ mod chunks;
 mod creation;
 mod elementwise;
 mod kernels;
+mod npy;
+mod persist;
+pub mod random;
+mod ranges;
 mod raw;
 mod rechunk;
 
@@ -36,6 +40,9 @@ pub use rechunk::{Assemble, Piece, Span};
 
 pub use chunks::ChunkSpec;
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
+pub use npy::{NpyCreate, NpyLayout, NpyReadBlock, NpyWriteBlock, from_npy};
+pub use persist::{CheckBlock, from_blocks, from_delayed};
+pub use ranges::{Arange, ArangeBlock, EyeBlock, LinspaceBlock, arange, eye, linspace};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};
