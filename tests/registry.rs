@@ -74,10 +74,76 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
         ),
         ("rask.array.scan", Box::new(ScanBlock { scan: Scan::Prod, axis: 0 }), rask::graph::args![block(&[2.0, 3.0])]),
     ];
-    for (name, op, args) in cases {
+    for (name, op, args) in cases.into_iter().chain(array_creation_cases()) {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
         let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
         assert_eq!(back.call(args.clone()).unwrap(), op.call(args).unwrap(), "{name}");
     }
+    std::fs::remove_file(npy_path()).unwrap();
+}
+
+/// The ops of array creation, random numbers, persist/from_delayed and `.npy` I/O (the
+/// `.npy` ones in create, write, read order on one temporary file).
+fn array_creation_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use rask::array::{self, random};
+    use rask::graph::{ArrayChunk, DType};
+    use std::sync::Arc;
+    let f64s = |values: &[f64]| ArrayChunk::F64(Arc::new(ndarray::arr1(values).into_dyn()));
+    let scalar = |value: f64| ArrayChunk::F64(Arc::new(ndarray::arr0(value).into_dyn()));
+    let path = npy_path();
+    let layout =
+        array::NpyLayout { data_start: 16, dtype: DType::F64, big_endian: false, fortran: false, shape: vec![3] };
+    vec![
+        (
+            "rask.array.arange",
+            Box::new(array::ArangeBlock { start: scalar(1.0), delta: scalar(0.5), offset: 2, len: 3 }),
+            rask::graph::args![],
+        ),
+        (
+            "rask.array.linspace",
+            Box::new(array::LinspaceBlock { start: 0.0, stop: 1.0, num: 5, offset: 1, len: 4 }),
+            rask::graph::args![],
+        ),
+        (
+            "rask.array.eye",
+            Box::new(array::EyeBlock { one: scalar(1.0), shape: [2, 3], start: [0, 1], k: 1 }),
+            rask::graph::args![],
+        ),
+        (
+            "rask.array.random",
+            Box::new(random::RandomBlock {
+                seed: 7,
+                stream: 3,
+                shape: vec![2, 2],
+                distribution: random::Distribution::Normal { mean: 1.0, std: 2.0 },
+            }),
+            rask::graph::args![],
+        ),
+        (
+            "rask.array.check_block",
+            Box::new(array::CheckBlock { shape: vec![2], dtype: DType::F64 }),
+            rask::graph::args![Value::Array(f64s(&[1.0, 2.0]))],
+        ),
+        (
+            "rask.array.npy_create",
+            Box::new(array::NpyCreate { path: path.clone(), header: vec![0x93; 16], size: 40 }),
+            rask::graph::args![],
+        ),
+        (
+            "rask.array.npy_write",
+            Box::new(array::NpyWriteBlock { path: path.clone(), layout: layout.clone(), start: vec![1] }),
+            rask::graph::args![Value::Unit, Value::Array(f64s(&[4.0, 5.0]))],
+        ),
+        (
+            "rask.array.npy_read",
+            Box::new(array::NpyReadBlock { path, layout, start: vec![0], shape: vec![3] }),
+            rask::graph::args![],
+        ),
+    ]
+}
+
+/// The temporary file the `.npy` ops write and read.
+fn npy_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rask-registry-{}.npy", std::process::id()))
 }

@@ -39,6 +39,15 @@ pub enum Error {
         /// The OS error.
         message: String,
     },
+    /// Reading a file failed, or it does not hold what it should (a bad header, too few
+    /// bytes).
+    #[error("cannot read {path}: {message}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

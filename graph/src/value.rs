@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chunk::ArrayChunk;
+use crate::chunk::{ArrayChunk, Element};
 use crate::error::{OpError, ValueError};
 
 /// One task's output.
@@ -312,6 +312,32 @@ impl<T: Data> Data for Option<T> {
             Value::Unit => Ok(None),
             other => T::from_value(other).map(Some),
         }
+    }
+}
+
+/// An array block travels as [`Value::Array`]; reading it back takes the block without a
+/// copy when this is its only reference.
+///
+/// ```
+/// use rask_graph::{Data, Value};
+/// let v = ndarray::ArrayD::<f64>::zeros(vec![2, 3]).into_value();
+/// assert_eq!(v.type_name(), "array");
+/// assert_eq!(ndarray::ArrayD::<f64>::from_value(v.clone()).unwrap().shape(), &[2, 3]);
+/// let err = ndarray::ArrayD::<i32>::from_value(v).unwrap_err();
+/// assert_eq!(err.to_string(), "expected a value of type int32, found float64");
+/// ```
+impl<T: Element> Data for ndarray::ArrayD<T> {
+    fn into_value(self) -> Value {
+        Value::Array(T::wrap(Arc::new(self)))
+    }
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        let Value::Array(chunk) = value else {
+            return mismatch(T::DTYPE.name(), &value);
+        };
+        let found = chunk.dtype().name();
+        let block = T::unwrap(&chunk).cloned();
+        drop(chunk);
+        block.map(Arc::unwrap_or_clone).ok_or(ValueError::Type { expected: T::DTYPE.name(), found })
     }
 }
 
