@@ -2,7 +2,10 @@
 //! decode every built-in op (graph ops and collection ops) by its registered name (see DEPENDENCIES.md: registrations of
 //! a crate the binary never names are dropped by the linker).
 
-use rask::graph::{Args, Value, decode_op, encode_op, ops};
+use std::sync::Arc;
+
+use rask::array::{BlockProduct, MapBlock, ProductKind, TransposeBlock};
+use rask::graph::{Args, DType, Element, Value, decode_op, encode_op, ops};
 
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
@@ -16,6 +19,24 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             "rask.getitem",
             Box::new(ops::GetItem { index: 0 }),
             rask::graph::args![Value::List(vec![Value::I64(4)].into())],
+        ),
+        (
+            "rask.array.transpose",
+            Box::new(TransposeBlock { axes: vec![1, 0] }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::array![[1i64, 2, 3]].into_dyn())))],
+        ),
+        (
+            "rask.array.block_product",
+            Box::new(BlockProduct { kind: ProductKind::Transposed { a: false, b: true } }),
+            rask::graph::args![
+                Value::Array(f64::wrap(Arc::new(ndarray::array![[1.0, 2.0]].into_dyn()))),
+                Value::Array(f64::wrap(Arc::new(ndarray::array![[3.0, 4.0]].into_dyn())))
+            ],
+        ),
+        (
+            "rask.array.map_blocks",
+            Box::new(MapBlock { op: Arc::new(ops::Identity), shape: vec![2], dtype: DType::F32 }),
+            rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
     for (name, op, args) in cases {

@@ -19,8 +19,11 @@ mod chunks;
 mod creation;
 mod elementwise;
 mod kernels;
+mod linalg;
+mod map_blocks;
 mod raw;
 mod rechunk;
+mod transpose;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -31,8 +34,13 @@ use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
 
 pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
+pub use linalg::{
+    BlockProduct, DEFAULT_SPLIT_EVERY, ProductKind, TensordotAxes, dot, matmul, matmul_with, tensordot, tensordot_with,
+};
+pub use map_blocks::MapBlock;
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
+pub use transpose::TransposeBlock;
 
 pub use chunks::ChunkSpec;
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
