@@ -135,7 +135,7 @@ fn run_case(options: &Options, case: &str) -> Json {
     let mut line = match (options.workload.as_str(), case) {
         ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
         ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
-        ("w2", case) => w2(case, options.n, scheduler),
+        ("w2", case) => w2(case, options.n, scheduler.as_ref()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };
@@ -240,28 +240,28 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
 /// W2: random arrays in 1000x1000 blocks (generation inside the timed compute):
 /// `(x + x.T).sum()` and `(x - x.mean(axis=0)).std(axis=0)` on 10000x10000, `(y @ y.T).sum()`
 /// on 4000x4000. `n_tasks_raw` counts the graph as built, `n_tasks` after optimization.
-fn w2(case: &str, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
+fn w2(case: &str, n: Option<usize>, scheduler: &dyn Scheduler) -> Json {
     use rask::array::{self, Array};
     let block = 1000;
     let t = Instant::now();
-    let (targets, finish): (Vec<rask_collections::Target>, Box<dyn Fn(Vec<Value>) -> f64>) = match case {
+    let (targets, finish): (Vec<rask_collections::Target>, Fingerprint) = match case {
         "sum_xxT" | "std" => {
             let n = n.unwrap_or(10_000);
             let x = array::random::random(1, &[n, n], [block, block]).expect("x");
             if case == "sum_xxT" {
                 let total: Array<f64> = (&x + &x.t()).sum(..).expect("sum");
-                (targets_of(&total), Box::new(scalar))
+                (targets_of(&total), scalar as Fingerprint)
             } else {
                 let centred = &x - &x.mean(0).expect("mean");
                 let std = centred.std(0).expect("std");
-                (targets_of(&std), Box::new(sum_of_blocks))
+                (targets_of(&std), sum_of_blocks)
             }
         }
         "matmul" => {
             let n = n.unwrap_or(4_000);
             let y = array::random::random(2, &[n, n], [block, block]).expect("y");
             let total = array::matmul(&y, &y.t()).expect("matmul").sum(..).expect("sum");
-            (targets_of(&total), Box::new(scalar))
+            (targets_of(&total), scalar as Fingerprint)
         }
         other => panic!("no W2 case {other}"),
     };
@@ -278,6 +278,9 @@ fn w2(case: &str, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
         "check": finish(values),
     })
 }
+
+/// Reduces a case's output values to the number reported as `check`.
+type Fingerprint = fn(Vec<Value>) -> f64;
 
 fn targets_of(c: &impl rask::Computable) -> Vec<rask_collections::Target> {
     let mut targets = Vec::new();

@@ -8,6 +8,7 @@ use rask::array::{
     Assemble, BinaryFn, CombinePartials, Elementwise, Expr, Finish, FullBlock, Gather, Piece, ReduceBlock, Reducer,
     Run, Scan, ScanBlock, Span,
 };
+use rask::array::{BlockProduct, MapBlock, ProductKind, TransposeBlock};
 use rask::graph::{Args, ArrayChunk, DType, Element, Value, decode_op, encode_op, ops};
 
 /// A 1-d float64 block.
@@ -73,6 +74,24 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![block(&[1.0]), block(&[2.0])],
         ),
         ("rask.array.scan", Box::new(ScanBlock { scan: Scan::Prod, axis: 0 }), rask::graph::args![block(&[2.0, 3.0])]),
+        (
+            "rask.array.transpose",
+            Box::new(TransposeBlock { axes: vec![1, 0] }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::array![[1i64, 2, 3]].into_dyn())))],
+        ),
+        (
+            "rask.array.block_product",
+            Box::new(BlockProduct { kind: ProductKind::Transposed { a: false, b: true } }),
+            rask::graph::args![
+                Value::Array(f64::wrap(Arc::new(ndarray::array![[1.0, 2.0]].into_dyn()))),
+                Value::Array(f64::wrap(Arc::new(ndarray::array![[3.0, 4.0]].into_dyn())))
+            ],
+        ),
+        (
+            "rask.array.map_blocks",
+            Box::new(MapBlock { op: Arc::new(ops::Identity), shape: vec![2], dtype: DType::F32 }),
+            rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
+        ),
     ];
     for (name, op, args) in cases.into_iter().chain(array_creation_cases()) {
         let bytes = encode_op(op.as_ref()).unwrap();

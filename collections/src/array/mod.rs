@@ -22,6 +22,8 @@ mod cumulative;
 mod elementwise;
 mod indexing;
 mod kernels;
+mod linalg;
+mod map_blocks;
 mod npy;
 mod persist;
 pub mod random;
@@ -30,6 +32,7 @@ mod raw;
 mod rechunk;
 mod reduction;
 mod reshape;
+mod transpose;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -41,9 +44,14 @@ use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
 pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
 pub use indexing::{Gather, Run};
+pub use linalg::{
+    BlockProduct, DEFAULT_SPLIT_EVERY, ProductKind, TensordotAxes, dot, matmul, matmul_with, tensordot, tensordot_with,
+};
+pub use map_blocks::MapBlock;
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
 pub use reshape::SqueezeAxes;
+pub use transpose::TransposeBlock;
 
 pub use chunks::ChunkSpec;
 pub use combine::{concatenate, stack};
