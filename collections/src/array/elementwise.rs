@@ -14,6 +14,7 @@ use rask_graph::{Args, ArrayChunk, DType, Element, Op, OpError, Value};
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
+use super::raw::block_args;
 
 /// A function of one block.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -397,18 +398,7 @@ impl Op for Elementwise {
     }
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
-        let blocks = args
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::Array(chunk) => Ok(chunk),
-                other => Err(OpError::new(format!(
-                    "{}: argument {i} is a {}, not an array block",
-                    self.name,
-                    other.type_name()
-                ))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let blocks = block_args(&self.name, args)?;
         self.expr.eval(blocks).map(Value::Array)
     }
 }

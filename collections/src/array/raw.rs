@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use rask_graph::{ArgSpec, DType, Group, Key, Layer, Op, TaskSpec, Token};
+use ndarray::ArrayD;
+use rask_graph::{ArgSpec, Args, ArrayChunk, DType, Element, Group, Key, Layer, Op, OpError, TaskSpec, Token, Value};
 
 use super::chunks::block_indices;
 
@@ -79,3 +80,62 @@ pub(crate) fn dedup_layers(mut layers: Vec<Arc<Layer>>) -> Vec<Arc<Layer>> {
     });
     layers
 }
+
+/// An op's arguments as array blocks, or an error naming the op and the first argument
+/// that is not one.
+pub(crate) fn block_args(op: &str, args: Args) -> Result<Vec<ArrayChunk>, OpError> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Array(chunk) => Ok(chunk),
+            other => Err(OpError::new(format!("{op}: argument {i} is a {}, not an array block", other.type_name()))),
+        })
+        .collect()
+}
+
+/// `chunks` as blocks of `T`, or an error naming the op and the first block of another
+/// element type.
+pub(crate) fn typed_blocks<T: Element>(op: &str, chunks: Vec<ArrayChunk>) -> Result<Vec<Arc<ArrayD<T>>>, OpError> {
+    chunks
+        .into_iter()
+        .map(|c| {
+            T::unwrap(&c)
+                .cloned()
+                .ok_or_else(|| OpError::new(format!("{op}: mixed dtypes {} and {}", T::DTYPE, c.dtype())))
+        })
+        .collect()
+}
+
+/// Runs `$body` on an op's arguments as blocks of one element type (that of the first):
+/// `$blocks` is a `Vec<Arc<ArrayD<T>>>` and `$body` returns `Result<Arc<ArrayD<T>>,
+/// OpError>`; the result is wrapped back into an [`ArrayChunk`].
+macro_rules! with_blocks_of_one_type {
+    ($op:expr, $args:expr, $blocks:ident => $body:expr) => {{
+        let op: &str = $op;
+        let chunks = $crate::array::raw::block_args(op, $args)?;
+        match chunks.first().map(rask_graph::ArrayChunk::dtype) {
+            None => Err(rask_graph::OpError::new(format!("{op} needs at least one block"))),
+            Some(rask_graph::DType::Bool) => {
+                let $blocks = $crate::array::raw::typed_blocks::<bool>(op, chunks)?;
+                $body.map(rask_graph::ArrayChunk::Bool)
+            }
+            Some(rask_graph::DType::I32) => {
+                let $blocks = $crate::array::raw::typed_blocks::<i32>(op, chunks)?;
+                $body.map(rask_graph::ArrayChunk::I32)
+            }
+            Some(rask_graph::DType::I64) => {
+                let $blocks = $crate::array::raw::typed_blocks::<i64>(op, chunks)?;
+                $body.map(rask_graph::ArrayChunk::I64)
+            }
+            Some(rask_graph::DType::F32) => {
+                let $blocks = $crate::array::raw::typed_blocks::<f32>(op, chunks)?;
+                $body.map(rask_graph::ArrayChunk::F32)
+            }
+            Some(rask_graph::DType::F64) => {
+                let $blocks = $crate::array::raw::typed_blocks::<f64>(op, chunks)?;
+                $body.map(rask_graph::ArrayChunk::F64)
+            }
+        }
+    }};
+}
+pub(crate) use with_blocks_of_one_type;

@@ -7,10 +7,11 @@
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice, SliceInfoElem};
-use rask_graph::{ArgSpec, Args, ArrayChunk, DType, Element, Op, OpError, Token, Value};
+use rask_graph::{ArgSpec, Args, Element, Op, OpError, Token, Value};
 use serde::{Deserialize, Serialize};
 
 use super::chunks::{ChunkSpec, offsets};
+use super::raw::with_blocks_of_one_type;
 use super::raw::{RawArray, layer_of_blocks};
 use crate::error::Result;
 
@@ -143,35 +144,7 @@ impl Op for Assemble {
     }
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
-        let chunks = args
-            .into_iter()
-            .map(|v| match v {
-                Value::Array(c) => Ok(c),
-                other => Err(OpError::new(format!("assemble takes array blocks, got a {}", other.type_name()))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(dtype) = chunks.first().map(ArrayChunk::dtype) else {
-            return Err(OpError::new("assemble needs at least one block"));
-        };
-        macro_rules! typed {
-            ($variant:ident) => {{
-                let blocks = chunks
-                    .into_iter()
-                    .map(|c| match c {
-                        ArrayChunk::$variant(a) => Ok(a),
-                        other => Err(OpError::new(format!("assemble: mixed dtypes {dtype} and {}", other.dtype()))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                ArrayChunk::$variant(assemble(self, blocks)?)
-            }};
-        }
-        Ok(Value::Array(match dtype {
-            DType::Bool => typed!(Bool),
-            DType::I32 => typed!(I32),
-            DType::I64 => typed!(I64),
-            DType::F32 => typed!(F32),
-            DType::F64 => typed!(F64),
-        }))
+        with_blocks_of_one_type!("assemble", args, blocks => assemble(self, blocks)).map(Value::Array)
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
-use rask_graph::{ArgSpec, Args, ArrayChunk, Element, Op, OpError, Token, Value, map_chunk};
+use rask_graph::{ArgSpec, Args, Element, Op, OpError, Token, Value};
+
+use crate::array::raw::with_blocks_of_one_type;
 use serde::{Deserialize, Serialize};
 
 use super::super::chunks::{block_indices, offsets};
@@ -126,19 +128,6 @@ fn gather<T: Element>(op: &Gather, blocks: &[Arc<ArrayD<T>>]) -> Result<Arc<Arra
     ArrayD::from_shape_vec(IxDyn(&shape), out).map(Arc::new).map_err(|e| OpError::new(format!("gather: {e}")))
 }
 
-/// `chunks` as blocks of the element type of `_like` (one of them), or an error naming
-/// a block of another type.
-fn of_type_of<T: Element>(chunks: &[ArrayChunk], _like: &Arc<ArrayD<T>>) -> Result<Vec<Arc<ArrayD<T>>>, OpError> {
-    chunks
-        .iter()
-        .map(|c| {
-            T::unwrap(c)
-                .cloned()
-                .ok_or_else(|| OpError::new(format!("gather: mixed dtypes {} and {}", T::DTYPE, c.dtype())))
-        })
-        .collect()
-}
-
 #[typetag::serde(name = "rask.array.gather")]
 impl Op for Gather {
     fn name(&self) -> &str {
@@ -146,15 +135,7 @@ impl Op for Gather {
     }
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
-        let chunks = args
-            .into_iter()
-            .map(|v| match v {
-                Value::Array(c) => Ok(c),
-                other => Err(OpError::new(format!("gather takes array blocks, got a {}", other.type_name()))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let first = chunks.first().ok_or_else(|| OpError::new("gather needs at least one block"))?;
-        Ok(Value::Array(map_chunk!(first, a => gather(self, &of_type_of(&chunks, a)?)?)))
+        with_blocks_of_one_type!("gather", args, blocks => gather(self, &blocks)).map(Value::Array)
     }
 }
 
@@ -359,7 +340,7 @@ mod tests {
             (along(2, vec![]), rask_graph::args![fortran.clone()], "no axis 2"),
             (along(0, vec![]), rask_graph::args![fortran.clone(), narrow], "shapes [3, 2] and [3, 1]"),
             (along(0, vec![]), rask_graph::args![fortran.clone(), other], "mixed dtypes"),
-            (along(0, vec![]), rask_graph::args![Value::I64(1)], "array blocks"),
+            (along(0, vec![]), rask_graph::args![Value::I64(1)], "not an array block"),
             (along(0, vec![]), rask_graph::args![], "at least one block"),
         ];
         for (op, args, message) in failures {

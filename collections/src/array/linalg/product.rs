@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayBase, ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, Axis, Dimension, Ix2, IxDyn, RawData, Zip};
-use rask_graph::{Args, DType, Element, Op, OpError, Value};
+use rask_graph::{Args, Element, Op, OpError, Value};
+
+use crate::array::raw::with_blocks_of_one_type;
 use serde::{Deserialize, Serialize};
 
 use super::super::kernels::{Kernel, broadcast_shape};
@@ -87,33 +89,14 @@ impl Op for BlockProduct {
     }
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
-        let dtype = match args.first() {
-            Some(Value::Array(chunk)) => chunk.dtype(),
-            _ => return Err(OpError::new(format!("{} takes array blocks", self.name()))),
-        };
-        Ok(Value::Array(match dtype {
-            DType::Bool => bool::wrap(self.typed(args)?),
-            DType::I32 => i32::wrap(self.typed(args)?),
-            DType::I64 => i64::wrap(self.typed(args)?),
-            DType::F32 => f32::wrap(self.typed(args)?),
-            DType::F64 => f64::wrap(self.typed(args)?),
-        }))
+        with_blocks_of_one_type!(self.name(), args, blocks => self.typed(blocks)).map(Value::Array)
     }
 }
 
 impl BlockProduct {
-    fn typed<T: Dot>(&self, args: Args) -> Result<Arc<ArrayD<T>>, OpError> {
-        let blocks = args
-            .into_iter()
-            .map(|v| match &v {
-                Value::Array(chunk) => T::unwrap(chunk).cloned().ok_or_else(|| {
-                    OpError::new(format!("{}: mixed dtypes {} and {}", self.name(), T::DTYPE, chunk.dtype()))
-                }),
-                other => Err(OpError::new(format!("{} takes array blocks, got a {}", self.name(), other.type_name()))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    fn typed<T: Dot>(&self, blocks: Vec<Arc<ArrayD<T>>>) -> Result<Arc<ArrayD<T>>, OpError> {
         let arity = self.kind.arity();
-        if blocks.is_empty() || blocks.len() % arity != 0 {
+        if blocks.is_empty() || !blocks.len().is_multiple_of(arity) {
             return Err(OpError::new(format!("{}: {} blocks do not make terms of {arity}", self.name(), blocks.len())));
         }
         let mut sum: Option<Accumulator<T>> = None;
