@@ -6,7 +6,8 @@
 //! 3. schedulers: per call, set in code, or `RASK_SCHEDULER=sync|threads|threads:N`;
 //! 4. a progress bar;
 //! 5. the raw graph API (`dask.get`), timing a 10,000-leaf tree sum;
-//! 6. the graph as DOT, for Graphviz.
+//! 6. the graph as DOT, for Graphviz;
+//! 7. chunked arrays (`dask.array`): creation, arithmetic, reductions, linear algebra.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -101,6 +102,44 @@ fn main() -> Result<(), Box<dyn Error>> {
     for line in dot.lines().take(4) {
         println!("    {line}");
     }
+
+    arrays()
+}
+
+/// --- 7. Arrays, like dask.array ------------------------------------------------------
+fn arrays() -> Result<(), Box<dyn Error>> {
+    use rask::array::{self, Array};
+    // A lazy 4000x4000 array of seeded random numbers in 1000x1000 blocks: nothing runs yet.
+    let x = array::random::random(42, &[4000, 4000], [1000, 1000])?;
+    println!("[arrays] {x}");
+    // numpy's rules: broadcasting, promotion, and reductions over axes.
+    let centred = &x - &x.mean(0)?;
+    let spread: Array<f64> = centred.std(0)?;
+    let started = Instant::now();
+    let spread = spread.compute()?;
+    println!(
+        "[arrays] (x - x.mean(0)).std(0): {} values near {:.4} in {:.1?}",
+        spread.len(),
+        spread[0],
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let total = (&x + &x.t()).sum(..)?.compute_scalar()?;
+    println!("[arrays] (x + x.T).sum() = {total:.1} in {:.1?}", started.elapsed());
+    // Shape mistakes are errors when the expression is built, naming the shapes...
+    let small = array::ones::<f64>(&[3], [3])?;
+    println!("[arrays] x + ones(3): {}", x.try_add(&small).unwrap_err());
+    // ...and an operator's mistake travels in the array to the next fallible call.
+    let broken = &x + &small;
+    println!("[arrays] (x + ones(3)).compute(): {}", broken.compute().unwrap_err());
+    // Linear algebra: y @ y.T computes only the blocks on and above the diagonal.
+    let y = x.slice(ndarray::s![..2000, ..])?;
+    let started = Instant::now();
+    let gram = array::matmul(&y, &y.t())?.sum(..)?.compute_scalar()?;
+    println!("[arrays] (y @ y.T).sum() for y of shape (2000, 4000) = {gram:.3e} in {:.1?}", started.elapsed());
+    // Integer arrays keep numpy's integer rules: floor division rounds toward -inf.
+    let i = array::arange(-5i64, 5, 1, [4])?;
+    println!("[arrays] arange(-5, 5) // 2 = {}", i.floor_div(2)?.compute()?);
     Ok(())
 }
 
