@@ -28,6 +28,10 @@ pub enum Error {
     /// An array expression is ill-formed (shapes, chunks, axes); found when it is built.
     #[error("{0}")]
     Shape(String),
+    /// A dataframe expression names a column the schema lacks, or combines types that do
+    /// not fit; found when it is built.
+    #[error("{0}")]
+    Schema(String),
     /// An operation does not apply to an array's element type.
     #[error("{0}")]
     DType(String),

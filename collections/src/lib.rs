@@ -3,6 +3,7 @@
 //! The lazy collections users build graphs with, and the compute pipeline they share:
 //!
 //! - [`array`]: chunked n-dimensional arrays of ndarray blocks (`dask.array`);
+//! - [`dataframe`]: partitioned dataframes of Arrow record batches (`dask.dataframe`);
 //! - [`delayed`]: lazy values and function calls for custom work (`dask.delayed`);
 //! - [`compute`]: materialize, optimize and run any [`Computable`], alone or several
 //!   sharing one graph.
@@ -19,6 +20,7 @@
 
 pub mod array;
 pub mod compute;
+pub mod dataframe;
 pub mod delayed;
 mod error;
 

@@ -59,8 +59,15 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// A layer of `tasks` reading from `dependencies`.
-    pub fn new(tasks: Vec<TaskSpec>, dependencies: Vec<Arc<Layer>>) -> Arc<Layer> {
+    /// A layer of `tasks` reading from `dependencies` (each kept once, by identity).
+    pub fn new(tasks: Vec<TaskSpec>, mut dependencies: Vec<Arc<Layer>>) -> Arc<Layer> {
+        let mut seen: Vec<*const Layer> = Vec::with_capacity(dependencies.len());
+        dependencies.retain(|l| {
+            let p = Arc::as_ptr(l);
+            let new = !seen.contains(&p);
+            seen.push(p);
+            new
+        });
         Arc::new(Layer { tasks, dependencies })
     }
 

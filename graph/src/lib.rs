@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod batch;
 mod chunk;
 mod cull;
 mod dot;
@@ -47,6 +48,7 @@ mod task_graph;
 mod token;
 mod value;
 
+pub use batch::Batch;
 pub use chunk::{ArrayChunk, DType, Element};
 pub use cull::cull;
 pub use dot::{group_colour, to_dot};

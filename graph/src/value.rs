@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Batch;
 use crate::chunk::{ArrayChunk, Element};
 use crate::error::{OpError, ValueError};
 
@@ -41,6 +42,8 @@ pub enum Value {
     List(Arc<[Value]>),
     /// One block of a chunked array.
     Array(ArrayChunk),
+    /// One partition of a dataframe.
+    Batch(Batch),
     /// A Rust value of any type, for local schedulers only: it cannot leave its process.
     #[serde(skip)]
     Opaque(Arc<dyn Any + Send + Sync>),
@@ -73,6 +76,7 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
             Value::Array(_) => "array",
+            Value::Batch(_) => "batch",
             Value::Opaque(_) => "opaque",
         }
     }
@@ -85,6 +89,7 @@ impl Value {
             Value::Bytes(b) => b.len(),
             Value::List(items) => items.iter().map(Value::nbytes).sum::<usize>() + 8,
             Value::Array(chunk) => chunk.nbytes(),
+            Value::Batch(batch) => batch.nbytes(),
             Value::Opaque(_) => std::mem::size_of::<usize>(),
         }
     }
@@ -106,6 +111,10 @@ impl Value {
                 items.iter().for_each(|v| v.hash_token(state));
             }
             Value::Array(chunk) => chunk.hash_token(state),
+            Value::Batch(batch) => match batch.to_ipc() {
+                Ok(bytes) => bytes.hash(state),
+                Err(_) => (Arc::as_ptr(&batch.0) as usize).hash(state),
+            },
             Value::Opaque(any) => (Arc::as_ptr(any) as *const () as usize).hash(state),
         }
     }
@@ -131,6 +140,7 @@ impl PartialEq for Value {
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,
             (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Batch(a), Value::Batch(b)) => a == b,
             (Value::Opaque(a), Value::Opaque(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
@@ -148,6 +158,7 @@ impl fmt::Debug for Value {
             Value::Bytes(b) => write!(f, "<{} bytes>", b.len()),
             Value::List(items) => f.debug_list().entries(items.iter()).finish(),
             Value::Array(chunk) => write!(f, "<{} block {:?}>", chunk.dtype(), chunk.shape()),
+            Value::Batch(batch) => write!(f, "{batch:?}"),
             Value::Opaque(_) => f.write_str("<opaque>"),
         }
     }
@@ -391,6 +402,18 @@ impl<T: Data, E: fmt::Display + Send + 'static> TaskOutput for Result<T, E> {
     type Data = T;
     fn into_task_result(self) -> Result<Value, OpError> {
         self.map(Data::into_value).map_err(|e| OpError::new(e.to_string()))
+    }
+}
+
+impl Data for arrow_array::RecordBatch {
+    fn into_value(self) -> Value {
+        Value::Batch(Batch::new(self))
+    }
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Batch(b) => Ok(Arc::try_unwrap(b.0).unwrap_or_else(|shared| (*shared).clone())),
+            other => mismatch("batch", &other),
+        }
     }
 }
 

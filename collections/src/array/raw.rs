@@ -63,22 +63,8 @@ pub(crate) fn layer_of_blocks(
             TaskSpec { key: Key::new(group, token, &index), op, args: args.into_iter().collect() }
         })
         .collect();
-    let layer = Layer::new(tasks, dedup_layers(dependencies));
+    let layer = Layer::new(tasks, dependencies);
     RawArray { shape, chunks, dtype, group, token, layer }
-}
-
-/// The layers, each once (by pointer).
-pub(crate) fn dedup_layers(mut layers: Vec<Arc<Layer>>) -> Vec<Arc<Layer>> {
-    let mut seen = Vec::with_capacity(layers.len());
-    layers.retain(|l| {
-        let p = Arc::as_ptr(l);
-        if seen.contains(&p) {
-            return false;
-        }
-        seen.push(p);
-        true
-    });
-    layers
 }
 
 /// An op's arguments as array blocks, or an error naming the op and the first argument

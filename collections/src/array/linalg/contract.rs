@@ -11,7 +11,7 @@ use rask_graph::{ArgSpec, DType, Group, Key, Layer, Op, TaskSpec, Token};
 
 use super::super::chunks::block_indices;
 use super::super::elementwise::{BinaryFn, Elementwise, Expr};
-use super::super::raw::{RawArray, dedup_layers, layer_of_blocks};
+use super::super::raw::{RawArray, layer_of_blocks};
 use super::super::transpose::TransposeBlock;
 use super::product::{BlockProduct, ProductKind};
 
@@ -62,7 +62,7 @@ pub(crate) fn contract(c: Contraction<'_>, work: impl Fn(&[u32]) -> BlockWork) -
         })
         .collect();
     if !partial_tasks.is_empty() {
-        dependencies.push(Layer::new(partial_tasks, dedup_layers(dependencies.clone())));
+        dependencies.push(Layer::new(partial_tasks, dependencies.clone()));
     }
     let output = Group::new(c.name);
     layer_of_blocks(c.name, c.token, c.shape, c.chunks, c.dtype, dependencies, |index| match work(index) {

@@ -1,0 +1,173 @@
+//! Partitioned dataframes on Apache Arrow, the counterpart of `dask.dataframe`.
+//!
+//! A [`DataFrame`] is a lazy table cut into partitions, each an Arrow `RecordBatch`
+//! computed by one task. Its schema is known when it is built (like Dask's `meta`), so
+//! a wrong column name or a type mismatch is an error then, naming the column and the
+//! schema. Expressions are Polars-style ([`col`], [`lit`]); results follow pandas on
+//! Arrow (SEMANTICS.md): nulls are Arrow nulls everywhere.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow::array::{Float64Array, Int64Array};
+//! use rask_collections::dataframe::{self, col, lit};
+//! let df = dataframe::from_arrays(
+//!     vec![("id", Arc::new(Int64Array::from(vec![1, 2, 3, 4])) as _), ("x", Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5, 3.5])) as _)],
+//!     2,
+//! )
+//! .unwrap();
+//! let out = df.filter(col("x").gt(lit(1.0))).unwrap().select([col("id"), (col("x") * lit(2)).alias("x2")]).unwrap();
+//! let batch = out.compute().unwrap();
+//! assert_eq!(batch.num_rows(), 3);
+//! assert_eq!(out.columns(), vec!["id", "x2"]);
+//! assert!(df.select([col("nope")]).unwrap_err().to_string().contains("no column \"nope\""));
+//! ```
+
+mod expr;
+mod map;
+mod partitions;
+mod sources;
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
+
+pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
+pub use map::{MapPartition, Step};
+pub use sources::{from_arrays, from_batches};
+
+use crate::compute::{Computable, ComputeOptions, Target, compute_with};
+use crate::error::{Error, Result};
+pub(crate) use expr::describe_schema;
+
+/// A lazy partitioned dataframe; see the module docs.
+#[derive(Clone)]
+pub struct DataFrame {
+    schema: SchemaRef,
+    npartitions: usize,
+    group: Group,
+    token: Token,
+    layer: Arc<Layer>,
+}
+
+impl DataFrame {
+    /// A dataframe whose partition `i` is the task `(group, token, [i])` of `layer` (or of
+    /// a layer it reads), each a batch of `schema`.
+    pub(crate) fn from_parts(
+        schema: SchemaRef,
+        npartitions: usize,
+        group: Group,
+        token: Token,
+        layer: Arc<Layer>,
+    ) -> Self {
+        DataFrame { schema, npartitions, group, token, layer }
+    }
+
+    /// The schema every partition has.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<&str> {
+        self.schema.fields().iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// The number of partitions.
+    pub fn npartitions(&self) -> usize {
+        self.npartitions
+    }
+
+    /// The key of partition `i`.
+    pub fn partition_key(&self, i: usize) -> Key {
+        Key::new(self.group, self.token, &[i as u32])
+    }
+
+    /// The layer holding the partitions' tasks.
+    pub(crate) fn layer(&self) -> &Arc<Layer> {
+        &self.layer
+    }
+
+    /// The token naming this dataframe's partitions.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The number of tasks in the graph behind this dataframe (before optimization).
+    pub fn task_count(&self) -> usize {
+        count_tasks(&[&self.layer])
+    }
+
+    /// Computes every partition on the default scheduler and concatenates them, in
+    /// partition order, into one batch.
+    pub fn compute(&self) -> Result<RecordBatch> {
+        compute_with(self, &ComputeOptions::default())
+    }
+
+    /// Computes with `options`.
+    pub fn compute_with(&self, options: &ComputeOptions) -> Result<RecordBatch> {
+        compute_with(self, options)
+    }
+}
+
+/// The record batch inside a partition's value, checked against the promised schema.
+pub(crate) fn checked_batch(what: &dyn fmt::Display, value: Value, schema: &SchemaRef) -> Result<RecordBatch> {
+    let batch = match value {
+        Value::Batch(b) => Arc::try_unwrap(b.0).unwrap_or_else(|shared| (*shared).clone()),
+        other => return Err(Error::Schema(format!("{what} produced a {}, not a record batch", other.type_name()))),
+    };
+    let fields =
+        |s: &SchemaRef| s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect::<Vec<_>>();
+    if fields(&batch.schema()) != fields(schema) {
+        return Err(Error::Schema(format!(
+            "{what} has columns [{}], the dataframe promises [{}]",
+            describe_schema(&batch.schema()),
+            describe_schema(schema)
+        )));
+    }
+    // Same names and types: only nullability or metadata may differ; adopt the promise.
+    let columns = batch.columns().to_vec();
+    RecordBatch::try_new(schema.clone(), columns).or(Ok(batch))
+}
+
+impl Computable for DataFrame {
+    type Output = RecordBatch;
+
+    fn targets(&self, targets: &mut Vec<Target>) {
+        for i in 0..self.npartitions {
+            targets.push(Target::Task { key: self.partition_key(i), layer: self.layer.clone() });
+        }
+    }
+
+    fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<RecordBatch> {
+        let batches = (0..self.npartitions)
+            .map(|i| {
+                let value = values.next().expect("one value per partition");
+                checked_batch(&format!("partition {}", self.partition_key(i)), value, &self.schema)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        arrow::compute::concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
+    }
+}
+
+impl fmt::Display for DataFrame {
+    /// Like Dask's repr: `rask.DataFrame<from_arrays, npartitions=2, columns=[id: Int64, x: Float64], tasks=2>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rask.DataFrame<{}, npartitions={}, columns=[{}], tasks={}>",
+            self.group,
+            self.npartitions,
+            describe_schema(&self.schema),
+            self.task_count()
+        )
+    }
+}
+
+impl fmt::Debug for DataFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,139 @@
+//! Record batches as task values: one partition of a dataframe.
+//!
+//! A [`Batch`] is an Arrow `RecordBatch` behind an `Arc`, so a partition handed to several
+//! tasks is never copied and a [`Value`](crate::Value) stays 24 bytes. It serializes as an
+//! Arrow IPC stream (schema, then the batch), the format DESIGN.md fixes for partitions on
+//! the wire.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// One dataframe partition.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{Int64Array, RecordBatch};
+/// use rask_graph::Batch;
+/// let batch = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as _)]).unwrap();
+/// let value = Batch::new(batch.clone());
+/// let bytes = value.to_ipc().unwrap();
+/// assert_eq!(*Batch::from_ipc(&bytes).unwrap().0, batch);
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Batch(pub Arc<RecordBatch>);
+
+impl Batch {
+    /// Wraps a record batch.
+    pub fn new(batch: RecordBatch) -> Batch {
+        Batch(Arc::new(batch))
+    }
+
+    /// The batch as an Arrow IPC stream.
+    pub fn to_ipc(&self) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+        let mut out = Vec::with_capacity(self.nbytes() + 512);
+        let mut writer = StreamWriter::try_new(&mut out, self.0.schema_ref())?;
+        writer.write(&self.0)?;
+        writer.finish()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    /// Reads a batch back from an Arrow IPC stream holding exactly one batch.
+    pub fn from_ipc(bytes: &[u8]) -> Result<Batch, arrow_schema::ArrowError> {
+        let mut reader = StreamReader::try_new(bytes, None)?;
+        let batch = match reader.next() {
+            Some(batch) => batch?,
+            None => RecordBatch::new_empty(reader.schema()),
+        };
+        if reader.next().is_some() {
+            return Err(arrow_schema::ArrowError::IpcError("expected one record batch, found more".into()));
+        }
+        Ok(Batch::new(batch))
+    }
+
+    /// Bytes of column data held.
+    pub fn nbytes(&self) -> usize {
+        self.0.get_array_memory_size()
+    }
+}
+
+impl fmt::Debug for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<batch of {} rows x {} columns>", self.0.num_rows(), self.0.num_columns())
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.to_ipc().map_err(S::Error::custom)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes: serde_bytes_buf::ByteBuf = Deserialize::deserialize(deserializer)?;
+        Batch::from_ipc(&bytes.0).map_err(D::Error::custom)
+    }
+}
+
+/// Deserializes a byte string (or a sequence of bytes) into a buffer.
+mod serde_bytes_buf {
+    use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+
+    pub struct ByteBuf(pub Vec<u8>);
+
+    impl<'de> Deserialize<'de> for ByteBuf {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Bytes;
+            impl<'de> Visitor<'de> for Bytes {
+                type Value = ByteBuf;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("Arrow IPC bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<ByteBuf, E> {
+                    Ok(ByteBuf(v.to_vec()))
+                }
+                fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
+                    Ok(ByteBuf(v))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
+                    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                    while let Some(b) = seq.next_element::<u8>()? {
+                        out.push(b);
+                    }
+                    Ok(ByteBuf(out))
+                }
+            }
+            deserializer.deserialize_byte_buf(Bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Float64Array, StringArray};
+
+    use super::*;
+    use crate::Value;
+
+    #[test]
+    fn batches_round_trip_through_messagepack_values_with_nulls() {
+        let batch = RecordBatch::try_from_iter([
+            ("x", Arc::new(Float64Array::from(vec![Some(1.5), None])) as _),
+            ("s", Arc::new(StringArray::from(vec![None, Some("é")])) as _),
+        ])
+        .unwrap();
+        let value = Value::Batch(Batch::new(batch));
+        let bytes = rmp_serde::to_vec_named(&value).unwrap();
+        let back: Value = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, value);
+        assert!(Batch::from_ipc(&bytes[..10]).is_err());
+    }
+}
