@@ -25,6 +25,7 @@
 mod expr;
 mod map;
 mod partitions;
+mod shuffle;
 mod sources;
 
 use std::fmt;
@@ -36,6 +37,7 @@ use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
 pub use map::{MapPartition, Step};
+pub use shuffle::{HashSplit, TakePart};
 pub use sources::{from_arrays, from_batches};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
@@ -83,6 +85,32 @@ impl DataFrame {
     /// The key of partition `i`.
     pub fn partition_key(&self, i: usize) -> Key {
         Key::new(self.group, self.token, &[i as u32])
+    }
+
+    /// Partition `i` alone, as a one-partition dataframe (Dask's `get_partition`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)], 3).unwrap();
+    /// assert_eq!(df.partition(2).unwrap().compute().unwrap().num_rows(), 1);
+    /// assert!(df.partition(3).is_err());
+    /// ```
+    pub fn partition(&self, i: usize) -> Result<DataFrame> {
+        if i >= self.npartitions {
+            return Err(Error::Schema(format!("partition {i} of a dataframe of {} partitions", self.npartitions)));
+        }
+        let identity: Arc<dyn rask_graph::Op> = Arc::new(rask_graph::ops::Identity);
+        let token = Token::of(&("partition", self.token.0, i));
+        let key = self.partition_key(i);
+        Ok(partitions::layer_of_partitions(
+            "partition",
+            token,
+            self.schema.clone(),
+            1,
+            vec![self.layer.clone()],
+            |_| (identity.clone(), vec![rask_graph::ArgSpec::Key(key)]),
+        ))
     }
 
     /// The layer holding the partitions' tasks.
