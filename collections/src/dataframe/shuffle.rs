@@ -112,6 +112,24 @@ impl Op for TakePart {
     }
 }
 
+impl DataFrame {
+    /// The rows moved so that rows with equal `keys` share a partition, in `npartitions`
+    /// partitions (Dask's `shuffle(on=...)`); within a partition, rows keep their input
+    /// order.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// let df = rask_collections::dataframe::from_arrays(vec![("k", Arc::new(Int64Array::from(vec![1, 2, 1, 2])) as _)], 4).unwrap();
+    /// let shuffled = df.shuffle(&["k"], 2).unwrap();
+    /// assert_eq!(shuffled.compute().unwrap().num_rows(), 4);
+    /// ```
+    pub fn shuffle<S: AsRef<str>>(&self, keys: &[S], npartitions: usize) -> Result<DataFrame> {
+        let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
+        hash_shuffle(self, &keys, npartitions)
+    }
+}
+
 /// `df` with its rows moved so that equal `keys` share a partition, in `npartitions`
 /// partitions; within an output partition, rows keep their input partition order.
 pub(crate) fn hash_shuffle(df: &DataFrame, keys: &[String], npartitions: usize) -> Result<DataFrame> {
