@@ -93,13 +93,14 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
-    for (name, op, args) in cases.into_iter().chain(array_creation_cases()) {
+    for (name, op, args) in cases.into_iter().chain(array_creation_cases()).chain(dataframe_io_cases()) {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
         let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
         assert_eq!(back.call(args.clone()).unwrap(), op.call(args).unwrap(), "{name}");
     }
     std::fs::remove_file(npy_path()).unwrap();
+    std::fs::remove_dir_all(dataframe_dir()).unwrap();
 }
 
 /// The ops of array creation, random numbers, persist/from_delayed and `.npy` I/O (the
@@ -165,4 +166,65 @@ fn array_creation_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)>
 /// The temporary file the `.npy` ops write and read.
 fn npy_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("rask-registry-{}.npy", std::process::id()))
+}
+
+/// The dataframe I/O and partition ops (the writes first, then the reads of their files).
+fn dataframe_io_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use rask::graph::Batch;
+    use rask_collections::dataframe::io::{ReadCsv, ReadParquet, ReadPlan, WriteCsv, WriteParquet};
+    use rask_collections::dataframe::{ConcatSlices, RowCount, Slice};
+    let batch = arrow::array::RecordBatch::try_from_iter([(
+        "x",
+        Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3])) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    let schema = batch.schema();
+    let plan = ReadPlan { columns: vec![0], steps: vec![], keep: vec![], schema: schema.clone() };
+    let value = || rask::graph::args![Value::Batch(Batch::new(batch.clone()))];
+    let dir = dataframe_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let (parquet, csv) = (dir.join("part-0.parquet"), dir.join("part-0.csv"));
+    vec![
+        ("rask.dataframe.write_parquet", Box::new(WriteParquet { path: parquet.clone() }), value()),
+        ("rask.dataframe.write_csv", Box::new(WriteCsv { path: csv.clone() }), value()),
+        (
+            "rask.dataframe.read_parquet",
+            Box::new(ReadParquet {
+                path: parquet,
+                row_groups: vec![0],
+                offset: 1,
+                limit: Some(2),
+                rows: 2,
+                plan: plan.clone(),
+            }),
+            Args::new(),
+        ),
+        (
+            "rask.dataframe.read_csv",
+            Box::new(ReadCsv {
+                path: csv,
+                start: 0,
+                end: 8,
+                has_header: true,
+                delimiter: b',',
+                file_schema: schema.clone(),
+                plan,
+            }),
+            Args::new(),
+        ),
+        ("rask.dataframe.row_count", Box::new(RowCount), value()),
+        (
+            "rask.dataframe.concat_slices",
+            Box::new(ConcatSlices {
+                slices: vec![Slice { arg: 0, offset: 1, len: 2 }, Slice { arg: 1, offset: 0, len: 1 }],
+                schema,
+            }),
+            rask::graph::args![Value::Batch(Batch::new(batch.clone())), Value::Batch(Batch::new(batch.clone()))],
+        ),
+    ]
+}
+
+/// The temporary directory the dataframe I/O ops write and read.
+fn dataframe_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rask-registry-dataframe-{}", std::process::id()))
 }

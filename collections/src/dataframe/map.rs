@@ -96,12 +96,7 @@ impl Step {
         let arrays: Vec<ArrayRef> = match self {
             Step::Select(exprs) => columns(exprs, &batch)?,
             Step::Filter(predicate) => {
-                let mask = predicate.evaluate(&batch)?;
-                let mask = mask
-                    .as_any()
-                    .downcast_ref::<BooleanArray>()
-                    .ok_or_else(|| format!("filter {predicate}: the predicate is {}", mask.data_type()))?;
-                return filter_record_batch(&batch, mask).map_err(|e| e.to_string());
+                return filter_record_batch(&batch, &filter_mask(predicate, &batch)?).map_err(|e| e.to_string());
             }
             Step::WithColumns(exprs) => {
                 let new = columns(exprs, &batch)?;
@@ -134,6 +129,15 @@ impl Step {
     }
 }
 
+/// The rows of `batch` where `predicate` is true (null counts as false in a filter).
+pub(crate) fn filter_mask(predicate: &Expr, batch: &RecordBatch) -> Result<BooleanArray, String> {
+    let mask = predicate.evaluate(batch)?;
+    match mask.as_any().downcast_ref::<BooleanArray>() {
+        Some(mask) => Ok(mask.clone()),
+        None => Err(format!("filter {predicate}: the predicate is {}", mask.data_type())),
+    }
+}
+
 /// Applies its steps, in order, to one partition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MapPartition {
@@ -163,6 +167,9 @@ impl Op for MapPartition {
 impl DataFrame {
     /// The dataframe after `step` on every partition.
     fn step(&self, name: &str, step: Step) -> Result<DataFrame> {
+        if let Some(scan) = self.push_into_scan(&step)? {
+            return Ok(scan);
+        }
         let schema = step.output_schema(&self.schema)?;
         let token = Token::of(&format!("{step:?}"));
         let op: Arc<dyn Op> = Arc::new(MapPartition { steps: vec![step] });

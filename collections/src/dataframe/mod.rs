@@ -23,6 +23,8 @@
 //! ```
 
 mod expr;
+mod frame_ops;
+pub mod io;
 mod map;
 mod partitions;
 mod shuffle;
@@ -36,6 +38,8 @@ use arrow::datatypes::SchemaRef;
 use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
+pub use frame_ops::{ConcatSlices, RowCount, Slice, concat};
+pub use io::{CsvOptions, ParquetOptions, Paths, ScanSummary, read_csv, read_parquet};
 pub use map::{MapPartition, Step};
 pub use shuffle::{HashSplit, TakePart};
 pub use sources::{from_arrays, from_batches};
@@ -52,6 +56,9 @@ pub struct DataFrame {
     group: Group,
     token: Token,
     layer: Arc<Layer>,
+    /// The file scan this dataframe is, if it is one: `select`/`filter` then build a new
+    /// scan reading fewer columns and row groups (see [`io`]).
+    scan: Option<Arc<io::Scan>>,
 }
 
 impl DataFrame {
@@ -64,7 +71,7 @@ impl DataFrame {
         token: Token,
         layer: Arc<Layer>,
     ) -> Self {
-        DataFrame { schema, npartitions, group, token, layer }
+        DataFrame { schema, npartitions, group, token, layer, scan: None }
     }
 
     /// The schema every partition has.

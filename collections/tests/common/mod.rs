@@ -1,11 +1,14 @@
 //! Shared strategies and scheduler settings for the array tests: random shapes, chunkings
-//! (uniform, irregular, whole), data, and the schedulers every result is checked on.
+//! (uniform, irregular, whole), data, and the schedulers every result is checked on; the
+//! partitionings dataframe tests run over.
 #![allow(dead_code)]
 
+use arrow::array::{ArrayRef, RecordBatch};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use rask_collections::ComputeOptions;
 use rask_collections::array::ChunkSpec;
+use rask_collections::dataframe::{DataFrame, from_arrays, from_batches};
 use rask_scheduler::{SyncScheduler, ThreadsScheduler};
 
 /// Sync, threads, and threads without optimization.
@@ -79,4 +82,17 @@ pub fn broadcast_pair() -> impl Strategy<Value = ((Vec<usize>, ChunkSpec), (Vec<
             ((Just(a.clone()), chunks_for(a)), (Just(b.clone()), chunks_for(b)))
         },
     )
+}
+
+/// `batch` (of at least 2 rows) as dataframes of 1, 3 and 8 partitions, and cut with empty
+/// partitions first, in the middle and last (2 rows, then the rest).
+pub fn frames_of(batch: &RecordBatch) -> Vec<DataFrame> {
+    let columns: Vec<(String, ArrayRef)> =
+        batch.schema().fields().iter().zip(batch.columns()).map(|(f, c)| (f.name().clone(), c.clone())).collect();
+    let mut out: Vec<DataFrame> =
+        [1usize, 3, 8].into_iter().map(|parts| from_arrays(columns.clone(), parts).unwrap()).collect();
+    let rows = batch.num_rows();
+    let cuts = [(0, 0), (0, 2), (2, 0), (2, rows - 2), (rows, 0)];
+    out.push(from_batches(cuts.iter().map(|&(start, len)| batch.slice(start, len)).collect()).unwrap());
+    out
 }

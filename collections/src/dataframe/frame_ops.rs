@@ -1,0 +1,415 @@
+//! Operations on a frame's partitions as a whole: `head`, `len`, `concat`, `repartition`
+//! and `map_partitions`.
+//!
+//! `head` computes only the partitions it needs, `len` sums per-partition row counts in a
+//! tree (never concatenating), `concat` appends partitions, `repartition` rebalances rows
+//! between neighbouring partitions, and `map_partitions` runs a closure on each partition.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use rask_graph::{ArgSpec, Args, Batch, FnOp, Group, Key, Layer, Op, OpError, OptimizeOptions, TaskSpec, Token, Value};
+use serde::{Deserialize, Serialize};
+
+use super::partitions::layer_of_partitions;
+use super::{DataFrame, checked_batch, describe_schema};
+use crate::compute::{ComputeOptions, Target, compute_targets};
+use crate::error::{Error, Result};
+
+/// How many partial counts one task of `len`'s tree adds up.
+const SPLIT_EVERY: usize = 8;
+
+/// The number of rows of one partition.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RowCount;
+
+#[typetag::serde(name = "rask.dataframe.row_count")]
+impl Op for RowCount {
+    fn name(&self) -> &str {
+        "row_count"
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        match args.as_slice() {
+            [Value::Batch(batch)] => Ok(Value::I64(batch.0.num_rows() as i64)),
+            other => Err(OpError::new(format!("row_count takes one record batch, got {other:?}"))),
+        }
+    }
+}
+
+/// One piece of an output partition: `len` rows from `offset` of argument `arg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Slice {
+    /// Which argument.
+    pub arg: usize,
+    /// The first row.
+    pub offset: usize,
+    /// How many rows.
+    pub len: usize,
+}
+
+/// Concatenates slices of its arguments, in order (a whole argument is passed through
+/// uncopied, a single slice is a zero-copy view).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConcatSlices {
+    /// The pieces.
+    pub slices: Vec<Slice>,
+    /// The schema of the result (for a partition of no piece).
+    pub schema: SchemaRef,
+}
+
+#[typetag::serde(name = "rask.dataframe.concat_slices")]
+impl Op for ConcatSlices {
+    fn name(&self) -> &str {
+        "concat_slices"
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        let pieces = self
+            .slices
+            .iter()
+            .map(|s| match args.get(s.arg) {
+                Some(Value::Batch(b)) if s.offset + s.len <= b.0.num_rows() => Ok((b, s)),
+                Some(Value::Batch(b)) => Err(OpError::new(format!(
+                    "concat_slices: rows {}..{} of a partition of {} rows (did the input change since its rows were counted?)",
+                    s.offset,
+                    s.offset + s.len,
+                    b.0.num_rows()
+                ))),
+                _ => Err(OpError::new(format!("concat_slices: argument {} is not a record batch", s.arg))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = match pieces.as_slice() {
+            [(b, s)] if s.offset == 0 && s.len == b.0.num_rows() => return Ok(Value::Batch((*b).clone())),
+            [(b, s)] => b.0.slice(s.offset, s.len),
+            _ => {
+                let slices: Vec<RecordBatch> = pieces.iter().map(|(b, s)| b.0.slice(s.offset, s.len)).collect();
+                concat_batches(&self.schema, &slices).map_err(|e| OpError::new(e.to_string()))?
+            }
+        };
+        Ok(Value::Batch(Batch::new(batch)))
+    }
+}
+
+impl DataFrame {
+    /// The first `n` rows across partitions, in partition order (SEMANTICS.md), computed on
+    /// the default scheduler. Only the partitions needed are computed: partition 0, then,
+    /// while rows are missing, the next 2, 4, 8, ... partitions.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 5).unwrap();
+    /// let head = df.head(3).unwrap();
+    /// assert_eq!(head.column(0).as_ref(), &Int64Array::from(vec![0, 1, 2]));
+    /// assert_eq!(df.head(100).unwrap().num_rows(), 10);
+    /// ```
+    pub fn head(&self, n: usize) -> Result<RecordBatch> {
+        self.head_with(n, &ComputeOptions::default())
+    }
+
+    /// [`head`](Self::head) computing with `options` (whose tasks are always culled to the
+    /// partitions needed).
+    pub fn head_with(&self, n: usize, options: &ComputeOptions) -> Result<RecordBatch> {
+        let options = culling(options);
+        let (mut batches, mut rows, mut next, mut wave) = (Vec::new(), 0, 0, 1);
+        while rows < n && next < self.npartitions {
+            let end = (next + wave).min(self.npartitions);
+            for batch in self.compute_partitions(next..end, &options)? {
+                let take = batch.num_rows().min(n - rows);
+                rows += take;
+                batches.push(batch.slice(0, take));
+            }
+            (next, wave) = (end, wave * 2);
+        }
+        concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
+    }
+
+    /// Whether the frame has no row (computes partitions until one has a row).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.head(1)?.num_rows() == 0)
+    }
+
+    /// The number of rows, computed on the default scheduler: per-partition counts summed
+    /// in a tree, without gathering the data. A parquet scan without filter takes it from
+    /// the footers, computing nothing.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// use rask_collections::dataframe::{col, from_arrays, lit};
+    /// let df = from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 4).unwrap();
+    /// assert_eq!(df.len().unwrap(), 10);
+    /// assert_eq!(df.filter(col("x").lt(lit(3))).unwrap().len().unwrap(), 3);
+    /// ```
+    pub fn len(&self) -> Result<usize> {
+        self.len_with(&ComputeOptions::default())
+    }
+
+    /// [`len`](Self::len) computing with `options`.
+    pub fn len_with(&self, options: &ComputeOptions) -> Result<usize> {
+        if let Some(rows) = self.scan_summary().and_then(|s| s.rows()) {
+            return Ok(rows);
+        }
+        if self.npartitions == 0 {
+            return Ok(0);
+        }
+        let (layer, root) = self.count_tree();
+        let values = compute_targets(&[Target::Task { key: root, layer }], options)?;
+        match values.as_slice() {
+            [Value::I64(rows)] => Ok(*rows as usize),
+            other => Err(Error::Schema(format!("len: the counts gave {other:?}"))),
+        }
+    }
+
+    /// The layer counting rows: a [`RowCount`] per partition, then sums of up to
+    /// [`SPLIT_EVERY`] counts per level; and the key of the total.
+    fn count_tree(&self) -> (Arc<Layer>, Key) {
+        let group = Group::new("len");
+        let count: Arc<dyn Op> = Arc::new(RowCount);
+        let sum: Arc<dyn Op> = Arc::new(rask_graph::ops::Sum);
+        let token = Token::of(&("len", self.token.0));
+        let key = |level: u32, j: usize| Key::new(group, token, &[level, j as u32]);
+        let mut tasks: Vec<TaskSpec> = (0..self.npartitions)
+            .map(|i| TaskSpec {
+                key: key(0, i),
+                op: count.clone(),
+                args: [ArgSpec::Key(self.partition_key(i))].into_iter().collect(),
+            })
+            .collect();
+        let (mut level, mut width) = (0, self.npartitions);
+        while width > 1 {
+            let next = width.div_ceil(SPLIT_EVERY);
+            tasks.extend(
+                (0..next).map(|j| TaskSpec {
+                    key: key(level + 1, j),
+                    op: sum.clone(),
+                    args: (j * SPLIT_EVERY..((j + 1) * SPLIT_EVERY).min(width))
+                        .map(|c| ArgSpec::Key(key(level, c)))
+                        .collect(),
+                }),
+            );
+            (level, width) = (level + 1, next);
+        }
+        (Layer::new(tasks, vec![self.layer.clone()]), key(level, 0))
+    }
+
+    /// The number of rows of each partition: from the footers for a parquet scan without
+    /// filter, else computed.
+    fn partition_lengths_with(&self, options: &ComputeOptions) -> Result<Vec<usize>> {
+        if let Some(rows) = self.scan_summary().and_then(|s| s.partition_rows.clone()) {
+            return Ok(rows);
+        }
+        let counts = layer_of_partitions(
+            "row_count",
+            Token::of(&("row_count", self.token.0)),
+            self.schema.clone(),
+            self.npartitions,
+            vec![self.layer.clone()],
+            |i| (Arc::new(RowCount) as Arc<dyn Op>, vec![ArgSpec::Key(self.partition_key(i))]),
+        );
+        let targets: Vec<Target> = (0..self.npartitions)
+            .map(|i| Target::Task { key: counts.partition_key(i), layer: counts.layer().clone() })
+            .collect();
+        compute_targets(&targets, options)?
+            .into_iter()
+            .map(|v| match v {
+                Value::I64(rows) => Ok(rows as usize),
+                other => Err(Error::Schema(format!("a row count gave a {}", other.type_name()))),
+            })
+            .collect()
+    }
+
+    /// Partitions `range`, computed together and checked against the schema.
+    fn compute_partitions(&self, range: std::ops::Range<usize>, options: &ComputeOptions) -> Result<Vec<RecordBatch>> {
+        let targets: Vec<Target> =
+            range.clone().map(|i| Target::Task { key: self.partition_key(i), layer: self.layer.clone() }).collect();
+        let values = compute_targets(&targets, options)?;
+        range
+            .zip(values)
+            .map(|(i, v)| checked_batch(&format!("partition {}", self.partition_key(i)), v, &self.schema))
+            .collect()
+    }
+
+    /// The same rows in `npartitions` partitions of nearly equal row counts, in order:
+    /// neighbouring partitions are concatenated or split. The row counts are needed to
+    /// plan this: a parquet scan without filter takes them from its footers; otherwise
+    /// they are computed now on the default scheduler (one pass over the input, as Dask's
+    /// `repartition(partition_size=...)` does).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// use rask_collections::dataframe::from_batches;
+    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 1).unwrap();
+    /// let even = df.repartition(3).unwrap();
+    /// assert_eq!(even.npartitions(), 3);
+    /// assert_eq!(even.partition(0).unwrap().compute().unwrap().num_rows(), 3);
+    /// assert_eq!(even.compute().unwrap(), df.compute().unwrap());
+    /// ```
+    pub fn repartition(&self, npartitions: usize) -> Result<DataFrame> {
+        self.repartition_with(npartitions, &ComputeOptions::default())
+    }
+
+    /// [`repartition`](Self::repartition) computing the row counts, if needed, with
+    /// `options`.
+    pub fn repartition_with(&self, npartitions: usize, options: &ComputeOptions) -> Result<DataFrame> {
+        if npartitions == 0 {
+            return Err(Error::Schema("repartition needs at least one partition".into()));
+        }
+        let lengths = self.partition_lengths_with(options)?;
+        let plan = balanced_slices(&lengths, npartitions);
+        let token = Token::of(&("repartition", self.token.0, &plan));
+        Ok(layer_of_partitions("repartition", token, self.schema.clone(), npartitions, vec![self.layer.clone()], |j| {
+            let (inputs, slices) = &plan[j];
+            let op: Arc<dyn Op> = Arc::new(ConcatSlices { slices: slices.clone(), schema: self.schema.clone() });
+            (op, inputs.iter().map(|&i| ArgSpec::Key(self.partition_key(i))).collect())
+        }))
+    }
+
+    /// `f` applied to every partition, giving batches of `schema` (checked when computed;
+    /// a mismatch is an error naming the partition). `f` is a local closure: the graph
+    /// runs on local schedulers only. An error of `f` fails the computation, naming the
+    /// partition.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow::array::{Int64Array, RecordBatch};
+    /// use arrow::datatypes::{DataType, Field, Schema};
+    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 3).unwrap();
+    /// let schema = Arc::new(Schema::new(vec![Field::new("rows", DataType::Int64, false)]));
+    /// let out = schema.clone();
+    /// let counts = df
+    ///     .map_partitions("count", move |b: RecordBatch| RecordBatch::try_new(out.clone(), vec![Arc::new(Int64Array::from(vec![b.num_rows() as i64]))]), schema)
+    ///     .unwrap();
+    /// assert_eq!(counts.compute().unwrap().column(0).as_ref(), &Int64Array::from(vec![3, 3, 4]));
+    /// ```
+    pub fn map_partitions<F, E>(&self, name: &str, f: F, schema: SchemaRef) -> Result<DataFrame>
+    where
+        F: Fn(RecordBatch) -> std::result::Result<RecordBatch, E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        if name.is_empty() {
+            return Err(Error::Schema("map_partitions needs a name (it names the tasks)".into()));
+        }
+        let f = Arc::new(f);
+        let (name, promised) = (name.to_string(), schema.clone());
+        Ok(layer_of_partitions(&name, Token::fresh(), schema, self.npartitions, vec![self.layer.clone()], |i| {
+            let (f, name, promised) = (f.clone(), name.clone(), promised.clone());
+            let op = FnOp::new(name.clone(), move |args: Args| {
+                let what = format!("map_partitions {name:?} partition {i}");
+                let input = match args.into_iter().next() {
+                    Some(Value::Batch(b)) => Arc::try_unwrap(b.0).unwrap_or_else(|shared| (*shared).clone()),
+                    other => return Err(OpError::new(format!("{what}: expected a record batch, got {other:?}"))),
+                };
+                let output = f(input).map_err(|e| OpError::new(format!("{what}: {e}")))?;
+                let output = checked_batch(&what, Value::Batch(Batch::new(output)), &promised)
+                    .map_err(|e| OpError::new(e.to_string()))?;
+                Ok(Value::Batch(Batch::new(output)))
+            });
+            (Arc::new(op) as Arc<dyn Op>, vec![ArgSpec::Key(self.partition_key(i))])
+        }))
+    }
+}
+
+/// `options` with culling on, so that only the requested partitions' tasks run.
+fn culling(options: &ComputeOptions) -> ComputeOptions {
+    options.clone().passes(OptimizeOptions { cull: true, order: options.optimizes() })
+}
+
+/// For each of `n` outputs holding rows `[total * j / n, total * (j + 1) / n)` of inputs
+/// of `lengths` rows: the inputs it reads and its slices of them.
+fn balanced_slices(lengths: &[usize], n: usize) -> Vec<(Vec<usize>, Vec<Slice>)> {
+    let total: usize = lengths.iter().sum();
+    let starts: Vec<usize> = lengths.iter().scan(0, |at, &len| Some(std::mem::replace(at, *at + len))).collect();
+    (0..n)
+        .map(|j| {
+            let (lo, hi) = (total * j / n, total * (j + 1) / n);
+            let mut inputs = Vec::new();
+            let mut slices = Vec::new();
+            for (i, (&start, &len)) in starts.iter().zip(lengths).enumerate() {
+                let (from, to) = (lo.max(start), hi.min(start + len));
+                if from < to {
+                    slices.push(Slice { arg: inputs.len(), offset: from - start, len: to - from });
+                    inputs.push(i);
+                }
+            }
+            (inputs, slices)
+        })
+        .collect()
+}
+
+/// The partitions of `frames`, one after the other (pandas' `concat` of rows): all must
+/// have the same column names and types (an error names the first that differs); a column
+/// is nullable if it is in any frame.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use arrow::array::Int64Array;
+/// use rask_collections::dataframe::{concat, from_arrays};
+/// let a = from_arrays(vec![("x", Arc::new(Int64Array::from(vec![1, 2])) as _)], 2).unwrap();
+/// let b = from_arrays(vec![("x", Arc::new(Int64Array::from(vec![3])) as _)], 1).unwrap();
+/// let both = concat(&[&a, &b]).unwrap();
+/// assert_eq!(both.npartitions(), 3);
+/// assert_eq!(both.compute().unwrap().column(0).as_ref(), &Int64Array::from(vec![1, 2, 3]));
+/// ```
+pub fn concat(frames: &[&DataFrame]) -> Result<DataFrame> {
+    let Some(first) = frames.first() else {
+        return Err(Error::Schema("concat needs at least one dataframe".into()));
+    };
+    let columns = |s: &Schema| s.fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect::<Vec<_>>();
+    for (k, frame) in frames.iter().enumerate().skip(1) {
+        if columns(&frame.schema) != columns(&first.schema) {
+            return Err(Error::Schema(format!(
+                "concat: dataframe {k} has columns [{}], dataframe 0 has [{}]",
+                describe_schema(&frame.schema),
+                describe_schema(&first.schema)
+            )));
+        }
+    }
+    let fields: Vec<Field> = first
+        .schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(c, f)| f.as_ref().clone().with_nullable(frames.iter().any(|df| df.schema.field(c).is_nullable())))
+        .collect();
+    let sources: Vec<(usize, usize)> =
+        frames.iter().enumerate().flat_map(|(k, df)| (0..df.npartitions).map(move |i| (k, i))).collect();
+    let tokens: Vec<u64> = frames.iter().map(|df| df.token.0).collect();
+    let identity: Arc<dyn Op> = Arc::new(rask_graph::ops::Identity);
+    let layers = frames.iter().map(|df| df.layer.clone()).collect();
+    Ok(layer_of_partitions(
+        "concat",
+        Token::of(&("concat", tokens)),
+        Arc::new(Schema::new(fields)),
+        sources.len(),
+        layers,
+        |p| {
+            let (k, i) = sources[p];
+            (identity.clone(), vec![ArgSpec::Key(frames[k].partition_key(i))])
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_slices_split_and_join_neighbours() {
+        let plan = balanced_slices(&[5, 0, 1, 4], 2);
+        assert_eq!(plan[0], (vec![0], vec![Slice { arg: 0, offset: 0, len: 5 }]));
+        assert_eq!(
+            plan[1],
+            (vec![2, 3], vec![Slice { arg: 0, offset: 0, len: 1 }, Slice { arg: 1, offset: 0, len: 4 }])
+        );
+        let plan = balanced_slices(&[10], 3);
+        let lens: Vec<usize> = plan.iter().map(|(_, s)| s[0].len).collect();
+        assert_eq!(lens, vec![3, 3, 4]);
+        assert!(balanced_slices(&[0, 0], 2).iter().all(|(inputs, _)| inputs.is_empty()));
+    }
+}
