@@ -14,6 +14,7 @@
 //! ```
 
 mod arith;
+mod axes;
 mod blockwise;
 mod chunks;
 mod combine;
@@ -50,9 +51,9 @@ pub use linalg::{
 pub use map_blocks::MapBlock;
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
-pub use reshape::SqueezeAxes;
 pub use transpose::TransposeBlock;
 
+pub use axes::Axes;
 pub use chunks::ChunkSpec;
 pub use combine::{concatenate, stack};
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
@@ -60,7 +61,7 @@ pub use cumulative::{Scan, ScanBlock};
 pub use npy::{NpyCreate, NpyLayout, NpyReadBlock, NpyWriteBlock, from_npy};
 pub use persist::{CheckBlock, from_blocks, from_delayed};
 pub use ranges::{Arange, ArangeBlock, EyeBlock, LinspaceBlock, arange, eye, linspace};
-pub use reduction::{Axes, CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
+pub use reduction::{CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};

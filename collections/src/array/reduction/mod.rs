@@ -34,20 +34,21 @@ use rask_graph::Element;
 
 pub(crate) use fold::{Number, c_order};
 pub use ops::{CombinePartials, Finish, ReduceBlock};
-pub(crate) use options::normalize_axis;
-pub use options::{Axes, ReduceOptions};
+pub use options::ReduceOptions;
 pub use state::Reducer;
 pub(crate) use state::owned;
 pub(crate) use tree::chunk_stage;
 
 use super::Array;
+use super::axes::{Axes, normalize_axes};
 use super::raw::RawArray;
 use crate::compute::ComputeOptions;
 use crate::error::{Error, Result};
 
 /// The reduction of `raw` with `reducer` over `axes`, as an array of `O`.
 fn reduce<O: Element>(raw: &RawArray, reducer: Reducer, axes: Axes, options: &ReduceOptions) -> Result<Array<O>> {
-    let resolved = axes.resolve(reducer.name(), &raw.shape)?;
+    let mut resolved = normalize_axes(reducer.name(), &axes, raw.shape.len(), &[&raw.shape])?;
+    resolved.sort_unstable();
     if reducer.is_arg() && axes != Axes::All && resolved.len() != 1 {
         return Err(Error::Shape(format!(
             "{}: takes one axis or all of them (`..`), not {axes:?}, for an array of shape {:?}",
