@@ -1,6 +1,6 @@
 //! Indexing arrays as numpy and Dask do: slices written with ndarray's `s![..]`
-//! ([`Array::slice`]), integer indices along one axis ([`Array::take`]), concrete boolean
-//! masks ([`Array::mask`], [`Array::compress`]) and selecting whole blocks
+//! ([`Array::slice`]), integer indices along one axis ([`Array::take`]), boolean masks
+//! ([`Array::mask`], [`Array::extract`], [`Array::compress`]) and selecting whole blocks
 //! ([`Array::blocks`], Dask's `x.blocks[..]`).
 //!
 //! The rules (numpy 2, spelled as ndarray spells them):
@@ -12,9 +12,10 @@
 //! - Integer indices drop their axis, `NewAxis` adds one of length 1; entries left out
 //!   select whole axes.
 //! - `take` accepts negative, unsorted and repeated indices.
-//! - A boolean mask of the array's shape selects a 1-d array in C order. A lazy mask
-//!   (an `Array<bool>`) would give a length known only after compute, which rask arrays
-//!   do not model yet: masks are concrete ndarrays.
+//! - A boolean mask of the array's shape selects a 1-d array in C order. A concrete mask
+//!   (an ndarray, [`Array::mask`]) gives a known length; a lazy one (an `Array<bool>`,
+//!   [`Array::extract`]) a length known only after compute (unknown chunk sizes, as
+//!   Dask's `nan` chunks).
 //!
 //! Slices keep the input's block boundaries (each output block is one stretch of one
 //! input block, in selection order, made by one task); `take` and masks cut their output
@@ -32,6 +33,7 @@
 //! assert!(x.slice(s![4, ..]).unwrap_err().to_string().contains("index 4 is out of bounds for axis 0"));
 //! ```
 
+mod extract;
 mod gather;
 mod select;
 mod slice;
@@ -42,6 +44,7 @@ use rask_graph::{Element, Token, TokenHasher};
 use super::Array;
 use super::axes::normalize_axis;
 use crate::error::{Error, Result};
+pub use extract::ExtractBlock;
 pub use gather::{Gather, Run};
 use gather::{mask_layer, take_layer};
 use select::{Indexed, checked_index, is_identity, normalize};
