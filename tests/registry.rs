@@ -93,7 +93,7 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
-    for (name, op, args) in cases.into_iter().chain(array_creation_cases()) {
+    for (name, op, args) in cases.into_iter().chain(array_creation_cases()).chain(unknown_size_cases()) {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
         let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
@@ -158,6 +158,40 @@ fn array_creation_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)>
             "rask.array.npy_read",
             Box::new(array::NpyReadBlock { path, layout, start: vec![0], shape: vec![3] }),
             rask::graph::args![],
+        ),
+    ]
+}
+
+/// The ops of lazy boolean masks and unknown chunk sizes.
+fn unknown_size_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use rask::array::{ArgBlock, ArgFound, BlockLength, ExtractBlock, RequireElements, SameShapes};
+    let mask = Value::Array(bool::wrap(Arc::new(ndarray::array![true, false, true].into_dyn())));
+    let add = Elementwise {
+        name: "add".into(),
+        expr: Expr::Binary(BinaryFn::Add, Box::new(Expr::Input(0)), Box::new(Expr::Input(1))),
+    };
+    vec![
+        ("rask.array.extract", Box::new(ExtractBlock), rask::graph::args![block(&[1.0, 2.0, 3.0]), mask]),
+        (
+            "rask.array.same_shapes",
+            Box::new(SameShapes { op: Arc::new(add) }),
+            rask::graph::args![block(&[1.0, 2.0]), block(&[3.0, 4.0])],
+        ),
+        ("rask.array.block_length", Box::new(BlockLength { axis: 0 }), rask::graph::args![block(&[1.0, 2.0])]),
+        (
+            "rask.array.require_elements",
+            Box::new(RequireElements { what: "max".into(), axes: vec![0], counts: vec![2] }),
+            rask::graph::args![block(&[5.0]), Value::I64(0), Value::I64(1)],
+        ),
+        (
+            "rask.array.arg_block",
+            Box::new(ArgBlock { reducer: Reducer::ArgMin }),
+            rask::graph::args![block(&[3.0, 1.0]), Value::I64(4)],
+        ),
+        (
+            "rask.array.arg_found",
+            Box::new(ArgFound { what: "argmin".into() }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::arr0(5i64).into_dyn())))],
         ),
     ]
 }
