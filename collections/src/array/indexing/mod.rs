@@ -52,8 +52,8 @@ use slice::Selection;
 
 impl<T: Element> Array<T> {
     /// The elements `info` (ndarray's `s![..]`) selects: ranges with steps, integer
-    /// indices (which drop their axis) and `NewAxis`; see the [module docs](self) for the
-    /// rules. Out-of-range slice bounds are clamped; an out-of-range integer index, a zero
+    /// indices (which drop their axis) and `NewAxis`, with ndarray's meaning of negative
+    /// steps (`s![1..4;-1]` is 3, 2, 1). Out-of-range slice bounds are clamped; an out-of-range integer index, a zero
     /// step or more indices than axes is an error.
     ///
     /// Each output block is the part of one input block the selection crosses.
