@@ -39,6 +39,11 @@ pub mod array {
     pub use rask_collections::array::*;
 }
 
+/// Partitioned dataframes of Arrow record batches (`dask.dataframe`).
+pub mod dataframe {
+    pub use rask_collections::dataframe::*;
+}
+
 /// Lazy values and function calls (`dask.delayed`).
 pub mod delayed {
     pub use rask_collections::delayed::*;

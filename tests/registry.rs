@@ -93,7 +93,9 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
-    for (name, op, args) in cases.into_iter().chain(array_creation_cases()).chain(unknown_size_cases()) {
+    let all =
+        cases.into_iter().chain(array_creation_cases()).chain(unknown_size_cases()).chain(dataframe_join_sort_cases());
+    for (name, op, args) in all {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
         let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
@@ -192,6 +194,54 @@ fn unknown_size_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
             "rask.array.arg_found",
             Box::new(ArgFound { what: "argmin".into() }),
             rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::arr0(5i64).into_dyn())))],
+        ),
+    ]
+}
+
+/// The ops of dataframe joins and sorts (named through rask-collections: the facade has
+/// no dataframe module yet).
+fn dataframe_join_sort_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use rask::graph::Batch;
+    use rask_collections::dataframe::{
+        How, Join, JoinPartitions, JoinPlan, RangeSplit, SortBoundaries, SortKeys, SortParts, SortSample,
+    };
+    let batch = |ids: Vec<Option<i64>>, name: &str| {
+        let names = StringArray::from_iter_values(ids.iter().map(|i| format!("{name}{i:?}")));
+        RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids)) as _), (name, Arc::new(names) as _)])
+            .unwrap()
+    };
+    let (left, right) = (batch(vec![Some(3), None, Some(1)], "a"), batch(vec![Some(1), Some(2), None], "b"));
+    let value = |b: &RecordBatch| Value::Batch(Batch::new(b.clone()));
+    let plan = JoinPlan::new(&left.schema(), &right.schema(), &Join::on(["id"]).how(How::Outer)).unwrap();
+    let keys = SortKeys { columns: vec!["id".into()], descending: vec![true], nulls_first: true };
+    let boundaries = batch(vec![Some(2)], "a").project(&[0]).unwrap();
+    let split = Value::List(vec![value(&left), value(&right)].into());
+    vec![
+        (
+            "rask.dataframe.join",
+            Box::new(JoinPartitions { left_args: 1, plan }),
+            rask::graph::args![value(&left), value(&right)],
+        ),
+        (
+            "rask.dataframe.sort_sample",
+            Box::new(SortSample { keys: keys.clone(), size: 2 }),
+            rask::graph::args![value(&left)],
+        ),
+        (
+            "rask.dataframe.sort_boundaries",
+            Box::new(SortBoundaries { keys: keys.clone(), parts: 2 }),
+            rask::graph::args![Value::List(vec![value(&left.project(&[0]).unwrap()), Value::I64(3)].into())],
+        ),
+        (
+            "rask.dataframe.range_split",
+            Box::new(RangeSplit { keys: keys.clone(), parts: 2 }),
+            rask::graph::args![value(&left), value(&boundaries)],
+        ),
+        (
+            "rask.dataframe.sort_parts",
+            Box::new(SortParts { keys, part: Some(1) }),
+            rask::graph::args![split.clone(), split],
         ),
     ]
 }

@@ -23,9 +23,11 @@
 //! ```
 
 mod expr;
+mod join;
 mod map;
 mod partitions;
 mod shuffle;
+mod sort;
 mod sources;
 
 use std::fmt;
@@ -36,8 +38,10 @@ use arrow::datatypes::SchemaRef;
 use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
+pub use join::{How, Join, JoinPartitions, JoinPlan, OutputColumn, Strategy};
 pub use map::{MapPartition, Step};
 pub use shuffle::{HashSplit, TakePart};
+pub use sort::{RangeSplit, Sort, SortBoundaries, SortKeys, SortParts, SortSample};
 pub use sources::{from_arrays, from_batches};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
