@@ -93,8 +93,12 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
-    let all =
-        cases.into_iter().chain(array_creation_cases()).chain(unknown_size_cases()).chain(dataframe_join_sort_cases());
+    let all = cases
+        .into_iter()
+        .chain(array_creation_cases())
+        .chain(unknown_size_cases())
+        .chain(dataframe_join_sort_cases())
+        .chain(dataframe_agg_cases());
     for (name, op, args) in all {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
@@ -242,6 +246,61 @@ fn dataframe_join_sort_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, A
             "rask.dataframe.sort_parts",
             Box::new(SortParts { keys, part: Some(1) }),
             rask::graph::args![split.clone(), split],
+        ),
+    ]
+}
+
+/// The ops of dataframe aggregations (groupby stages, value_counts, drop_duplicates,
+/// describe).
+fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use rask::graph::Batch;
+    use rask_collections::dataframe::{
+        AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupbyChunk, GroupbyCombine, ValueCountsFinish, col,
+    };
+    let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), None, Some(1), Some(2)]));
+    let x: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.5, 4.0, 8.0]));
+    let batch = RecordBatch::try_from_iter([("k", k.clone()), ("x", x.clone())]).unwrap();
+    let value = |b: &RecordBatch| Value::Batch(Batch::new(b.clone()));
+    let aggs = vec![col("x").mean(), col("x").n_unique().alias("distinct"), col("x").std().alias("spread")];
+    let plan = AggPlan::new(&batch.schema(), &["k".to_string()], aggs, false, true).unwrap();
+    let chunk = GroupbyChunk { plan: plan.clone(), finish: false };
+    let partial = rask::graph::Op::call(&chunk, rask::graph::args![value(&batch)]).unwrap();
+    let counts =
+        RecordBatch::try_from_iter([("k", k), ("count", Arc::new(Int64Array::from(vec![3, 1, 1, 2])) as ArrayRef)])
+            .unwrap();
+    let shares =
+        Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("proportion", DataType::Float64, true)]);
+    let described = RecordBatch::try_from_iter([("x", x)]).unwrap();
+    let statistics =
+        Schema::new(vec![Field::new("statistic", DataType::Utf8, false), Field::new("x", DataType::Float64, true)]);
+    vec![
+        ("rask.dataframe.groupby_chunk", Box::new(chunk), rask::graph::args![value(&batch)]),
+        (
+            "rask.dataframe.groupby_combine",
+            Box::new(GroupbyCombine { plan, finish: true }),
+            rask::graph::args![partial.clone(), partial],
+        ),
+        (
+            "rask.dataframe.concat_sorted",
+            Box::new(ConcatSorted { schema: batch.schema(), nkeys: 1 }),
+            rask::graph::args![value(&batch), value(&batch)],
+        ),
+        (
+            "rask.dataframe.drop_duplicates",
+            Box::new(DropDuplicates { columns: vec!["k".into()], schema: batch.schema() }),
+            rask::graph::args![value(&batch)],
+        ),
+        (
+            "rask.dataframe.value_counts",
+            Box::new(ValueCountsFinish { normalize: true, schema: Arc::new(shares) }),
+            rask::graph::args![value(&counts)],
+        ),
+        (
+            "rask.dataframe.describe",
+            Box::new(DescribeFinish { schema: Arc::new(statistics) }),
+            rask::graph::args![value(&described)],
         ),
     ]
 }

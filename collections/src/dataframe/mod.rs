@@ -22,6 +22,7 @@
 //! assert!(df.select([col("nope")]).unwrap_err().to_string().contains("no column \"nope\""));
 //! ```
 
+mod agg;
 mod expr;
 mod join;
 mod map;
@@ -37,6 +38,10 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
+pub use agg::{
+    AUTO_SHUFFLE_GROUPS, Agg, AggFn, AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupBy, GroupbyChunk,
+    GroupbyCombine, SplitOut, ValueCounts, ValueCountsFinish,
+};
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
 pub use join::{How, Join, JoinPartitions, JoinPlan, OutputColumn, Strategy};
 pub use map::{MapPartition, Step};
