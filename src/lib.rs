@@ -3,7 +3,7 @@
 //! A lazy task-graph library: build a computation as a graph of tasks, then `compute()`
 //! it on a synchronous, threaded, multi-process or distributed scheduler, like Dask.
 //!
-//! - [`delayed`]: lazy values and calls of your own functions;
+//! - [`delayed`](mod@delayed): lazy values and calls of your own functions;
 //! - [`get`]: run a raw task graph built with [`graph::TaskGraph::builder`], like `dask.get`;
 //! - [`compute`]: compute several collections sharing one graph;
 //! - [`config`]: the default scheduler (`RASK_SCHEDULER=sync|threads|threads:N`);
@@ -37,6 +37,11 @@ pub mod scheduler {
 /// Chunked n-dimensional arrays of ndarray blocks (`dask.array`).
 pub mod array {
     pub use rask_collections::array::*;
+}
+
+/// Partitioned dataframes of Arrow record batches (`dask.dataframe`).
+pub mod dataframe {
+    pub use rask_collections::dataframe::*;
 }
 
 /// Lazy values and function calls (`dask.delayed`).

@@ -93,7 +93,14 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
     ];
-    for (name, op, args) in cases.into_iter().chain(array_creation_cases()).chain(dataframe_io_cases()) {
+    let all = cases
+        .into_iter()
+        .chain(array_creation_cases())
+        .chain(unknown_size_cases())
+        .chain(dataframe_join_sort_cases())
+        .chain(dataframe_agg_cases())
+        .chain(dataframe_io_cases());
+    for (name, op, args) in all {
         let bytes = encode_op(op.as_ref()).unwrap();
         assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
         let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
@@ -159,6 +166,143 @@ fn array_creation_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)>
             "rask.array.npy_read",
             Box::new(array::NpyReadBlock { path, layout, start: vec![0], shape: vec![3] }),
             rask::graph::args![],
+        ),
+    ]
+}
+
+/// The ops of lazy boolean masks and unknown chunk sizes.
+fn unknown_size_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use rask::array::{ArgBlock, ArgFound, BlockLength, ExtractBlock, RequireElements, SameShapes};
+    let mask = Value::Array(bool::wrap(Arc::new(ndarray::array![true, false, true].into_dyn())));
+    let add = Elementwise {
+        name: "add".into(),
+        expr: Expr::Binary(BinaryFn::Add, Box::new(Expr::Input(0)), Box::new(Expr::Input(1))),
+    };
+    vec![
+        ("rask.array.extract", Box::new(ExtractBlock), rask::graph::args![block(&[1.0, 2.0, 3.0]), mask]),
+        (
+            "rask.array.same_shapes",
+            Box::new(SameShapes { op: Arc::new(add) }),
+            rask::graph::args![block(&[1.0, 2.0]), block(&[3.0, 4.0])],
+        ),
+        ("rask.array.block_length", Box::new(BlockLength { axis: 0 }), rask::graph::args![block(&[1.0, 2.0])]),
+        (
+            "rask.array.require_elements",
+            Box::new(RequireElements { what: "max".into(), axes: vec![0], counts: vec![2] }),
+            rask::graph::args![block(&[5.0]), Value::I64(0), Value::I64(1)],
+        ),
+        (
+            "rask.array.arg_block",
+            Box::new(ArgBlock { reducer: Reducer::ArgMin }),
+            rask::graph::args![block(&[3.0, 1.0]), Value::I64(4)],
+        ),
+        (
+            "rask.array.arg_found",
+            Box::new(ArgFound { what: "argmin".into() }),
+            rask::graph::args![Value::Array(i64::wrap(Arc::new(ndarray::arr0(5i64).into_dyn())))],
+        ),
+    ]
+}
+
+/// The ops of dataframe joins and sorts (named through rask-collections: the facade has
+/// no dataframe module yet).
+fn dataframe_join_sort_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use rask::graph::Batch;
+    use rask_collections::dataframe::{
+        How, Join, JoinPartitions, JoinPlan, RangeSplit, SortBoundaries, SortKeys, SortParts, SortSample,
+    };
+    let batch = |ids: Vec<Option<i64>>, name: &str| {
+        let names = StringArray::from_iter_values(ids.iter().map(|i| format!("{name}{i:?}")));
+        RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(ids)) as _), (name, Arc::new(names) as _)])
+            .unwrap()
+    };
+    let (left, right) = (batch(vec![Some(3), None, Some(1)], "a"), batch(vec![Some(1), Some(2), None], "b"));
+    let value = |b: &RecordBatch| Value::Batch(Batch::new(b.clone()));
+    let plan = JoinPlan::new(&left.schema(), &right.schema(), &Join::on(["id"]).how(How::Outer)).unwrap();
+    let keys = SortKeys { columns: vec!["id".into()], descending: vec![true], nulls_first: true };
+    let boundaries = batch(vec![Some(2)], "a").project(&[0]).unwrap();
+    let split = Value::List(vec![value(&left), value(&right)].into());
+    vec![
+        (
+            "rask.dataframe.join",
+            Box::new(JoinPartitions { left_args: 1, plan }),
+            rask::graph::args![value(&left), value(&right)],
+        ),
+        (
+            "rask.dataframe.sort_sample",
+            Box::new(SortSample { keys: keys.clone(), size: 2 }),
+            rask::graph::args![value(&left)],
+        ),
+        (
+            "rask.dataframe.sort_boundaries",
+            Box::new(SortBoundaries { keys: keys.clone(), parts: 2 }),
+            rask::graph::args![Value::List(vec![value(&left.project(&[0]).unwrap()), Value::I64(3)].into())],
+        ),
+        (
+            "rask.dataframe.range_split",
+            Box::new(RangeSplit { keys: keys.clone(), parts: 2 }),
+            rask::graph::args![value(&left), value(&boundaries)],
+        ),
+        (
+            "rask.dataframe.sort_parts",
+            Box::new(SortParts { keys, part: Some(1) }),
+            rask::graph::args![split.clone(), split],
+        ),
+    ]
+}
+
+/// The ops of dataframe aggregations (groupby stages, value_counts, drop_duplicates,
+/// describe).
+fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use rask::graph::Batch;
+    use rask_collections::dataframe::{
+        AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupbyChunk, GroupbyCombine, ValueCountsFinish, col,
+    };
+    let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), None, Some(1), Some(2)]));
+    let x: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.5, 4.0, 8.0]));
+    let batch = RecordBatch::try_from_iter([("k", k.clone()), ("x", x.clone())]).unwrap();
+    let value = |b: &RecordBatch| Value::Batch(Batch::new(b.clone()));
+    let aggs = vec![col("x").mean(), col("x").n_unique().alias("distinct"), col("x").std().alias("spread")];
+    let plan = AggPlan::new(&batch.schema(), &["k".to_string()], aggs, false, true).unwrap();
+    let chunk = GroupbyChunk { plan: plan.clone(), finish: false };
+    let partial = rask::graph::Op::call(&chunk, rask::graph::args![value(&batch)]).unwrap();
+    let counts =
+        RecordBatch::try_from_iter([("k", k), ("count", Arc::new(Int64Array::from(vec![3, 1, 1, 2])) as ArrayRef)])
+            .unwrap();
+    let shares =
+        Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("proportion", DataType::Float64, true)]);
+    let described = RecordBatch::try_from_iter([("x", x)]).unwrap();
+    let statistics =
+        Schema::new(vec![Field::new("statistic", DataType::Utf8, false), Field::new("x", DataType::Float64, true)]);
+    vec![
+        ("rask.dataframe.groupby_chunk", Box::new(chunk), rask::graph::args![value(&batch)]),
+        (
+            "rask.dataframe.groupby_combine",
+            Box::new(GroupbyCombine { plan, finish: true }),
+            rask::graph::args![partial.clone(), partial],
+        ),
+        (
+            "rask.dataframe.concat_sorted",
+            Box::new(ConcatSorted { schema: batch.schema(), nkeys: 1 }),
+            rask::graph::args![value(&batch), value(&batch)],
+        ),
+        (
+            "rask.dataframe.drop_duplicates",
+            Box::new(DropDuplicates { columns: vec!["k".into()], schema: batch.schema() }),
+            rask::graph::args![value(&batch)],
+        ),
+        (
+            "rask.dataframe.value_counts",
+            Box::new(ValueCountsFinish { normalize: true, schema: Arc::new(shares) }),
+            rask::graph::args![value(&counts)],
+        ),
+        (
+            "rask.dataframe.describe",
+            Box::new(DescribeFinish { schema: Arc::new(statistics) }),
+            rask::graph::args![value(&described)],
         ),
     ]
 }

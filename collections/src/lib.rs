@@ -2,10 +2,10 @@
 //!
 //! The lazy collections users build graphs with, and the compute pipeline they share:
 //!
-//! - [`array`]: chunked n-dimensional arrays of ndarray blocks (`dask.array`);
+//! - [`array`](mod@array): chunked n-dimensional arrays of ndarray blocks (`dask.array`);
 //! - [`dataframe`]: partitioned dataframes of Arrow record batches (`dask.dataframe`);
 //! - [`delayed`]: lazy values and function calls for custom work (`dask.delayed`);
-//! - [`compute`]: materialize, optimize and run any [`Computable`], alone or several
+//! - [`compute`](mod@compute): materialize, optimize and run any [`Computable`], alone or several
 //!   sharing one graph.
 //!
 //! ```

@@ -189,7 +189,7 @@ proptest! {
             picks.iter().map(|&(i, from_end)| { let i = i as usize % n; if from_end { i as isize - n as isize } else { i as isize } }).collect()
         };
         let x = from_ndarray(&a, chunks).unwrap();
-        let t = x.take(&indices, axis).unwrap();
+        let t = x.take(&indices, axis as isize).unwrap();
         let resolved: Vec<usize> = indices.iter().map(|&i| resolve(i, n)).collect();
         check_everywhere(&t, &a.select(Axis(axis), &resolved))?;
         prop_assert_eq!(&t.chunks()[axis], &uniform(indices.len(), x.chunksize()[axis]));
@@ -214,7 +214,7 @@ proptest! {
         let condition: Vec<bool> = (0..shape[axis]).map(|i| bits >> (i % 64) & 1 == 1).collect();
         let kept: Vec<usize> = (0..shape[axis]).filter(|&i| condition[i]).collect();
         let x = from_ndarray(&a, chunks).unwrap();
-        check_everywhere(&x.compress(&condition, axis).unwrap(), &a.select(Axis(axis), &kept))?;
+        check_everywhere(&x.compress(&condition, axis as isize).unwrap(), &a.select(Axis(axis), &kept))?;
     }
 
     #[test]

@@ -97,7 +97,7 @@ enum Side {
 impl<T: Element + Promote<U>, U: Element> Operand<T> for &Array<U> {
     type Common = <T as Promote<U>>::Output;
     fn into_operand(self) -> Result<OperandValue> {
-        Ok(OperandValue(Side::Array(self.raw()?.clone())))
+        Ok(OperandValue(Side::Array(self.raw_allowing_unknown()?.clone())))
     }
 }
 
@@ -160,7 +160,7 @@ macro_rules! same_type_methods {
     ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {$(
         $(#[$doc])*
         pub fn $name<R: Operand<T>>(&self, rhs: R) -> Result<Array<R::Common>> {
-            binary(self.raw()?, rhs.into_operand()?, BinaryFn::$f, <R::Common as Element>::DTYPE, false)
+            binary(self.raw_allowing_unknown()?, rhs.into_operand()?, BinaryFn::$f, <R::Common as Element>::DTYPE, false)
         }
     )*};
 }
@@ -170,7 +170,7 @@ macro_rules! bool_methods {
         $(#[$doc])*
         pub fn $name<R: Operand<T>>(&self, rhs: R) -> Result<Array<bool>> {
             let compute: fn(DType) -> DType = $compute;
-            binary(self.raw()?, rhs.into_operand()?, BinaryFn::$f, compute(<R::Common as Element>::DTYPE), false)
+            binary(self.raw_allowing_unknown()?, rhs.into_operand()?, BinaryFn::$f, compute(<R::Common as Element>::DTYPE), false)
         }
     )*};
 }
@@ -179,7 +179,7 @@ macro_rules! float_methods {
     ($($(#[$doc:meta])* $name:ident => $f:ident;)*) => {$(
         $(#[$doc])*
         pub fn $name(&self) -> Result<Array<T::Float>> {
-            unary(self.raw()?, UnaryFn::$f, T::DTYPE.float())
+            unary(self.raw_allowing_unknown()?, UnaryFn::$f, T::DTYPE.float())
         }
     )*};
 }
@@ -244,17 +244,17 @@ impl<T: Element> Array<T> {
     /// True division: integers give float64, floats keep their type.
     pub fn try_div<R: Operand<T>>(&self, rhs: R) -> Result<Array<<R::Common as Element>::Float>> {
         let compute = <R::Common as Element>::DTYPE.float();
-        binary(self.raw()?, rhs.into_operand()?, BinaryFn::Div, compute, false)
+        binary(self.raw_allowing_unknown()?, rhs.into_operand()?, BinaryFn::Div, compute, false)
     }
 
     /// `-self`; an error for `bool` arrays (use [`logical_not`](Self::logical_not)).
     pub fn try_neg(&self) -> Result<Array<T>> {
-        unary(self.raw()?, UnaryFn::Neg, T::DTYPE)
+        unary(self.raw_allowing_unknown()?, UnaryFn::Neg, T::DTYPE)
     }
 
     /// The absolute value.
     pub fn abs(&self) -> Result<Array<T>> {
-        let raw = self.raw()?;
+        let raw = self.raw_allowing_unknown()?;
         if T::DTYPE == DType::Bool {
             return Ok(self.clone());
         }
@@ -263,12 +263,12 @@ impl<T: Element> Array<T> {
 
     /// Whether each element is NaN (never, for integers and `bool`).
     pub fn isnan(&self) -> Result<Array<bool>> {
-        unary(self.raw()?, UnaryFn::IsNan, T::DTYPE)
+        unary(self.raw_allowing_unknown()?, UnaryFn::IsNan, T::DTYPE)
     }
 
     /// The logical not of each element's truth value.
     pub fn logical_not(&self) -> Result<Array<bool>> {
-        unary(self.raw()?, UnaryFn::Not, DType::Bool)
+        unary(self.raw_allowing_unknown()?, UnaryFn::Not, DType::Bool)
     }
 
     /// Each element limited to `[min, max]` (NaN stays NaN).
@@ -279,7 +279,7 @@ impl<T: Element> Array<T> {
     /// assert_eq!(x.clip(0.0, 1.0).unwrap().compute().unwrap(), ndarray::array![0.0, 0.5, 1.0].into_dyn());
     /// ```
     pub fn clip(&self, min: T, max: T) -> Result<Array<T>> {
-        let raw = self.raw()?;
+        let raw = self.raw_allowing_unknown()?;
         let bound = |f, e, v| Expr::Binary(f, Box::new(e), Box::new(Expr::Scalar(scalar_chunk(v))));
         let expr = bound(BinaryFn::Maximum, bound(BinaryFn::Minimum, Expr::Input(0), max), min);
         typed(elementwise("clip", expr, std::slice::from_ref(raw))?)
@@ -288,7 +288,7 @@ impl<T: Element> Array<T> {
     /// The array converted to `U` with numpy's casting rules: floats truncate toward
     /// zero, integers wrap, anything non-zero (NaN included) is `true`.
     pub fn astype<U: Element>(&self) -> Result<Array<U>> {
-        let raw = self.raw()?;
+        let raw = self.raw_allowing_unknown()?;
         if T::DTYPE == U::DTYPE {
             return typed(raw.clone());
         }
@@ -307,7 +307,7 @@ impl<T: Element> Array<T> {
 /// ```
 pub fn where_<T: Element, R: Operand<T>>(condition: &Array<bool>, a: &Array<T>, b: R) -> Result<Array<R::Common>> {
     let compute = <R::Common as Element>::DTYPE;
-    let (c, a) = (condition.raw()?, a.raw()?);
+    let (c, a) = (condition.raw_allowing_unknown()?, a.raw_allowing_unknown()?);
     let mut inputs = vec![c.clone(), a.clone()];
     let then = Expr::Input(1).cast_to(a.dtype, compute);
     let otherwise = match b.into_operand()?.0 {
@@ -398,7 +398,7 @@ fn reversed<T: Element, S: Operand<T>, O: Element>(
     f: BinaryFn,
     compute: DType,
 ) -> Array<O> {
-    let build = || binary(array.raw()?, scalar.into_operand()?, f, compute, true);
+    let build = || binary(array.raw_allowing_unknown()?, scalar.into_operand()?, f, compute, true);
     build().unwrap_or_else(Array::broken)
 }
 

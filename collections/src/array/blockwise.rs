@@ -10,6 +10,7 @@ use rask_graph::{ArgSpec, DType, Op, Token};
 use super::elementwise::{Elementwise, Expr};
 use super::raw::{RawArray, layer_of_blocks};
 use super::rechunk::{common_chunks, rechunk};
+use super::unknown::{matched_blockwise, unknown_sizes};
 use crate::error::{Error, Result};
 
 /// The shape all `shapes` broadcast to, or an error naming them.
@@ -47,6 +48,9 @@ pub(crate) struct Aligned {
 
 /// The inputs broadcast against each other (see [`Aligned`]).
 pub(crate) fn align(what: &str, inputs: &[RawArray]) -> Result<Aligned> {
+    if let Some(unknown) = inputs.iter().find(|i| i.has_unknown()) {
+        return Err(unknown_sizes(what, unknown));
+    }
     let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape.as_slice()).collect();
     let shape = broadcast_shapes(what, &shapes)?;
     let ndim = shape.len();
@@ -82,7 +86,8 @@ pub(crate) fn align(what: &str, inputs: &[RawArray]) -> Result<Aligned> {
 }
 
 /// A blockwise layer named `name` applying `op` to the aligned blocks of `inputs`,
-/// producing blocks of `dtype`; `token` identifies the op's parameters.
+/// producing blocks of `dtype`; `token` identifies the op's parameters. Inputs with
+/// unknown chunk sizes are matched block by block instead ([`matched_blockwise`]).
 pub(crate) fn blockwise(
     name: &str,
     op: Arc<dyn Op>,
@@ -90,6 +95,9 @@ pub(crate) fn blockwise(
     dtype: DType,
     inputs: &[RawArray],
 ) -> Result<RawArray> {
+    if inputs.iter().any(RawArray::has_unknown) {
+        return matched_blockwise(name, op, token, dtype, inputs);
+    }
     let Aligned { shape, chunks, inputs } = align(name, inputs)?;
     let ndim = shape.len();
     let tokens: Vec<u64> = inputs.iter().map(|i| i.token.0).collect();

@@ -9,10 +9,10 @@
 use rask_graph::{Element, Token};
 
 use super::Array;
+use super::axes::{normalize_axis, shape_list};
 use super::chunks::offsets;
 use super::raw::{RawArray, layer_of_blocks};
 use super::rechunk::{Recut, common_chunks};
-use super::reshape::{axis_index, shape_list};
 use crate::error::{Error, Result};
 
 /// The arrays joined along an existing `axis` (negative counts from the end), as
@@ -43,7 +43,7 @@ pub fn concatenate<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Arra
             shape_list(&shapes)
         )));
     }
-    let axis = axis_index("concatenate", axis, ndim, &shapes)?;
+    let axis = normalize_axis("concatenate", axis, ndim, &shapes)?;
     let fits = |s: &&[usize]| s.len() == ndim && (0..ndim).all(|a| a == axis || s[a] == shapes[0][a]);
     if !shapes.iter().all(fits) {
         return Err(Error::Shape(format!(
@@ -101,7 +101,7 @@ pub fn stack<T: Element>(arrays: &[&Array<T>], axis: isize) -> Result<Array<T>> 
     if shapes.iter().any(|s| *s != shapes[0]) {
         return Err(Error::Shape(format!("stack: all arrays must have the same shape, got {}", shape_list(&shapes))));
     }
-    let axis = axis_index("stack", axis, shapes[0].len() + 1, &shapes)?;
+    let axis = normalize_axis("stack", axis, shapes[0].len() + 1, &shapes)?;
     let common = unified_chunks(&inputs);
     let recuts: Vec<Recut> = inputs.iter().map(|r| Recut::new(r, common.clone())).collect();
     let (mut shape, mut chunks) = (shapes[0].to_vec(), common);

@@ -10,10 +10,11 @@ use rask_graph::{ArgSpec, Args, ArrayChunk, Element, Group, Key, Layer, Op, OpEr
 use serde::{Deserialize, Serialize};
 
 use super::Array;
+use super::axes::normalize_axis;
 use super::chunks::block_indices;
 use super::kernels::{Kernel, cast_chunk};
 use super::raw::{RawArray, layer_of_blocks};
-use super::reduction::{CombinePartials, Number, Reducer, c_order, chunk_stage, normalize_axis, owned};
+use super::reduction::{CombinePartials, Number, Reducer, c_order, chunk_stage, owned};
 use crate::error::Result;
 
 /// Which running total a scan keeps.
@@ -162,7 +163,7 @@ fn scan_in_place<A: Copy>(data: &mut [A], n: usize, inner: usize, carry: Option<
 
 /// `raw` scanned along `axis` (negative counts from the end).
 fn cumulative(raw: &RawArray, scan: Scan, axis: isize) -> Result<RawArray> {
-    let axis = normalize_axis(scan.name(), axis as i64, &raw.shape)?;
+    let axis = normalize_axis(scan.name(), axis, raw.shape.len(), &[&raw.shape])?;
     let dtype = raw.dtype.sum();
     let reducer = scan.reducer();
     // Only the blocks before the last along the axis carry into another block.

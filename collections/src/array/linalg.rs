@@ -32,12 +32,13 @@ pub use product::{BlockProduct, ProductKind};
 
 use super::Array;
 use super::arith::Promote;
+use super::axes::{Axes, normalize_axes};
 use super::blockwise::{broadcast_shapes, elementwise};
 use super::chunks::block_indices;
 use super::elementwise::Expr;
 use super::raw::RawArray;
 use super::rechunk::{common_chunks, rechunk};
-use super::transpose::{is_transpose_of, normalize_axes, transpose_raw};
+use super::transpose::{is_transpose_of, transpose_raw};
 use crate::error::{Error, Result};
 use contract::{BlockWork, Contraction, contract};
 
@@ -438,7 +439,10 @@ fn contracted_axes(what: &str, a: &RawArray, b: &RawArray, axes: TensordotAxes) 
         TensordotAxes::Pairs(pa, pb) if pa.len() != pb.len() => {
             return Err(Error::Shape(format!("{}: axes {pa:?} and {pb:?} are not pairs", shapes(what, a, b))));
         }
-        TensordotAxes::Pairs(pa, pb) => (normalize_axes(what, &pa, &a.shape)?, normalize_axes(what, &pb, &b.shape)?),
+        TensordotAxes::Pairs(pa, pb) => (
+            normalize_axes(what, &Axes::from(pa), na, &[&a.shape])?,
+            normalize_axes(what, &Axes::from(pb), nb, &[&b.shape])?,
+        ),
     };
     for (&x, &y) in xa.iter().zip(&xb) {
         check_aligned(what, a, b, x, y)?;

@@ -3,7 +3,10 @@
 //! An [`Array<T>`] is a lazy array of element type `T` ([`Element`]: `f64`, `f32`,
 //! `i64`, `i32`, `bool`) cut into ndarray blocks along every axis ([`ChunkSpec`]). Its
 //! shape and chunks are known when it is built, so shape mistakes are errors at build
-//! time; `compute()` runs the blocks' tasks and assembles one `ndarray::ArrayD<T>`.
+//! time; `compute()` runs the blocks' tasks and assembles one `ndarray::ArrayD<T>`. The
+//! one exception is a lazy boolean mask ([`Array::extract`]), whose length is known only
+//! once computed: the array's chunk sizes are unknown, as Dask's `nan` chunks, until
+//! [`Array::compute_chunk_sizes`].
 //!
 //! ```
 //! use rask_collections::array::{self, Array};
@@ -14,6 +17,7 @@
 //! ```
 
 mod arith;
+mod axes;
 mod blockwise;
 mod chunks;
 mod combine;
@@ -33,26 +37,27 @@ mod rechunk;
 mod reduction;
 mod reshape;
 mod transpose;
+mod unknown;
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn, Slice};
+use ndarray::ArrayD;
 use rask_graph::{Element, Group, Key, Layer, Token, Value, count_tasks};
 
 pub use arith::{Operand, Promote, where_};
 pub use elementwise::{BinaryFn, Elementwise, Expr, UnaryFn};
-pub use indexing::{Gather, Run};
+pub use indexing::{ExtractBlock, Gather, Run};
 pub use linalg::{
     BlockProduct, DEFAULT_SPLIT_EVERY, ProductKind, TensordotAxes, dot, matmul, matmul_with, tensordot, tensordot_with,
 };
 pub use map_blocks::MapBlock;
 use raw::RawArray;
 pub use rechunk::{Assemble, Piece, Span};
-pub use reshape::SqueezeAxes;
 pub use transpose::TransposeBlock;
+pub use unknown::{ArgBlock, ArgFound, BlockLength, RequireElements, SameShapes};
 
+pub use axes::Axes;
 pub use chunks::ChunkSpec;
 pub use combine::{concatenate, stack};
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
@@ -60,11 +65,11 @@ pub use cumulative::{Scan, ScanBlock};
 pub use npy::{NpyCreate, NpyLayout, NpyReadBlock, NpyWriteBlock, from_npy};
 pub use persist::{CheckBlock, from_blocks, from_delayed};
 pub use ranges::{Arange, ArangeBlock, EyeBlock, LinspaceBlock, arange, eye, linspace};
-pub use reduction::{Axes, CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
+pub use reduction::{CombinePartials, Finish, ReduceBlock, ReduceOptions, Reducer};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};
-use chunks::{block_indices, offsets};
+use chunks::block_indices;
 
 /// A lazy chunked array; see the module docs.
 ///
@@ -94,6 +99,7 @@ impl<T: Element> Array<T> {
         let raw = RawArray {
             shape: vec![],
             chunks: vec![],
+            unknown: vec![],
             dtype: T::DTYPE,
             group: Group::new("error"),
             token: Token(0),
@@ -102,8 +108,19 @@ impl<T: Element> Array<T> {
         Array { raw, problem: Some(Box::new(error)), _type: PhantomData }
     }
 
-    /// The array's blocks, or the error it carries.
+    /// The array's blocks, or the error it carries, or an error if some of its chunk
+    /// sizes are unknown (see [`unknown`]): what every operation that needs them calls.
     pub(crate) fn raw(&self) -> Result<&RawArray> {
+        let raw = self.raw_allowing_unknown()?;
+        if raw.has_unknown() {
+            return Err(unknown::unknown_sizes("this operation", raw));
+        }
+        Ok(raw)
+    }
+
+    /// The array's blocks, or the error it carries, whether or not its chunk sizes are
+    /// known: for the operations that handle unknown ones (see [`unknown`]).
+    pub(crate) fn raw_allowing_unknown(&self) -> Result<&RawArray> {
         match &self.problem {
             Some(e) => Err((**e).clone()),
             None => Ok(&self.raw),
@@ -124,7 +141,8 @@ impl<T: Element> Array<T> {
         self.problem.as_deref()
     }
 
-    /// The length of each axis.
+    /// The length of each axis. An axis whose length is known only after compute (see
+    /// [`Array::known_shape`]) reads as 0.
     pub fn shape(&self) -> &[usize] {
         &self.raw.shape
     }
@@ -134,7 +152,7 @@ impl<T: Element> Array<T> {
         self.raw.shape.len()
     }
 
-    /// The number of elements.
+    /// The number of elements (counting unknown lengths as 0; see [`Array::known_shape`]).
     pub fn size(&self) -> usize {
         self.raw.size()
     }
@@ -144,17 +162,20 @@ impl<T: Element> Array<T> {
         T::DTYPE
     }
 
-    /// Bytes of element data once computed.
+    /// Bytes of element data once computed (counting unknown lengths as 0; see
+    /// [`Array::known_shape`]).
     pub fn nbytes(&self) -> usize {
         self.size() * T::DTYPE.itemsize()
     }
 
-    /// The block sizes along each axis, as Dask's `chunks`.
+    /// The block sizes along each axis, as Dask's `chunks`. Along an axis whose block
+    /// lengths are known only after compute (see [`Array::known_chunks`]) they read as 0.
     pub fn chunks(&self) -> &[Vec<usize>] {
         &self.raw.chunks
     }
 
-    /// The largest block size along each axis (Dask's `chunksize`).
+    /// The largest block size along each axis (Dask's `chunksize`; 0 where the lengths
+    /// are unknown, see [`Array::known_chunks`]).
     pub fn chunksize(&self) -> Vec<usize> {
         self.raw.chunks.iter().map(|c| c.iter().copied().max().unwrap_or(0)).collect()
     }
@@ -203,65 +224,22 @@ impl<T: Element> Computable for Array<T> {
     }
 
     fn finish(&self, values: &mut dyn Iterator<Item = Value>) -> Result<ArrayD<T>> {
-        self.raw()?;
-        let indices = block_indices(&self.numblocks());
-        let offsets: Vec<Vec<usize>> = self.raw.chunks.iter().map(|c| offsets(c)).collect();
-        let mut out: Option<ArrayD<T>> = None;
-        for index in &indices {
-            let value = values.next().expect("one value per block");
-            let block = self.checked_block(index, value)?;
-            if indices.len() == 1 {
-                return Ok(Arc::try_unwrap(block).unwrap_or_else(|shared| (*shared).clone()));
-            }
-            let out = out.get_or_insert_with(|| ArrayD::default(IxDyn(&self.raw.shape)));
-            out.slice_each_axis_mut(|axis| {
-                let (a, i) = (axis.axis.index(), index[axis.axis.index()] as usize);
-                Slice::from(offsets[a][i]..offsets[a][i + 1])
-            })
-            .assign(&*block);
-        }
-        Ok(out.unwrap_or_else(|| ArrayD::default(IxDyn(&self.raw.shape))))
-    }
-}
-
-impl<T: Element> Array<T> {
-    /// The block's data, checked against the dtype and block shape the array promises.
-    fn checked_block(&self, index: &[u32], value: Value) -> Result<Arc<ArrayD<T>>> {
-        let key = self.block_key(index);
-        let chunk = match value {
-            Value::Array(chunk) => chunk,
-            other => {
-                return Err(Error::Shape(format!("block {key} produced a {}, not an array block", other.type_name())));
-            }
-        };
-        let block = T::unwrap(&chunk).ok_or_else(|| {
-            Error::Shape(format!("block {key} has dtype {}, the array promises {}", chunk.dtype(), T::DTYPE))
-        })?;
-        let expected = self.raw.block_shape(index);
-        if block.shape() != expected.as_slice() {
-            return Err(Error::Shape(format!(
-                "block {key} has shape {:?}, the array's chunks promise {expected:?}",
-                block.shape()
-            )));
-        }
-        Ok(block.clone())
+        Ok(unknown::measure::<T>(self.raw_allowing_unknown()?, values)?.assemble())
     }
 }
 
 impl<T: Element> fmt::Display for Array<T> {
-    /// Like Dask's repr: `rask.Array<ones, shape=(4, 6), dtype=float64, chunksize=(2, 4), chunktype=ndarray, tasks=4>`.
+    /// Like Dask's repr: `rask.Array<ones, shape=(4, 6), dtype=float64, chunksize=(2, 4), chunktype=ndarray, tasks=4>`,
+    /// with `nan` for unknown lengths (`shape=(nan,)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tuple = |v: &[usize]| match v {
-            [one] => format!("({one},)"),
-            _ => format!("({})", v.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
-        };
+        let largest = |sizes: Option<&[usize]>| sizes.map(|c| c.iter().copied().max().unwrap_or(0));
         write!(
             f,
             "rask.Array<{}, shape={}, dtype={}, chunksize={}, chunktype=ndarray, tasks={}>",
             self.raw.group,
-            tuple(&self.raw.shape),
+            unknown::tuple(self.known_shape()),
             T::DTYPE,
-            tuple(&self.chunksize()),
+            unknown::tuple(self.known_chunks().into_iter().map(largest)),
             self.task_count()
         )
     }

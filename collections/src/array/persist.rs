@@ -13,6 +13,7 @@ use super::Array;
 use super::chunks::block_indices;
 use super::raw::{RawArray, layer_of_blocks};
 use super::rechunk::{Assemble, Piece, Span, common_chunks, rechunk};
+use super::unknown::measure;
 use crate::compute::{Computable, ComputeOptions, Target, compute_targets};
 use crate::delayed::Delayed;
 use crate::error::{Error, Result};
@@ -34,23 +35,26 @@ impl<T: Element> Array<T> {
         self.persist_with(&ComputeOptions::default())
     }
 
-    /// [`Array::persist`] with `options`.
+    /// [`Array::persist`] with `options`. An array whose chunk sizes were unknown comes
+    /// back with the sizes of the computed blocks (see [`Array::compute_chunk_sizes`]).
     pub fn persist_with(&self, options: &ComputeOptions) -> Result<Array<T>> {
-        let raw = self.raw()?;
+        let raw = self.raw_allowing_unknown()?;
         let mut targets = Vec::new();
         self.targets(&mut targets);
         let values = compute_targets(&targets, options)?;
+        let measured = measure::<T>(raw, &mut values.into_iter())?;
         let identity: Arc<dyn Op> = Arc::new(ops::Identity);
+        let shape = measured.shape();
         let tasks = block_indices(&raw.numblocks())
             .iter()
-            .zip(values)
-            .map(|(index, value)| {
-                let block = T::wrap(self.checked_block(index, value)?);
-                let args = [ArgSpec::Value(Value::Array(block))].into_iter().collect();
-                Ok(TaskSpec { key: raw.key(index), op: identity.clone(), args })
+            .zip(measured.blocks)
+            .map(|(index, block)| {
+                let args = [ArgSpec::Value(Value::Array(T::wrap(block)))].into_iter().collect();
+                TaskSpec { key: raw.key(index), op: identity.clone(), args }
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Array::from_raw(RawArray { layer: Layer::new(tasks, vec![]), ..raw.clone() }))
+            .collect();
+        let layer = Layer::new(tasks, vec![]);
+        Ok(Array::from_raw(RawArray { shape, chunks: measured.chunks, unknown: vec![], layer, ..raw.clone() }))
     }
 }
 

@@ -14,6 +14,10 @@ use super::chunks::block_indices;
 pub(crate) struct RawArray {
     pub shape: Vec<usize>,
     pub chunks: Vec<Vec<usize>>,
+    /// The axes whose block lengths are known only after compute (sorted; empty for
+    /// most arrays). Along them `shape` and `chunks` hold 0 as a placeholder, which no
+    /// code may read: see [`super::unknown`].
+    pub unknown: Vec<usize>,
     pub dtype: DType,
     pub group: Group,
     pub token: Token,
@@ -64,7 +68,7 @@ pub(crate) fn layer_of_blocks(
         })
         .collect();
     let layer = Layer::new(tasks, dependencies);
-    RawArray { shape, chunks, dtype, group, token, layer }
+    RawArray { shape, chunks, unknown: vec![], dtype, group, token, layer }
 }
 
 /// An op's arguments as array blocks, or an error naming the op and the first argument

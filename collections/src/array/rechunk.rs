@@ -183,6 +183,9 @@ pub(crate) fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<Overlap>> {
 
 /// `array` cut into `chunks` instead (the same array when nothing changes).
 pub(crate) fn rechunk(array: &RawArray, chunks: ChunkSpec) -> Result<RawArray> {
+    if array.has_unknown() {
+        return Err(super::unknown::unknown_sizes("rechunk", array));
+    }
     let chunks = chunks.resolve(&array.shape)?;
     if chunks == array.chunks {
         return Ok(array.clone());

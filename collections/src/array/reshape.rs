@@ -8,11 +8,10 @@
 //! reshape of exactly one (rechunked) input block; where the input blocks already fit,
 //! nothing is rechunked and blocks held by no one else are reshaped without a copy.
 
-use std::ops::RangeFull;
-
 use rask_graph::{Element, Token};
 
 use super::Array;
+use super::axes::{Axes, normalize_axes, normalize_axis};
 use super::chunks::ChunkSpec;
 use super::raw::{RawArray, layer_of_blocks};
 use super::rechunk::{Recut, rechunk};
@@ -94,10 +93,10 @@ impl<T: Element> Array<T> {
         self.ravel()
     }
 
-    /// The array without some axes of length 1: `..` removes every length-1 axis (numpy's
-    /// `axis=None`), or name them (an integer, an array, slice or `Vec`; negative counts
-    /// from the end). Naming an axis whose length is not 1, one out of range, or one twice
-    /// is an error naming the shape.
+    /// The array without some axes of length 1 ([`Axes`]): `..` removes every length-1
+    /// axis (numpy's `axis=None`), or name them (an integer, an array, slice or `Vec`;
+    /// negative counts from the end). Naming an axis whose length is not 1, one out of
+    /// range, or one twice is an error naming the shape.
     ///
     /// ```
     /// use rask_collections::array::zeros;
@@ -108,9 +107,9 @@ impl<T: Element> Array<T> {
     /// let e = x.squeeze(1).unwrap_err().to_string();
     /// assert!(e.contains("axis 1") && e.contains("[1, 3, 1]"), "{e}");
     /// ```
-    pub fn squeeze(&self, axes: impl Into<SqueezeAxes>) -> Result<Array<T>> {
+    pub fn squeeze(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
         let raw = self.raw()?;
-        let dropped = axes.into().resolve(&raw.shape)?;
+        let dropped = squeezed_axes(&axes.into(), &raw.shape)?;
         if dropped.is_empty() {
             return Ok(self.clone());
         }
@@ -132,7 +131,7 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn expand_dims(&self, axis: isize) -> Result<Array<T>> {
         let raw = self.raw()?;
-        let axis = axis_index("expand_dims", axis, raw.shape.len() + 1, &[&raw.shape])?;
+        let axis = normalize_axis("expand_dims", axis, raw.shape.len() + 1, &[&raw.shape])?;
         let (mut shape, mut chunks) = (raw.shape.clone(), raw.chunks.clone());
         shape.insert(axis, 1);
         chunks.insert(axis, vec![1]);
@@ -140,101 +139,20 @@ impl<T: Element> Array<T> {
     }
 }
 
-/// Which axes [`Array::squeeze`] removes: `..` for every axis of length 1, or the named
-/// axes (an integer, or an array, slice or `Vec` of them; negative counts from the end).
-///
-/// ```
-/// use rask_collections::array::SqueezeAxes;
-/// assert_eq!(SqueezeAxes::from(..), SqueezeAxes::All);
-/// assert_eq!(SqueezeAxes::from(-1), SqueezeAxes::These(vec![-1]));
-/// assert_eq!(SqueezeAxes::from([0, 2]), SqueezeAxes::These(vec![0, 2]));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SqueezeAxes {
-    /// Every axis of length 1.
-    All,
-    /// These axes.
-    These(Vec<isize>),
-}
-
-impl SqueezeAxes {
-    /// The axes to remove from an array of `shape`, in order, or an error naming the shape.
-    fn resolve(self, shape: &[usize]) -> Result<Vec<usize>> {
-        let named = match self {
-            SqueezeAxes::All => return Ok((0..shape.len()).filter(|&a| shape[a] == 1).collect()),
-            SqueezeAxes::These(axes) => axes,
-        };
-        let mut out: Vec<usize> = Vec::with_capacity(named.len());
-        for &axis in &named {
-            let a = axis_index("squeeze", axis, shape.len(), &[shape])?;
-            if out.contains(&a) {
-                return Err(Error::Shape(format!("squeeze: axis {axis} is repeated in {named:?} (shape {shape:?})")));
-            }
-            if shape[a] != 1 {
-                return Err(Error::Shape(format!(
-                    "squeeze: axis {axis} of shape {shape:?} has length {}; only axes of length 1 can be removed",
-                    shape[a]
-                )));
-            }
-            out.push(a);
-        }
-        out.sort_unstable();
-        Ok(out)
+/// The axes [`Array::squeeze`] removes from an array of `shape`: every axis of length 1
+/// for `Axes::All`, else the named ones, which must have length 1.
+fn squeezed_axes(axes: &Axes, shape: &[usize]) -> Result<Vec<usize>> {
+    if *axes == Axes::All {
+        return Ok((0..shape.len()).filter(|&a| shape[a] == 1).collect());
     }
-}
-
-impl From<RangeFull> for SqueezeAxes {
-    fn from(_: RangeFull) -> Self {
-        SqueezeAxes::All
+    let named = normalize_axes("squeeze", axes, shape.len(), &[shape])?;
+    if let Some(&a) = named.iter().find(|&&a| shape[a] != 1) {
+        return Err(Error::Shape(format!(
+            "squeeze: axis {a} of shape {shape:?} has length {}; only axes of length 1 can be removed",
+            shape[a]
+        )));
     }
-}
-
-impl From<isize> for SqueezeAxes {
-    fn from(axis: isize) -> Self {
-        SqueezeAxes::These(vec![axis])
-    }
-}
-
-impl From<i32> for SqueezeAxes {
-    fn from(axis: i32) -> Self {
-        SqueezeAxes::These(vec![axis as isize])
-    }
-}
-
-impl From<&[isize]> for SqueezeAxes {
-    fn from(axes: &[isize]) -> Self {
-        SqueezeAxes::These(axes.to_vec())
-    }
-}
-
-impl<const N: usize> From<[isize; N]> for SqueezeAxes {
-    fn from(axes: [isize; N]) -> Self {
-        SqueezeAxes::These(axes.to_vec())
-    }
-}
-
-impl From<Vec<isize>> for SqueezeAxes {
-    fn from(axes: Vec<isize>) -> Self {
-        SqueezeAxes::These(axes)
-    }
-}
-
-/// `axis` of an array of `ndim` axes (negative counts from the end), or an error naming
-/// `what` and the `shapes` involved.
-pub(super) fn axis_index(what: &str, axis: isize, ndim: usize, shapes: &[&[usize]]) -> Result<usize> {
-    let index = if axis < 0 { axis.checked_add(ndim as isize) } else { Some(axis) };
-    match index {
-        Some(i) if i >= 0 && (i as usize) < ndim => Ok(i as usize),
-        _ => Err(Error::Shape(format!(
-            "{what}: axis {axis} is out of bounds for {ndim} axes (shape {})",
-            shape_list(shapes)
-        ))),
-    }
-}
-
-/// The shapes, as `[2, 3], [4]`.
-pub(super) fn shape_list(shapes: &[&[usize]]) -> String {
-    shapes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+    Ok(named)
 }
 
 /// `array` cut into `in_chunks`, each block then given the shape of the block at the same

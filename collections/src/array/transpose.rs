@@ -16,6 +16,7 @@ use rask_graph::{ArgSpec, Args, Element, Group, Op, OpError, Token, Value};
 use serde::{Deserialize, Serialize};
 
 use super::Array;
+use super::axes::{Axes, normalize_axes, normalize_axis};
 use super::raw::{RawArray, layer_of_blocks};
 use crate::error::{Error, Result};
 
@@ -114,28 +115,6 @@ pub(crate) fn transpose_raw(raw: &RawArray, axes: &[usize]) -> RawArray {
     })
 }
 
-/// `axis` counted from the end when negative, checked against an array of `shape`.
-pub(crate) fn normalize_axis(what: &str, axis: isize, shape: &[usize]) -> Result<usize> {
-    let ndim = shape.len() as isize;
-    let resolved = if axis < 0 { axis + ndim } else { axis };
-    if (0..ndim).contains(&resolved) {
-        return Ok(resolved as usize);
-    }
-    Err(Error::Shape(format!("{what}: axis {axis} is out of bounds for an array of shape {shape:?}")))
-}
-
-/// Each of `axes` normalized ([`normalize_axis`]); a repeated axis is an error.
-pub(crate) fn normalize_axes(what: &str, axes: &[isize], shape: &[usize]) -> Result<Vec<usize>> {
-    let resolved = axes.iter().map(|&a| normalize_axis(what, a, shape)).collect::<Result<Vec<_>>>()?;
-    if let Some(i) = (1..resolved.len()).find(|&i| resolved[..i].contains(&resolved[i])) {
-        return Err(Error::Shape(format!(
-            "{what}: axis {} is repeated in {axes:?} for an array of shape {shape:?}",
-            resolved[i]
-        )));
-    }
-    Ok(resolved)
-}
-
 impl<T: Element> Array<T> {
     /// The array with its axes permuted, as numpy's `transpose`: axis `d` of the result is
     /// axis `axes[d]` of this array (negative axes count from the end); `None` reverses
@@ -162,7 +141,7 @@ impl<T: Element> Array<T> {
                         raw.shape
                     )));
                 }
-                normalize_axes("transpose", axes, &raw.shape)?
+                normalize_axes("transpose", &Axes::from(axes), raw.shape.len(), &[&raw.shape])?
             }
         };
         Ok(Array::from_raw(transpose_raw(raw, &axes)))
@@ -204,8 +183,10 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn swapaxes(&self, a: isize, b: isize) -> Result<Array<T>> {
         let raw = self.raw()?;
-        let (a, b) = (normalize_axis("swapaxes", a, &raw.shape)?, normalize_axis("swapaxes", b, &raw.shape)?);
-        let mut axes: Vec<usize> = (0..raw.shape.len()).collect();
+        let ndim = raw.shape.len();
+        let (a, b) =
+            (normalize_axis("swapaxes", a, ndim, &[&raw.shape])?, normalize_axis("swapaxes", b, ndim, &[&raw.shape])?);
+        let mut axes: Vec<usize> = (0..ndim).collect();
         axes.swap(a, b);
         Ok(Array::from_raw(transpose_raw(raw, &axes)))
     }

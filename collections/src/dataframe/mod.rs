@@ -22,12 +22,15 @@
 //! assert!(df.select([col("nope")]).unwrap_err().to_string().contains("no column \"nope\""));
 //! ```
 
+mod agg;
 mod expr;
 mod frame_ops;
 pub mod io;
+mod join;
 mod map;
 mod partitions;
 mod shuffle;
+mod sort;
 mod sources;
 
 use std::fmt;
@@ -37,11 +40,17 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
+pub use agg::{
+    AUTO_SHUFFLE_GROUPS, Agg, AggFn, AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupBy, GroupbyChunk,
+    GroupbyCombine, SplitOut, ValueCounts, ValueCountsFinish,
+};
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
 pub use frame_ops::{ConcatSlices, RowCount, Slice, concat};
 pub use io::{CsvOptions, ParquetOptions, Paths, ScanSummary, read_csv, read_parquet};
+pub use join::{How, Join, JoinPartitions, JoinPlan, OutputColumn, Strategy};
 pub use map::{MapPartition, Step};
 pub use shuffle::{HashSplit, TakePart};
+pub use sort::{RangeSplit, Sort, SortBoundaries, SortKeys, SortParts, SortSample};
 pub use sources::{from_arrays, from_batches};
 
 use crate::compute::{Computable, ComputeOptions, Target, compute_with};

@@ -1,6 +1,6 @@
 //! Indexing arrays as numpy and Dask do: slices written with ndarray's `s![..]`
-//! ([`Array::slice`]), integer indices along one axis ([`Array::take`]), concrete boolean
-//! masks ([`Array::mask`], [`Array::compress`]) and selecting whole blocks
+//! ([`Array::slice`]), integer indices along one axis ([`Array::take`]), boolean masks
+//! ([`Array::mask`], [`Array::extract`], [`Array::compress`]) and selecting whole blocks
 //! ([`Array::blocks`], Dask's `x.blocks[..]`).
 //!
 //! The rules (numpy 2, spelled as ndarray spells them):
@@ -12,9 +12,10 @@
 //! - Integer indices drop their axis, `NewAxis` adds one of length 1; entries left out
 //!   select whole axes.
 //! - `take` accepts negative, unsorted and repeated indices.
-//! - A boolean mask of the array's shape selects a 1-d array in C order. A lazy mask
-//!   (an `Array<bool>`) would give a length known only after compute, which rask arrays
-//!   do not model yet: masks are concrete ndarrays.
+//! - A boolean mask of the array's shape selects a 1-d array in C order. A concrete mask
+//!   (an ndarray, [`Array::mask`]) gives a known length; a lazy one (an `Array<bool>`,
+//!   [`Array::extract`]) a length known only after compute (unknown chunk sizes, as
+//!   Dask's `nan` chunks).
 //!
 //! Slices keep the input's block boundaries (each output block is one stretch of one
 //! input block, in selection order, made by one task); `take` and masks cut their output
@@ -32,6 +33,7 @@
 //! assert!(x.slice(s![4, ..]).unwrap_err().to_string().contains("index 4 is out of bounds for axis 0"));
 //! ```
 
+mod extract;
 mod gather;
 mod select;
 mod slice;
@@ -40,8 +42,9 @@ use ndarray::{ArrayBase, Data, Dimension, SliceInfoElem};
 use rask_graph::{Element, Token, TokenHasher};
 
 use super::Array;
-use super::raw::RawArray;
+use super::axes::normalize_axis;
 use crate::error::{Error, Result};
+pub use extract::ExtractBlock;
 pub use gather::{Gather, Run};
 use gather::{mask_layer, take_layer};
 use select::{Indexed, checked_index, is_identity, normalize};
@@ -49,8 +52,8 @@ use slice::Selection;
 
 impl<T: Element> Array<T> {
     /// The elements `info` (ndarray's `s![..]`) selects: ranges with steps, integer
-    /// indices (which drop their axis) and `NewAxis`; see the [module docs](self) for the
-    /// rules. Out-of-range slice bounds are clamped; an out-of-range integer index, a zero
+    /// indices (which drop their axis) and `NewAxis`, with ndarray's meaning of negative
+    /// steps (`s![1..4;-1]` is 3, 2, 1). Out-of-range slice bounds are clamped; an out-of-range integer index, a zero
     /// step or more indices than axes is an error.
     ///
     /// Each output block is the part of one input block the selection crosses.
@@ -104,7 +107,7 @@ impl<T: Element> Array<T> {
     }
 
     /// The elements at `indices` along `axis` (numpy's `take`, or fancy indexing with an
-    /// integer list): negative indices count from the end; unsorted and repeated indices
+    /// integer list): negative indices and axes count from the end; unsorted and repeated indices
     /// are fine; an index outside the axis is an error. The output is cut along `axis`
     /// into blocks of the input's largest block size there.
     ///
@@ -112,22 +115,22 @@ impl<T: Element> Array<T> {
     /// use rask_collections::array::from_ndarray;
     /// let a = ndarray::array![[0, 1, 2], [3, 4, 5]];
     /// let x = from_ndarray(&a, [1, 2]).unwrap();
-    /// let t = x.take(&[2, -3, 2, 1], 1).unwrap();
+    /// let t = x.take(&[2, -3, 2, 1], -1).unwrap();
     /// assert_eq!(t.compute().unwrap(), ndarray::array![[2, 0, 2, 1], [5, 3, 5, 4]].into_dyn());
     /// assert_eq!(t.chunks(), &[vec![1, 1], vec![2, 2]]);
     /// assert!(x.take(&[3], 1).unwrap_err().to_string().contains("index 3 is out of bounds for axis 1 with size 3"));
     /// ```
-    pub fn take(&self, indices: &[isize], axis: usize) -> Result<Array<T>> {
+    pub fn take(&self, indices: &[isize], axis: isize) -> Result<Array<T>> {
         let raw = self.raw()?;
-        check_axis(raw, axis, "take")?;
+        let axis = normalize_axis("take", axis, raw.shape.len(), &[&raw.shape])?;
         let target = Indexed { op: "take", shape_name: "shape", shape: &raw.shape };
         let resolved = indices.iter().map(|&i| checked_index(i, axis, target)).collect::<Result<Vec<_>>>()?;
         let token = Token::of(&("take", raw.token.0, axis, &resolved));
         Ok(Array::from_raw(take_layer(raw, "take", token, &resolved, axis)))
     }
 
-    /// The elements along `axis` where `condition` is true (numpy's `compress`, or
-    /// indexing one axis with a boolean array). `condition` must have the axis's length
+    /// The elements along `axis` (negative counts from the end) where `condition` is true
+    /// (numpy's `compress`, or indexing one axis with a boolean array). `condition` must have the axis's length
     /// (numpy's `compress` also accepts a shorter one; boolean indexing does not).
     ///
     /// ```
@@ -137,9 +140,10 @@ impl<T: Element> Array<T> {
     /// assert_eq!(c.compute().unwrap(), ndarray::array![[1.0, 2.0], [5.0, 6.0]].into_dyn());
     /// assert!(x.compress(&[true], 1).unwrap_err().to_string().contains("length 1"));
     /// ```
-    pub fn compress(&self, condition: &[bool], axis: usize) -> Result<Array<T>> {
+    pub fn compress(&self, condition: &[bool], axis: isize) -> Result<Array<T>> {
         let raw = self.raw()?;
-        let n = check_axis(raw, axis, "compress")?;
+        let axis = normalize_axis("compress", axis, raw.shape.len(), &[&raw.shape])?;
+        let n = raw.shape[axis];
         if condition.len() != n {
             return Err(Error::Shape(format!(
                 "compress: a condition of length {} for axis {axis} of length {n} (shape {:?})",
@@ -184,11 +188,4 @@ impl<T: Element> Array<T> {
         let token = Token(std::hash::Hasher::finish(&hasher));
         Ok(Array::from_raw(mask_layer(raw, "mask", token, mask.view().into_dyn())))
     }
-}
-
-/// The length of `axis`, or an error naming the array's shape.
-fn check_axis(raw: &RawArray, axis: usize, op: &str) -> Result<usize> {
-    raw.shape.get(axis).copied().ok_or_else(|| {
-        Error::Shape(format!("{op}: axis {axis} is out of bounds for an array of shape {:?}", raw.shape))
-    })
 }

@@ -5,7 +5,8 @@
 //!   `mean`/`var`/`std` return float64 for integers and bool, float32 stays float32;
 //!   `min`/`max` keep the type; `argmin`/`argmax` give int64, `any`/`all` bool.
 //! - Reducing nothing: a sum is 0, a product 1, a mean NaN; `min`, `max`, `argmin` and
-//!   `argmax` of nothing are an error when the expression is built.
+//!   `argmax` of nothing are an error when the expression is built (when it is computed,
+//!   for an array whose chunk sizes are unknown until then).
 //! - NaN: `min`/`max` propagate it; the `nan*` reductions skip it (`nansum` of only NaN is
 //!   0, `nanmean`/`nanmax` of only NaN are NaN); `argmin`/`argmax` return the first NaN.
 //! - `var`/`std` are numerically stable: each block's count, mean and sum of squared
@@ -32,22 +33,25 @@ mod tree;
 
 use rask_graph::Element;
 
+pub(crate) use arg::chunk as arg_chunk;
 pub(crate) use fold::{Number, c_order};
 pub use ops::{CombinePartials, Finish, ReduceBlock};
-pub(crate) use options::normalize_axis;
-pub use options::{Axes, ReduceOptions};
+pub use options::ReduceOptions;
 pub use state::Reducer;
-pub(crate) use state::owned;
+pub(crate) use state::{Partial, owned};
 pub(crate) use tree::chunk_stage;
 
 use super::Array;
+use super::axes::{Axes, normalize_axes};
 use super::raw::RawArray;
+use super::unknown::check_reducible;
 use crate::compute::ComputeOptions;
 use crate::error::{Error, Result};
 
 /// The reduction of `raw` with `reducer` over `axes`, as an array of `O`.
 fn reduce<O: Element>(raw: &RawArray, reducer: Reducer, axes: Axes, options: &ReduceOptions) -> Result<Array<O>> {
-    let resolved = axes.resolve(reducer.name(), &raw.shape)?;
+    let mut resolved = normalize_axes(reducer.name(), &axes, raw.shape.len(), &[&raw.shape])?;
+    resolved.sort_unstable();
     if reducer.is_arg() && axes != Axes::All && resolved.len() != 1 {
         return Err(Error::Shape(format!(
             "{}: takes one axis or all of them (`..`), not {axes:?}, for an array of shape {:?}",
@@ -55,6 +59,7 @@ fn reduce<O: Element>(raw: &RawArray, reducer: Reducer, axes: Axes, options: &Re
             raw.shape
         )));
     }
+    check_reducible(raw, reducer, &resolved)?;
     Ok(Array::from_raw(tree::tree_reduce(raw, reducer, &resolved, options)?))
 }
 
@@ -76,7 +81,7 @@ macro_rules! reductions {
         #[doc = "# Ok::<(), rask_collections::Error>(())"]
         #[doc = "```"]
         pub fn $with(&self, axes: impl Into<Axes>, options: &ReduceOptions) -> Result<Array<$out>> {
-            reduce(self.raw()?, Reducer::$reducer, axes.into(), options)
+            reduce(self.raw_allowing_unknown()?, Reducer::$reducer, axes.into(), options)
         }
     )*};
 }

@@ -17,6 +17,7 @@ use super::options::ReduceOptions;
 use super::state::Reducer;
 use crate::array::chunks::{block_indices, offsets};
 use crate::array::raw::{RawArray, layer_of_blocks};
+use crate::array::unknown::{arg_chunk_stage, require_elements};
 use crate::error::{Error, Result};
 
 /// `raw` reduced with `reducer` over `axes` (sorted, distinct, in range).
@@ -30,18 +31,19 @@ pub(crate) fn tree_reduce(
     let reducer = reducer.for_dtype(raw.dtype);
     check_extent(raw, reducer, axes)?;
     let fan_in = options.fan_in(axes.len());
-    let mut partials = chunk_stage(raw, reducer, axes, dtype);
+    let mut partials = arg_chunk_stage(raw, reducer, dtype).unwrap_or_else(|| chunk_stage(raw, reducer, axes, dtype));
     while axes.iter().any(|&a| partials.chunks[a].len() > fan_in) {
         partials = combine_stage(&partials, reducer, axes, fan_in, None);
     }
     let finish = Finish { axes: axes.to_vec(), keepdims: options.keepdims, ddof: options.ddof, dtype };
-    Ok(combine_stage(&partials, reducer, axes, fan_in, Some(finish)))
+    Ok(require_elements(raw, reducer, combine_stage(&partials, reducer, axes, fan_in, Some(finish))))
 }
 
 /// Reductions without an identity (min, max, argmin, argmax) of nothing are an error, as
 /// in numpy; min and max of an empty result are fine (there is nothing to compute).
+/// Unknown lengths are checked when computed ([`require_elements`]).
 fn check_extent(raw: &RawArray, reducer: Reducer, axes: &[usize]) -> Result<()> {
-    let Some(&axis) = axes.iter().find(|&&a| raw.shape[a] == 0) else {
+    let Some(&axis) = axes.iter().find(|&&a| raw.shape[a] == 0 && !raw.unknown.contains(&a)) else {
         return Ok(());
     };
     let out_size: usize = (0..raw.shape.len()).filter(|a| !axes.contains(a)).map(|a| raw.shape[a]).product();

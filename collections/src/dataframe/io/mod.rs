@@ -5,8 +5,9 @@
 //!   ([`Paths`]); the schema is known when the dataframe is built (parquet footers, or
 //!   CSV inference on the first file). `select` and `filter` applied directly to what they
 //!   return are pushed into the scan ([`ScanSummary`] shows what is read).
-//! - [`DataFrame::to_parquet`] and [`DataFrame::to_csv`] write `part-{i}` files, each by
-//!   its partition's task: the frame is never gathered.
+//! - [`DataFrame::to_parquet`](super::DataFrame::to_parquet) and
+//!   [`DataFrame::to_csv`](super::DataFrame::to_csv) write `part-{i}` files, each by its
+//!   partition's task: the frame is never gathered.
 //! - [`generate_w3`] writes the W3 benchmark's data set (BENCHMARKS.md).
 //!
 //! ```
