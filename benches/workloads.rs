@@ -1,6 +1,6 @@
-//! The workload harness: W1, W2 and W4 of BENCHMARKS.md, one JSON line per case.
+//! The workload harness: W1, W2, W3 and W4 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR]`
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
 
@@ -50,11 +50,13 @@ struct Options {
     n: Option<usize>,
     runs: usize,
     case: Option<String>,
+    data: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mut options = Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1, case: None };
+    let mut options =
+        Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1, case: None, data: None };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -62,9 +64,7 @@ fn parse_args() -> Result<Options, String> {
             "--n" => options.n = Some(value("--n")?.parse().map_err(|e| format!("--n: {e}"))?),
             "--case" => options.case = Some(value("--case")?),
             "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
-            "--data" => {
-                value("--data")?;
-            }
+            "--data" => options.data = Some(value("--data")?),
             w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -76,9 +76,10 @@ fn cases(workload: &str) -> Result<&'static [&'static str], String> {
     match workload {
         "w1" => Ok(&["raw", "delayed"]),
         "w2" => Ok(&["sum_xxT", "std", "matmul"]),
+        "w3" => Ok(&["groupby", "filter", "merge"]),
         "w4" => Ok(&["graph_1m"]),
-        "" => Err("name a workload: w1, w2 or w4".into()),
-        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w4)")),
+        "" => Err("name a workload: w1, w2, w3 or w4".into()),
+        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w3, w4)")),
     }
 }
 
@@ -87,7 +88,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w4> [--scheduler S] [--n N] [--runs R] [--case C]"
+                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler S] [--n N] [--runs R] [--case C]"
             );
             std::process::exit(2);
         }
@@ -136,6 +137,7 @@ fn run_case(options: &Options, case: &str) -> Json {
         ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
         ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
         ("w2", case) => w2(case, options.n, scheduler.as_ref()),
+        ("w3", case) => w3(case, options.data.as_deref(), options.n, scheduler.clone()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };
@@ -299,4 +301,75 @@ fn scalar(values: Vec<Value>) -> f64 {
 /// A fingerprint of a vector result: the sum of its elements.
 fn sum_of_blocks(values: Vec<Value>) -> f64 {
     values.iter().map(|v| scalar(vec![v.clone()])).sum()
+}
+
+/// W3: 10,000,000 rows in 8 parquet files (BENCHMARKS.md), generated (seeded) under
+/// `target/w3-data` unless `--data DIR` names existing files; timed from the files to the
+/// result.
+fn w3(case: &str, data: Option<&str>, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
+    use rask::dataframe::{Join, ParquetOptions, col, from_arrays, io::generate_w3, lit, read_parquet};
+    let dir = match data {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => {
+            let rows = n.unwrap_or(10_000_000);
+            let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/w3-data-{rows}"));
+            if !dir.join("part-7.parquet").exists() {
+                generate_w3(&dir, rows, 8, 3).expect("generate the W3 data");
+            }
+            dir
+        }
+    };
+    let t = Instant::now();
+    let scan = read_parquet(&dir, ParquetOptions::default()).expect("read_parquet");
+    let result = match case {
+        "groupby" => scan.groupby(["id"]).agg([col("x").mean(), col("y").sum()]).expect("groupby"),
+        "filter" => scan
+            .filter(col("y").gt(lit(0.5)))
+            .and_then(|df| df.select([col("id"), col("x")]))
+            .and_then(|df| df.agg([col("x").sum()]))
+            .expect("filter"),
+        "merge" => {
+            let ids: Vec<i64> = (0..1000).collect();
+            let lookup = from_arrays(
+                vec![
+                    ("id", Arc::new(arrow::array::Int64Array::from(ids.clone())) as arrow::array::ArrayRef),
+                    (
+                        "w",
+                        Arc::new(arrow::array::Float64Array::from_iter_values(ids.iter().map(|&i| i as f64 / 1000.0)))
+                            as _,
+                    ),
+                ],
+                1,
+            )
+            .expect("lookup");
+            scan.join(&lookup, Join::on(["id"]))
+                .and_then(|df| df.groupby(["s"]).agg([col("id").size().alias("rows")]))
+                .expect("merge")
+        }
+        other => panic!("no W3 case {other}"),
+    };
+    let build_s = t.elapsed().as_secs_f64();
+    let targets = targets_of(&result);
+    let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
+    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let t = Instant::now();
+    let batch = result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler)).expect("W3 runs");
+    let compute_s = t.elapsed().as_secs_f64();
+    json!({
+        "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,
+        "build_s": build_s, "compute_s": compute_s, "rows": batch.num_rows(),
+        "check": fingerprint(&batch),
+    })
+}
+
+/// A fingerprint of a result table: the sum of its numeric columns.
+fn fingerprint(batch: &arrow::array::RecordBatch) -> f64 {
+    batch
+        .columns()
+        .iter()
+        .filter_map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Float64).ok())
+        .map(|c| {
+            c.as_any().downcast_ref::<arrow::array::Float64Array>().map_or(0.0, |a| a.iter().flatten().sum::<f64>())
+        })
+        .sum()
 }
