@@ -164,7 +164,7 @@ impl Run<'_> {
         let mut recorder = self.events.map(|run| TaskRecorder::new(run, me as u32));
         let mut idle_rounds = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
-            match local.pop().or_else(|| self.find_work(me, &local)) {
+            match local.pop().or_else(|| self.find_work(me)) {
                 Some(t) => {
                     idle_rounds = 0;
                     self.execute(TaskId(t), &local, &mut recorder);
@@ -174,14 +174,14 @@ impl Run<'_> {
         }
     }
 
-    fn find_work(&self, me: usize, local: &Worker<u32>) -> Option<u32> {
+    /// Work for an idle worker: first tasks other workers made ready (finishing what was
+    /// started frees its inputs), then the next root in priority order. Roots are taken
+    /// one at a time: a batch runs ahead of the others' unfinished work and, popped from a
+    /// LIFO deque, in reverse priority order (W2's std held twice the memory). The price is
+    /// W1's tiny tasks: 0.18 µs per task instead of 0.09.
+    fn find_work(&self, me: usize) -> Option<u32> {
         loop {
             let mut retry = false;
-            match self.injector.steal_batch_and_pop(local) {
-                Steal::Success(t) => return Some(t),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
-            }
             for (i, stealer) in self.stealers.iter().enumerate() {
                 if i == me {
                     continue;
@@ -191,6 +191,11 @@ impl Run<'_> {
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }
+            }
+            match self.injector.steal() {
+                Steal::Success(t) => return Some(t),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
             }
             if !retry {
                 return None;
