@@ -9,8 +9,8 @@
 //!   name, [`FnOp`] wraps a closure for local use.
 //! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
-//! - Passes are pure functions graph -> graph: [`cull`] and [`order`]; [`to_dot`] renders
-//!   any graph.
+//! - Passes are pure functions graph -> graph: [`cull`] and [`order`]; [`to_dot`] and
+//!   [`to_svg`] (laid out in pure Rust) render any graph.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -44,6 +44,7 @@ mod op;
 pub mod ops;
 mod optimize;
 mod order;
+mod svg;
 mod task_graph;
 mod token;
 mod value;
@@ -58,6 +59,7 @@ pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
 pub use optimize::{OptimizeOptions, optimize};
 pub use order::{order, priority_sequence};
+pub use svg::{SVG_TASK_LIMIT, to_svg};
 pub use task_graph::{Arg, ArgView, Csr, GraphBuilder, TaskGraph, TaskId};
 pub use token::{Token, TokenHasher};
 pub use value::{Data, TaskOutput, Value};
