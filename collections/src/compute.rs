@@ -163,7 +163,7 @@ pub fn build_graph(targets: &[Target], passes: OptimizeOptions) -> Result<(TaskG
     Ok(optimize(graph, ids, passes))
 }
 
-fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
+pub(crate) fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
     targets
         .iter()
         .filter_map(|t| match t {

@@ -33,11 +33,11 @@ use std::sync::{Arc, OnceLock};
 
 use rask_graph::{
     ArgSpec, Args, Data, FnOp, Group, Key, Layer, Op, OpError, TaskOutput, TaskSpec, Token, TokenHasher, Value,
-    op_token, ops, to_dot,
+    op_token, ops,
 };
 use smallvec::SmallVec;
 
-use crate::compute::{Computable, ComputeOptions, Target, build_graph, compute_with};
+use crate::compute::{Computable, ComputeOptions, Target, compute_with};
 use crate::error::{Error, Result};
 
 /// A lazy value of type `T`: a literal, or the output of a task in a graph.
@@ -141,15 +141,38 @@ impl<T: Data> Delayed<T> {
 
     /// The graph behind this value (optimized, as it would run), in DOT.
     pub fn to_dot(&self) -> Result<String> {
-        let (graph, _) = build_graph(std::slice::from_ref(&self.target), rask_graph::OptimizeOptions::default())?;
-        Ok(to_dot(&graph))
+        crate::visualize::dot(self)
     }
 
-    /// Writes [`Delayed::to_dot`] to `path`.
+    /// The graph behind this value (optimized, as it would run) as an SVG picture, one
+    /// box per task coloured by task group (see [`crate::visualize::svg`]).
+    ///
+    /// ```
+    /// use rask_collections::delayed::delayed;
+    /// let svg = delayed(1i64).map(|x| x + 1).map(|x| x * 2).to_svg()?;
+    /// assert_eq!(svg.matches("class=\"task\"").count(), 2);
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
+    pub fn to_svg(&self) -> Result<String> {
+        crate::visualize::svg(self)
+    }
+
+    /// Writes a picture of the graph to `path`: SVG for `.svg`, DOT for `.dot`; any other
+    /// ending is an error naming the path (see [`crate::visualize::visualize`]).
     pub fn visualize(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, self.to_dot()?)
-            .map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })
+        crate::visualize::visualize(self, path)
+    }
+
+    /// The layers behind this value and its task counts before and after optimization.
+    ///
+    /// ```
+    /// use rask_collections::delayed::delayed;
+    /// let report = delayed(1i64).map(|x| x + 1).explain()?;
+    /// assert_eq!((report.layers.len(), report.tasks_after), (1, 1)); // the literal is no task
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
+    pub fn explain(&self) -> Result<crate::explain::Explain> {
+        crate::explain::explain(self, rask_graph::OptimizeOptions::default())
     }
 
     fn retype<U>(self) -> Delayed<U> {

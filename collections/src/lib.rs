@@ -6,7 +6,9 @@
 //! - [`dataframe`]: partitioned dataframes of Arrow record batches (`dask.dataframe`);
 //! - [`delayed`]: lazy values and function calls for custom work (`dask.delayed`);
 //! - [`compute`](mod@compute): materialize, optimize and run any [`Computable`], alone or several
-//!   sharing one graph.
+//!   sharing one graph;
+//! - [`explain`](mod@explain) and [`visualize`](mod@visualize): the layers and tasks behind
+//!   any of them, as a report or a picture (SVG or DOT).
 //!
 //! ```
 //! use rask_collections::{compute, delayed::{delayed, delayed_fn}};
@@ -23,6 +25,9 @@ pub mod compute;
 pub mod dataframe;
 pub mod delayed;
 mod error;
+pub mod explain;
+pub mod visualize;
 
 pub use compute::{Computable, ComputeOptions, Target, compute, compute_with};
 pub use error::{Error, Result};
+pub use explain::{Explain, LayerSummary, explain};

@@ -124,6 +124,21 @@ pub fn count_tasks(roots: &[&Arc<Layer>]) -> usize {
     layers_in_dependency_order(roots).iter().map(|l| l.tasks.len()).sum()
 }
 
+/// The layers reachable from `roots`, each once (by identity), every layer after the
+/// layers it reads.
+///
+/// ```
+/// use rask_graph::{reachable_layers, Layer};
+/// let first = Layer::new(vec![], vec![]);
+/// let second = Layer::new(vec![], vec![first.clone()]);
+/// let layers = reachable_layers(&[&second, &first]);
+/// assert_eq!(layers.len(), 2);
+/// assert!(std::ptr::eq(layers[0], &*first));
+/// ```
+pub fn reachable_layers<'a>(roots: &[&'a Arc<Layer>]) -> Vec<&'a Layer> {
+    layers_in_dependency_order(roots)
+}
+
 /// Post-order over the layer DAG (iterative; layers deduplicated by identity).
 fn layers_in_dependency_order<'a>(roots: &[&'a Arc<Layer>]) -> Vec<&'a Layer> {
     let mut seen = FxHashSet::default();

@@ -55,7 +55,7 @@ pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
 pub use key::{Group, Key};
-pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize};
+pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize, reachable_layers};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
 pub use optimize::{OptimizeOptions, optimize};
 pub use order::{order, priority_sequence};

@@ -209,6 +209,48 @@ impl<T: Element> Array<T> {
     pub fn compute_with(&self, options: &ComputeOptions) -> Result<ArrayD<T>> {
         compute_with(self, options)
     }
+
+    /// The layers behind this array and its task counts before and after optimization
+    /// (see [`crate::explain::explain`]); the error this array carries, if it has one.
+    ///
+    /// ```
+    /// use rask_collections::array::ones;
+    /// let report = (&ones::<f64>(&[8], [2])? + 1.0).explain()?;
+    /// assert_eq!(report.layers.iter().map(|l| l.tasks).collect::<Vec<_>>(), [4, 4]);
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
+    pub fn explain(&self) -> Result<crate::explain::Explain> {
+        self.raw_allowing_unknown()?;
+        crate::explain::explain(self, rask_graph::OptimizeOptions::default())
+    }
+
+    /// The graph behind this array (optimized, as it would run) in DOT.
+    pub fn to_dot(&self) -> Result<String> {
+        self.raw_allowing_unknown()?;
+        crate::visualize::dot(self)
+    }
+
+    /// The graph behind this array (optimized, as it would run) as an SVG picture: one box
+    /// per task coloured by task group, or one per group for big graphs (see
+    /// [`crate::visualize::svg`]).
+    ///
+    /// ```
+    /// use rask_collections::array::ones;
+    /// let svg = (&ones::<f64>(&[8], [2])? + 1.0).to_svg()?;
+    /// assert_eq!(svg.matches("class=\"task\"").count(), 8);
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
+    pub fn to_svg(&self) -> Result<String> {
+        self.raw_allowing_unknown()?;
+        crate::visualize::svg(self)
+    }
+
+    /// Writes a picture of the graph to `path`: SVG for `.svg`, DOT for `.dot`; any other
+    /// ending is an error naming the path (see [`crate::visualize::visualize`]).
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.raw_allowing_unknown()?;
+        crate::visualize::visualize(self, path)
+    }
 }
 
 impl<T: Element> Computable for Array<T> {

@@ -154,6 +154,41 @@ impl DataFrame {
     pub fn compute_with(&self, options: &ComputeOptions) -> Result<RecordBatch> {
         compute_with(self, options)
     }
+
+    /// The layers behind this dataframe and its task counts before and after
+    /// optimization (see [`crate::explain::explain`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow::array::{ArrayRef, Int64Array};
+    /// use rask_collections::dataframe::from_arrays;
+    /// let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..8));
+    /// let df = from_arrays(vec![("id", ids)], 4)?;
+    /// let report = df.explain()?;
+    /// assert_eq!((report.layers.len(), report.tasks_before), (1, 4));
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
+    pub fn explain(&self) -> Result<crate::explain::Explain> {
+        crate::explain::explain(self, rask_graph::OptimizeOptions::default())
+    }
+
+    /// The graph behind this dataframe (optimized, as it would run) in DOT.
+    pub fn to_dot(&self) -> Result<String> {
+        crate::visualize::dot(self)
+    }
+
+    /// The graph behind this dataframe (optimized, as it would run) as an SVG picture: one
+    /// box per task coloured by task group, or one per group for big graphs (see
+    /// [`crate::visualize::svg`]).
+    pub fn to_svg(&self) -> Result<String> {
+        crate::visualize::svg(self)
+    }
+
+    /// Writes a picture of the graph to `path`: SVG for `.svg`, DOT for `.dot`; any other
+    /// ending is an error naming the path (see [`crate::visualize::visualize`]).
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::visualize::visualize(self, path)
+    }
 }
 
 /// The record batch inside a partition's value, checked against the promised schema.
