@@ -97,7 +97,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("[get] computed in {computed:.1?} ({:.2} µs/task)", per_task(computed));
 
     // --- 6. DOT ------------------------------------------------------------------------
-    // The optimized graph behind a result; `visualize(path)` writes it to a file.
+    // The optimized graph behind a result; `visualize(path)` writes it to a file (SVG for
+    // `.svg`, laid out in pure Rust; DOT for `.dot`), and `explain()` lists its layers.
     let dot = add.call(inc.call(1), inc.call(2)).to_dot()?;
     println!("[dot] {} bytes; it starts:", dot.len());
     for line in dot.lines().take(4) {

@@ -50,6 +50,8 @@ pub mod delayed {
 }
 
 pub use rask_collections::delayed::{Delayed, delayed, delayed_fn};
+pub use rask_collections::explain::{Explain, LayerSummary, explain};
+pub use rask_collections::visualize::visualize;
 pub use rask_collections::{Computable, ComputeOptions};
 
 /// The default scheduler, set in code or by `RASK_SCHEDULER`.
