@@ -9,8 +9,8 @@
 //!   name, [`FnOp`] wraps a closure for local use.
 //! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
-//! - Passes are pure functions graph -> graph: [`cull`] and [`order`]; [`to_dot`] renders
-//!   any graph.
+//! - Passes are pure functions graph -> graph: [`cull`], [`fuse`] and [`order`], run in
+//!   turn by [`optimize`]; [`to_dot`] renders any graph.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -38,6 +38,7 @@ mod chunk;
 mod cull;
 mod dot;
 mod error;
+mod fuse;
 mod key;
 mod layer;
 mod op;
@@ -53,6 +54,7 @@ pub use chunk::{ArrayChunk, DType, Element};
 pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
+pub use fuse::fuse;
 pub use key::{Group, Key};
 pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
