@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::error::OpError;
+use crate::key::Key;
 use crate::op::{Args, Op};
 use crate::value::Value;
 
@@ -174,6 +175,10 @@ pub struct FusedStep {
     pub op: Arc<dyn Op>,
     /// Its arguments, in call order.
     pub args: Vec<Source>,
+    /// The key of the task it was, named in its errors (the last step's is the fused
+    /// task's own, which the scheduler names).
+    #[serde(default)]
+    pub key: Option<Key>,
 }
 
 /// Several tasks' ops run as one task: a small program of steps, each calling an op on
@@ -188,8 +193,8 @@ pub struct FusedStep {
 /// // add(inc(a), b)
 /// let fused = Fused {
 ///     steps: vec![
-///         FusedStep { op: Arc::new(Inc), args: vec![Source::Arg(0)] },
-///         FusedStep { op: Arc::new(Add), args: vec![Source::Step(0), Source::Arg(1)] },
+///         FusedStep { op: Arc::new(Inc), args: vec![Source::Arg(0)], key: None },
+///         FusedStep { op: Arc::new(Add), args: vec![Source::Step(0), Source::Arg(1)], key: None },
 ///     ],
 /// };
 /// assert_eq!(fused.call(args![Value::I64(1), Value::I64(10)]).unwrap(), Value::I64(12));
@@ -223,7 +228,13 @@ impl Op for Fused {
                 })?;
                 step_args.push(value);
             }
-            outputs.push(Some(step.op.call(step_args)?));
+            let output = step.op.call(step_args).map_err(|e| match step.key {
+                Some(key) if i + 1 < self.steps.len() => {
+                    OpError::new(format!("in {key} (op '{}'), fused into this task: {}", step.op.name(), e.message()))
+                }
+                _ => e,
+            })?;
+            outputs.push(Some(output));
         }
         outputs.pop().flatten().ok_or_else(|| OpError::new("fused: the program has no steps"))
     }
