@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
-use rask::graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, ops, optimize, order};
+use rask::graph::{
+    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize, order,
+};
 use rask::prelude::*;
 use rask::scheduler::{Scheduler, SchedulerSpec};
 use serde_json::{Value as Json, json};
@@ -222,7 +224,10 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
     let (culled, outputs) = cull(graph, &[root]);
     let cull_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (ordered, outputs) = order(culled, &outputs);
+    let (fused, outputs) = fuse(culled, &outputs);
+    let fuse_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (ordered, outputs) = order(fused, &outputs);
     let order_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let result = scheduler.execute(&ordered, &outputs).expect("W4 runs");
@@ -233,7 +238,8 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
         "build_s": build_s, "us_per_task_build": build_s / n_tasks as f64 * 1e6,
         "bytes_per_task": bytes as f64 / n_tasks as f64,
         "graph_bytes_per_task": ordered.memory_bytes() as f64 / n_tasks as f64,
-        "cull_s": cull_s, "order_s": order_s, "optimize_s": cull_s + order_s,
+        "cull_s": cull_s, "fuse_s": fuse_s, "order_s": order_s, "optimize_s": cull_s + fuse_s + order_s,
+        "us_per_task_optimize": (cull_s + fuse_s + order_s) / n_tasks as f64 * 1e6,
         "compute_s": compute_s, "us_per_task": compute_s / n_tasks as f64 * 1e6,
         "check": expected(n),
     })

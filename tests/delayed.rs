@@ -117,10 +117,14 @@ fn long_chains_neither_overflow_nor_leak_the_stack() {
 #[test]
 fn to_dot_and_visualize_render_the_graph() {
     let inc = delayed_fn("inc", |x: i64| x + 1);
-    let y = inc.call(inc.call(1));
+    let add = delayed_fn("add", |a: i64, b: i64| a + b);
+    let y = add.call(inc.call(1), inc.call(2));
     let dot = y.to_dot().unwrap();
-    assert_eq!(dot.matches("->").count(), 1, "{dot}");
-    assert_eq!(dot.matches("[label=").count(), 2, "{dot}");
+    assert_eq!(dot.matches("->").count(), 2, "{dot}");
+    assert_eq!(dot.matches("[label=").count(), 3, "{dot}");
+    // Pictures show the tasks as built: a chain is not drawn fused.
+    let chain = inc.call(inc.call(1)).to_dot().unwrap();
+    assert_eq!(chain.matches("[label=").count(), 2, "{chain}");
     let path = std::env::temp_dir().join(format!("rask-visualize-{}.dot", std::process::id()));
     y.visualize(&path).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), dot);

@@ -129,7 +129,7 @@ fn group_counts(graph: &TaskGraph) -> Vec<(String, usize)> {
 
 impl Explain {
     fn passes_text(&self) -> String {
-        let names: Vec<&str> = [(self.passes.cull, "cull"), (self.passes.order, "order")]
+        let names: Vec<&str> = [(self.passes.cull, "cull"), (self.passes.fuse, "fuse"), (self.passes.order, "order")]
             .into_iter()
             .filter_map(|(on, name)| on.then_some(name))
             .collect();
@@ -216,9 +216,10 @@ mod tests {
         assert_eq!(tasks(&report), [("ones", 4), ("add", 4), ("sum", 4), ("sum-aggregate", 1)]);
         let reads: Vec<_> = report.layers.iter().map(|l| l.dependencies.clone()).collect();
         assert_eq!(reads, [vec![], vec![0], vec![1], vec![2]]);
-        assert_eq!((report.tasks_before, report.tasks_after), (13, 13));
-        assert_eq!(report.groups_after, owned(&[("ones", 4), ("add", 4), ("sum", 4), ("sum-aggregate", 1)]));
-        assert_eq!(report.groups_before, report.groups_after);
+        // Fusion runs each block's ones -> add -> sum chain as one task, keyed as the sum.
+        assert_eq!((report.tasks_before, report.tasks_after), (13, 5));
+        assert_eq!(report.groups_before, owned(&[("ones", 4), ("add", 4), ("sum", 4), ("sum-aggregate", 1)]));
+        assert_eq!(report.groups_after, owned(&[("sum", 4), ("sum-aggregate", 1)]));
     }
 
     #[test]
@@ -230,7 +231,8 @@ mod tests {
         assert_eq!(&tasks(&report)[..2], [("ones", 4), ("add", 4)]);
         assert_eq!(report.layers[2].tasks, 1);
         assert_eq!(report.tasks_before, 9);
-        assert_eq!(report.tasks_after, 3);
+        // Culled to the one block's chain of three, fused into one task.
+        assert_eq!(report.tasks_after, 1);
         assert!(report.groups_after.iter().all(|(_, n)| *n == 1));
         let off = explain(&first, OptimizeOptions::none()).unwrap();
         assert_eq!(off.tasks_after, 9);
@@ -285,7 +287,7 @@ mod tests {
         let x = ones::<f64>(&[8], [2]).unwrap();
         let text = (&x + 1.0).sum(..).unwrap().explain().unwrap().to_string();
         assert!(text.starts_with("Layers (before optimization): 4 layers, 13 tasks\n"), "{text}");
-        assert!(text.contains("After optimization (cull, order): 13 tasks (was 13)"), "{text}");
+        assert!(text.contains("After optimization (cull, fuse, order): 5 tasks (was 13)"), "{text}");
         for line in ["1  add", "3  sum-aggregate"] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }

@@ -43,17 +43,30 @@ pub enum ValueError {
 #[error("{message}")]
 pub struct OpError {
     message: String,
+    origin: Option<Box<(Key, String)>>,
 }
 
 impl OpError {
     /// An error with the given message.
     pub fn new(message: impl Into<String>) -> Self {
-        OpError { message: message.into() }
+        OpError { message: message.into(), origin: None }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The same error, raised by the task `key` running op `op` (a task fused into the
+    /// one that ran): the scheduler names that task instead of the fused one.
+    pub fn in_task(mut self, key: Key, op: impl Into<String>) -> Self {
+        self.origin = Some(Box::new((key, op.into())));
+        self
+    }
+
+    /// The task and op that raised the error, when it is not the task that ran.
+    pub fn origin(&self) -> Option<(Key, &str)> {
+        self.origin.as_deref().map(|(key, op)| (*key, op.as_str()))
     }
 }
 

@@ -9,8 +9,9 @@
 //!   name, [`FnOp`] wraps a closure for local use.
 //! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
-//! - Passes are pure functions graph -> graph: [`cull`] and [`order`]; [`to_dot`] and
-//!   [`to_svg`] (laid out in pure Rust) render any graph.
+//! - Passes are pure functions graph -> graph: [`cull`], [`fuse`] and [`order`], run in
+//!   turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
+//!   graph.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -38,6 +39,7 @@ mod chunk;
 mod cull;
 mod dot;
 mod error;
+mod fuse;
 mod key;
 mod layer;
 mod op;
@@ -54,6 +56,7 @@ pub use chunk::{ArrayChunk, DType, Element};
 pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
+pub use fuse::fuse;
 pub use key::{Group, Key};
 pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize, reachable_layers};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};

@@ -32,6 +32,7 @@
 //! A binary that decodes tasks (a worker) must link the crate that defines the op: name it
 //! with `use my_ops_crate as _;` or its registration is dropped by the linker.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -51,8 +52,11 @@ macro_rules! args {
 }
 
 /// What a task does with its arguments.
+///
+/// `Op: Any`, so an op can look at another one's concrete type (`let any: &dyn Any =
+/// producer;` then `any.downcast_ref::<MyOp>()`), as [`Op::fuse_with`] implementations do.
 #[typetag::serde]
-pub trait Op: Send + Sync + fmt::Debug + 'static {
+pub trait Op: Any + Send + Sync + fmt::Debug + 'static {
     /// A short, stable name of the op kind, used as the default task group.
     fn name(&self) -> &str;
 
@@ -63,6 +67,51 @@ pub trait Op: Send + Sync + fmt::Debug + 'static {
     /// Whether the op can be serialized and run in another process.
     fn is_portable(&self) -> bool {
         true
+    }
+
+    /// One op doing the work of `producer` and then of `self`, when `self` reads the
+    /// producer's output as its argument `position` and that output is needed nowhere
+    /// else; `None` (the default) if this op cannot absorb it.
+    ///
+    /// The fused op takes `self`'s arguments with the one at `position` replaced by the
+    /// producer's `producer_args` arguments, in order. The optimizer's fusion pass
+    /// ([`crate::fuse`]) asks this first and falls back to a generic fused program, so
+    /// an implementation only pays off when the combination is cheaper than running the
+    /// two ops in turn (one flat expression instead of an intermediate block).
+    ///
+    /// ```
+    /// use std::any::Any;
+    /// use std::sync::Arc;
+    /// use rask_graph::{args, Args, Op, OpError, Value};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// /// `x * factor`: two in a row multiply their factors.
+    /// #[derive(Debug, Serialize, Deserialize)]
+    /// struct Scale { factor: i64 }
+    ///
+    /// #[typetag::serde(name = "doc.fuse_with.scale")]
+    /// impl Op for Scale {
+    ///     fn name(&self) -> &str { "scale" }
+    ///     fn call(&self, args: Args) -> Result<Value, OpError> {
+    ///         match args.as_slice() {
+    ///             [Value::I64(x)] => Ok(Value::I64(x * self.factor)),
+    ///             other => Err(OpError::new(format!("scale expects one i64, got {other:?}"))),
+    ///         }
+    ///     }
+    ///     fn fuse_with(&self, _position: usize, producer: &dyn Op, _args: usize) -> Option<Arc<dyn Op>> {
+    ///         let producer: &dyn Any = producer;
+    ///         let inner = producer.downcast_ref::<Scale>()?;
+    ///         Some(Arc::new(Scale { factor: inner.factor * self.factor }))
+    ///     }
+    /// }
+    ///
+    /// let fused = Scale { factor: 3 }.fuse_with(0, &Scale { factor: 2 }, 1).unwrap();
+    /// assert_eq!(fused.call(args![Value::I64(5)]).unwrap(), Value::I64(30));
+    /// assert!(Scale { factor: 3 }.fuse_with(0, &rask_graph::ops::Inc, 1).is_none());
+    /// ```
+    fn fuse_with(&self, position: usize, producer: &dyn Op, producer_args: usize) -> Option<Arc<dyn Op>> {
+        let _ = (position, producer, producer_args);
+        None
     }
 }
 

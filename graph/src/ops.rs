@@ -4,9 +4,13 @@
 //! Numeric ops follow numpy's scalar rules: integers stay `i64` (an overflow is an error,
 //! not a wrap-around), and any float operand makes the result `f64`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::error::OpError;
+use crate::key::Key;
 use crate::op::{Args, Op};
 use crate::value::Value;
 
@@ -155,12 +159,94 @@ impl Op for GetItem {
     }
 }
 
+/// Where an argument of one step of a [`Fused`] program comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// Argument `i` of the fused task.
+    Arg(u32),
+    /// The output of an earlier step `i`.
+    Step(u32),
+}
+
+/// One call of a [`Fused`] program.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FusedStep {
+    /// The op to call.
+    pub op: Arc<dyn Op>,
+    /// Its arguments, in call order.
+    pub args: Vec<Source>,
+    /// The key of the task it was, named in its errors (the last step's is the fused
+    /// task's own, which the scheduler names).
+    #[serde(default)]
+    pub key: Option<Key>,
+}
+
+/// Several tasks' ops run as one task: a small program of steps, each calling an op on
+/// arguments of the fused task or outputs of earlier steps; the last step's output is the
+/// task's. Each source is read once and moved, so a step may reuse an input in place.
+/// Made by the fusion pass ([`crate::fuse`]) when no op knows a cheaper combination.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rask_graph::ops::{Add, Fused, FusedStep, Inc, Source};
+/// use rask_graph::{args, decode_op, encode_op, Op, Value};
+/// // add(inc(a), b)
+/// let fused = Fused {
+///     steps: vec![
+///         FusedStep { op: Arc::new(Inc), args: vec![Source::Arg(0)], key: None },
+///         FusedStep { op: Arc::new(Add), args: vec![Source::Step(0), Source::Arg(1)], key: None },
+///     ],
+/// };
+/// assert_eq!(fused.call(args![Value::I64(1), Value::I64(10)]).unwrap(), Value::I64(12));
+/// let back = decode_op(&encode_op(&fused).unwrap()).unwrap();
+/// assert_eq!(back.call(args![Value::I64(1), Value::I64(10)]).unwrap(), Value::I64(12));
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fused {
+    /// The calls, in order.
+    pub steps: Vec<FusedStep>,
+}
+
+#[typetag::serde(name = "rask.fused")]
+impl Op for Fused {
+    fn name(&self) -> &str {
+        self.steps.last().map_or("fused", |s| s.op.name())
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        let mut inputs: SmallVec<[Option<Value>; 8]> = args.into_iter().map(Some).collect();
+        let mut outputs: Vec<Option<Value>> = Vec::with_capacity(self.steps.len());
+        for (i, step) in self.steps.iter().enumerate() {
+            let mut step_args = Args::with_capacity(step.args.len());
+            for source in &step.args {
+                let slot = match *source {
+                    Source::Arg(a) => inputs.get_mut(a as usize),
+                    Source::Step(s) => outputs.get_mut(s as usize),
+                };
+                let value = slot.and_then(Option::take).ok_or_else(|| {
+                    OpError::new(format!("fused: step {i} reads {source:?}, which does not exist or was read before"))
+                })?;
+                step_args.push(value);
+            }
+            let output = step.op.call(step_args).map_err(|e| match step.key {
+                Some(key) if e.origin().is_none() => e.in_task(key, step.op.name()),
+                _ => e,
+            })?;
+            outputs.push(Some(output));
+        }
+        outputs.pop().flatten().ok_or_else(|| OpError::new("fused: the program has no steps"))
+    }
+
+    fn is_portable(&self) -> bool {
+        self.steps.iter().all(|s| s.op.is_portable())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::op::{decode_op, encode_op, op_token};
     use crate::{FnOp, args};
-    use std::sync::Arc;
 
     fn builtins() -> Vec<Arc<dyn Op>> {
         vec![

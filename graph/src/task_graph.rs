@@ -167,6 +167,28 @@ impl TaskGraph {
         &self.ops[self.op_of[id.index()] as usize]
     }
 
+    /// The index of task `id`'s op in the graph's table of shared ops.
+    #[inline]
+    pub(crate) fn op_index(&self, id: TaskId) -> usize {
+        self.op_of[id.index()] as usize
+    }
+
+    /// The graph's table of shared ops.
+    pub(crate) fn op_table(&self) -> &[Arc<dyn Op>] {
+        &self.ops
+    }
+
+    /// Argument `i` of task `id`.
+    #[inline]
+    pub(crate) fn arg_at(&self, id: TaskId, i: usize) -> ArgView<'_> {
+        self.view(self.arg_refs(id)[i])
+    }
+
+    /// The number of arguments of all tasks together.
+    pub(crate) fn total_args(&self) -> usize {
+        self.args.len()
+    }
+
     /// The arguments of task `id`, in call order.
     #[inline]
     pub fn args(&self, id: TaskId) -> impl ExactSizeIterator<Item = ArgView<'_>> + '_ {

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use rask_graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, ops, optimize, order};
+use rask_graph::{
+    Arg, ArgView, Args, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize,
+    order,
+};
 
 fn key(i: usize) -> Key {
     Key::new(Group::new("node"), Token(3), &[i as u32])
@@ -101,7 +104,8 @@ proptest! {
         let needed = reachable(&deps, &outputs);
         let first_unneeded = ordered.keys().iter().position(|k| !needed.contains(k)).unwrap_or(ordered.len());
         prop_assert!(ordered.keys()[first_unneeded..].iter().all(|k| !needed.contains(k)));
-        let (optimized, _) = optimize(ordered, new_ids, OptimizeOptions::default());
+        let passes = OptimizeOptions { fuse: false, ..OptimizeOptions::default() };
+        let (optimized, _) = optimize(ordered, new_ids, passes);
         prop_assert_eq!(optimized.len(), needed.len());
     }
 }
@@ -110,5 +114,73 @@ fn literal(graph: &TaskGraph, t: TaskId) -> i64 {
     match graph.args(t).next() {
         Some(rask_graph::ArgView::Literal(Value::I64(i))) => *i,
         other => panic!("expected the literal first, got {other:?}"),
+    }
+}
+
+/// Task i applies `kinds[i]` (sum, inc of its first dependency, or identity of it) to a
+/// literal and its dependencies: a graph with chains, shared tasks and identities.
+fn build_mixed(deps: &[Vec<usize>], kinds: &[u8]) -> TaskGraph {
+    let (sum, inc, id): (Arc<dyn Op>, Arc<dyn Op>, Arc<dyn Op>) =
+        (Arc::new(ops::Sum), Arc::new(ops::Inc), Arc::new(ops::Identity));
+    let mut b = TaskGraph::builder();
+    for (i, ds) in deps.iter().enumerate() {
+        let result = match (kinds[i] % 3, ds.first()) {
+            (1, Some(&d)) => b.add(key(i), &inc, [Arg::Task(TaskId(d as u32))]),
+            (2, Some(&d)) => b.add(key(i), &id, [Arg::Task(TaskId(d as u32))]),
+            _ => {
+                let args = std::iter::once(Arg::Value(Value::I64(i as i64)))
+                    .chain(ds.iter().map(|&d| Arg::Task(TaskId(d as u32))));
+                b.add(key(i), &sum, args)
+            }
+        };
+        result.unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// The outputs' values, running every task in id order.
+fn run(graph: &TaskGraph, outputs: &[TaskId]) -> Vec<Value> {
+    let mut values: Vec<Value> = Vec::with_capacity(graph.len());
+    for t in graph.ids() {
+        let args: Args = graph
+            .args(t)
+            .map(|a| match a {
+                ArgView::Task(d) => values[d.index()].clone(),
+                ArgView::Literal(v) => v.clone(),
+            })
+            .collect();
+        values.push(graph.op(t).call(args).unwrap());
+    }
+    outputs.iter().map(|o| values[o.index()].clone()).collect()
+}
+
+fn mixed_dag() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<usize>, Vec<u8>)> {
+    dag().prop_flat_map(|(deps, outputs, _)| {
+        let n = deps.len();
+        (Just(deps), Just(outputs), proptest::collection::vec(any::<u8>(), n))
+    })
+}
+
+proptest! {
+    #[test]
+    fn fuse_keeps_results_and_output_keys((deps, outputs, kinds) in mixed_dag()) {
+        let graph = build_mixed(&deps, &kinds);
+        let ids: Vec<TaskId> = outputs.iter().map(|&o| TaskId(o as u32)).collect();
+        let expected = run(&graph, &ids);
+        let n = graph.len();
+        let (fused, new_ids) = fuse(graph, &ids);
+        assert_topological(&fused);
+        prop_assert!(fused.len() <= n);
+        prop_assert_eq!(run(&fused, &new_ids), expected.clone());
+        for (o, id) in outputs.iter().zip(&new_ids) {
+            prop_assert_eq!(fused.key(*id), key(*o));
+        }
+        fused.check_portable().unwrap();
+        // Through the whole pipeline, and fusing again changes nothing.
+        let (optimized, opt_ids) = optimize(build_mixed(&deps, &kinds), ids, OptimizeOptions::default());
+        prop_assert_eq!(run(&optimized, &opt_ids), expected);
+        let len = optimized.len();
+        let (again, _) = fuse(optimized, &opt_ids);
+        prop_assert_eq!(again.len(), len);
     }
 }

@@ -15,11 +15,11 @@ pub fn call_task(graph: &TaskGraph, id: TaskId, args: Args) -> Result<Value, Sch
     let op = graph.op(id);
     match catch_unwind(AssertUnwindSafe(|| op.call(args))) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(SchedulerError::TaskFailed {
-            key: graph.key(id),
-            op: op.name().to_string(),
-            message: e.message().to_string(),
-        }),
+        Ok(Err(e)) => {
+            // An error of a task fused into this one names that task.
+            let (key, op) = e.origin().unwrap_or((graph.key(id), op.name()));
+            Err(SchedulerError::TaskFailed { key, op: op.to_string(), message: e.message().to_string() })
+        }
         Err(payload) => Err(SchedulerError::TaskPanicked {
             key: graph.key(id),
             op: op.name().to_string(),

@@ -7,6 +7,7 @@
 //! lets the optimizer fuse chains of elementwise layers by nesting their trees; inputs
 //! used once are consumed, so a uniquely owned block is updated in place.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Zip};
@@ -217,6 +218,36 @@ impl Expr {
         if from == to { self } else { Expr::Cast(to, Box::new(self)) }
     }
 
+    /// The expression with `Input(position)` replaced by `inner` (whose `width` inputs
+    /// take that position's place) and later inputs renumbered; `None` if `inner` reads an
+    /// input beyond its width.
+    fn substitute(&self, position: u32, inner: &Expr, width: u32) -> Option<Expr> {
+        let map = |e: &Expr| e.substitute(position, inner, width).map(Box::new);
+        Some(match self {
+            Expr::Input(i) if *i == position => inner.renumber(|j| (j < width).then(|| j + position))?,
+            Expr::Input(i) if *i > position => Expr::Input((i - 1).checked_add(width)?),
+            Expr::Input(i) => Expr::Input(*i),
+            Expr::Scalar(s) => Expr::Scalar(s.clone()),
+            Expr::Cast(t, e) => Expr::Cast(*t, map(e)?),
+            Expr::Unary(f, e) => Expr::Unary(*f, map(e)?),
+            Expr::Binary(f, a, b) => Expr::Binary(*f, map(a)?, map(b)?),
+            Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+        })
+    }
+
+    /// The expression with each `Input(j)` replaced by `Input(f(j))`; `None` if `f` refuses.
+    fn renumber(&self, f: impl Fn(u32) -> Option<u32> + Copy) -> Option<Expr> {
+        let map = |e: &Expr| e.renumber(f).map(Box::new);
+        Some(match self {
+            Expr::Input(j) => Expr::Input(f(*j)?),
+            Expr::Scalar(s) => Expr::Scalar(s.clone()),
+            Expr::Cast(t, e) => Expr::Cast(*t, map(e)?),
+            Expr::Unary(u, e) => Expr::Unary(*u, map(e)?),
+            Expr::Binary(b, x, y) => Expr::Binary(*b, map(x)?, map(y)?),
+            Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+        })
+    }
+
     fn count_uses(&self, uses: &mut Vec<u32>) {
         match self {
             Expr::Input(i) => {
@@ -400,6 +431,34 @@ impl Op for Elementwise {
     fn call(&self, args: Args) -> Result<Value, OpError> {
         let blocks = block_args(&self.name, args)?;
         self.expr.eval(blocks).map(Value::Array)
+    }
+
+    /// Another elementwise op whose output this one reads once at `position` nests into
+    /// one flat expression: its inputs take that position's place, so a chain of
+    /// elementwise layers runs as one task with no intermediate blocks.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rask_collections::array::{BinaryFn, Elementwise, Expr, UnaryFn};
+    /// use rask_graph::{args, ArrayChunk, Op, Value};
+    /// let plus = Elementwise { name: "add".into(), expr: Expr::Binary(BinaryFn::Add, Box::new(Expr::Input(0)), Box::new(Expr::Input(1))) };
+    /// let sqrt = Elementwise { name: "sqrt".into(), expr: Expr::Unary(UnaryFn::Sqrt, Box::new(Expr::Input(0))) };
+    /// let fused = sqrt.fuse_with(0, &plus, 2).unwrap();
+    /// let block = |x: f64| Value::Array(ArrayChunk::F64(Arc::new(ndarray::arr1(&[x]).into_dyn())));
+    /// assert_eq!(fused.call(args![block(7.0), block(2.0)]).unwrap(), block(3.0));
+    /// ```
+    fn fuse_with(&self, position: usize, producer: &dyn Op, producer_args: usize) -> Option<Arc<dyn Op>> {
+        let producer: &dyn Any = producer;
+        let inner = producer.downcast_ref::<Elementwise>()?;
+        let (position, width) = (u32::try_from(position).ok()?, u32::try_from(producer_args).ok()?);
+        let mut uses = Vec::new();
+        self.expr.count_uses(&mut uses);
+        // Used twice, the producer's expression would be computed twice.
+        if uses.get(position as usize) != Some(&1) {
+            return None;
+        }
+        let expr = self.expr.substitute(position, &inner.expr, width)?;
+        Some(Arc::new(Elementwise { name: self.name.clone(), expr }))
     }
 }
 

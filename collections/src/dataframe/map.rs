@@ -5,6 +5,7 @@
 //! the steps). The output schema is derived when the operation is built, so mistakes are
 //! errors then.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
@@ -161,6 +162,17 @@ impl Op for MapPartition {
             batch = step.apply(batch, &schema).map_err(OpError::new)?;
         }
         Ok(Value::Batch(Batch::new(batch)))
+    }
+
+    /// A `MapPartition` producer's steps run first: the two become one op of both lists.
+    fn fuse_with(&self, position: usize, producer: &dyn Op, producer_args: usize) -> Option<Arc<dyn Op>> {
+        let producer: &dyn Any = producer;
+        let first = producer.downcast_ref::<MapPartition>()?;
+        if position != 0 || producer_args != 1 {
+            return None;
+        }
+        let steps = first.steps.iter().chain(&self.steps).cloned().collect();
+        Some(Arc::new(MapPartition { steps }))
     }
 }
 
