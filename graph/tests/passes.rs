@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use rask_graph::{
-    Arg, ArgView, Args, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize,
-    order,
+    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize, order,
 };
 
 fn key(i: usize) -> Key {
@@ -138,20 +137,9 @@ fn build_mixed(deps: &[Vec<usize>], kinds: &[u8]) -> TaskGraph {
     b.build().unwrap()
 }
 
-/// The outputs' values, running every task in id order.
+/// The outputs' values, on the synchronous scheduler.
 fn run(graph: &TaskGraph, outputs: &[TaskId]) -> Vec<Value> {
-    let mut values: Vec<Value> = Vec::with_capacity(graph.len());
-    for t in graph.ids() {
-        let args: Args = graph
-            .args(t)
-            .map(|a| match a {
-                ArgView::Task(d) => values[d.index()].clone(),
-                ArgView::Literal(v) => v.clone(),
-            })
-            .collect();
-        values.push(graph.op(t).call(args).unwrap());
-    }
-    outputs.iter().map(|o| values[o.index()].clone()).collect()
+    rask_scheduler::Scheduler::execute(&rask_scheduler::SyncScheduler, graph, outputs).unwrap()
 }
 
 fn mixed_dag() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<usize>, Vec<u8>)> {

@@ -352,11 +352,9 @@ impl Expr {
             Expr::Literal(s) => Evaluated::Scalar(s.clone()),
             Expr::Alias(e, _) => e.eval(batch)?,
             Expr::Binary(op, a, b) => {
-                let schema = batch.schema();
-                let (ta, tb) = (
-                    a.data_type(&schema).map_err(|e| e.to_string())?,
-                    b.data_type(&schema).map_err(|e| e.to_string())?,
-                );
+                // The evaluated operands carry their types: no second walk over the schema.
+                let (left, right) = (a.eval(batch)?, b.eval(batch)?);
+                let (ta, tb) = (left.data_type(), right.data_type());
                 let (ta, tb) = (literal_type(a, &ta, &tb), literal_type(b, &tb, &ta));
                 let out = binary_type(*op, &ta, &tb)
                     .ok_or_else(|| format!("{self}: cannot apply {} to {ta} and {tb}", op.symbol()))?;
@@ -365,8 +363,8 @@ impl Expr {
                 } else {
                     out.clone()
                 };
-                let left = a.eval(batch)?.datum(&operand, rows)?;
-                let right = b.eval(batch)?.datum(&operand, rows)?;
+                let left = left.datum(&operand, rows)?;
+                let right = right.datum(&operand, rows)?;
                 Evaluated::Array(apply_binary(*op, &*left, &*right).map_err(|e| format!("{self}: {e}"))?)
             }
             Expr::Not(e) => {
@@ -458,6 +456,14 @@ enum Evaluated {
 }
 
 impl Evaluated {
+    /// The operand's type: its array's, or the literal's own.
+    fn data_type(&self) -> DataType {
+        match self {
+            Evaluated::Array(a) => a.data_type().clone(),
+            Evaluated::Scalar(s) => s.data_type(),
+        }
+    }
+
     /// The operand as a kernel argument of type `to`.
     fn datum(self, to: &DataType, rows: usize) -> Result<Box<dyn Datum>, String> {
         match self {
