@@ -61,13 +61,9 @@ pub struct Layer {
 impl Layer {
     /// A layer of `tasks` reading from `dependencies` (each kept once, by identity).
     pub fn new(tasks: Vec<TaskSpec>, mut dependencies: Vec<Arc<Layer>>) -> Arc<Layer> {
-        let mut seen: Vec<*const Layer> = Vec::with_capacity(dependencies.len());
-        dependencies.retain(|l| {
-            let p = Arc::as_ptr(l);
-            let new = !seen.contains(&p);
-            seen.push(p);
-            new
-        });
+        // A hash set, not a scan: a collect of 100,000 delayed values has that many.
+        let mut seen: FxHashSet<*const Layer> = FxHashSet::default();
+        dependencies.retain(|l| seen.insert(Arc::as_ptr(l)));
         Arc::new(Layer { tasks, dependencies })
     }
 
