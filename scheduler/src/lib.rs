@@ -34,6 +34,7 @@ mod run;
 mod scheduler;
 mod sync;
 mod threads;
+pub mod wire;
 
 pub use error::SchedulerError;
 pub use run::{call_recorded, call_task, panic_message, use_counts};

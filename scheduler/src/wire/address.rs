@@ -1,0 +1,232 @@
+//! Where rask processes listen, and the one stream type over TCP and Unix sockets.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::WireError;
+
+/// An address to listen on or connect to: `tcp://host:port` or `unix:///path/to/socket`.
+///
+/// ```
+/// use rask_scheduler::wire::Address;
+/// let a: Address = "tcp://127.0.0.1:8786".parse().unwrap();
+/// assert_eq!(a.to_string(), "tcp://127.0.0.1:8786");
+/// let u: Address = "unix:///tmp/rask.sock".parse().unwrap();
+/// assert_eq!(u, Address::Unix("/tmp/rask.sock".into()));
+/// assert!("http://x".parse::<Address>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Address {
+    /// A TCP `host:port`.
+    Tcp(String),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl FromStr for Address {
+    type Err = WireError;
+
+    fn from_str(s: &str) -> Result<Self, WireError> {
+        if let Some(rest) = s.strip_prefix("tcp://") {
+            match rest.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                    Ok(Address::Tcp(rest.to_string()))
+                }
+                _ => Err(WireError::InvalidAddress(s.to_string())),
+            }
+        } else if let Some(path) = s.strip_prefix("unix://") {
+            if path.is_empty() {
+                return Err(WireError::InvalidAddress(s.to_string()));
+            }
+            Ok(Address::Unix(PathBuf::from(path)))
+        } else {
+            Err(WireError::InvalidAddress(s.to_string()))
+        }
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = WireError;
+    fn try_from(s: String) -> Result<Self, WireError> {
+        s.parse()
+    }
+}
+
+impl From<Address> for String {
+    fn from(a: Address) -> String {
+        a.to_string()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(hostport) => write!(f, "tcp://{hostport}"),
+            Address::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub struct Listener {
+    inner: ListenerInner,
+    address: Address,
+}
+
+#[derive(Debug)]
+enum ListenerInner {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// Binds `address`; port 0 picks a free port, which [`Listener::address`] reports. A
+    /// stale Unix socket file at the path is replaced.
+    pub fn bind(address: &Address) -> Result<Listener, WireError> {
+        match address {
+            Address::Tcp(hostport) => {
+                let l =
+                    TcpListener::bind(hostport).map_err(|e| WireError::io(format!("cannot listen on {address}"), e))?;
+                let local = l.local_addr().map_err(|e| WireError::io(format!("cannot listen on {address}"), e))?;
+                Ok(Listener { inner: ListenerInner::Tcp(l), address: Address::Tcp(local.to_string()) })
+            }
+            Address::Unix(path) => {
+                if path.exists() && UnixStream::connect(path).is_err() {
+                    let _ = std::fs::remove_file(path);
+                }
+                let l =
+                    UnixListener::bind(path).map_err(|e| WireError::io(format!("cannot listen on {address}"), e))?;
+                Ok(Listener { inner: ListenerInner::Unix(l), address: address.clone() })
+            }
+        }
+    }
+
+    /// The address peers connect to.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> Result<Connection, WireError> {
+        let context = || format!("accept on {}", self.address);
+        match &self.inner {
+            ListenerInner::Tcp(l) => {
+                let (s, peer) = l.accept().map_err(|e| WireError::io(context(), e))?;
+                let _ = s.set_nodelay(true);
+                Ok(Connection { stream: Stream::Tcp(s), peer: format!("tcp://{peer}") })
+            }
+            ListenerInner::Unix(l) => {
+                let (s, _) = l.accept().map_err(|e| WireError::io(context(), e))?;
+                Ok(Connection { stream: Stream::Unix(s), peer: self.address.to_string() })
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let ListenerInner::Unix(_) = self.inner
+            && let Address::Unix(path) = &self.address
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// One connected stream, TCP or Unix; blocking reads and writes.
+#[derive(Debug)]
+pub struct Connection {
+    stream: Stream,
+    peer: String,
+}
+
+#[derive(Debug)]
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Connection {
+    /// Connects to `address`.
+    pub fn connect(address: &Address) -> Result<Connection, WireError> {
+        let context = || format!("cannot connect to {address}");
+        let stream = match address {
+            Address::Tcp(hostport) => {
+                let s = TcpStream::connect(hostport).map_err(|e| WireError::io(context(), e))?;
+                let _ = s.set_nodelay(true);
+                Stream::Tcp(s)
+            }
+            Address::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(|e| WireError::io(context(), e))?),
+        };
+        Ok(Connection { stream, peer: address.to_string() })
+    }
+
+    /// Who is at the other end, for messages.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// A second handle on the same stream (one thread reads while another writes).
+    pub fn try_clone(&self) -> Result<Connection, WireError> {
+        let context = || format!("cannot clone connection to {}", self.peer);
+        let stream = match &self.stream {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone().map_err(|e| WireError::io(context(), e))?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone().map_err(|e| WireError::io(context(), e))?),
+        };
+        Ok(Connection { stream, peer: self.peer.clone() })
+    }
+
+    /// Closes both directions; a thread blocked reading the other handle wakes with an error.
+    pub fn shutdown(&self) {
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    /// Sets a read timeout (`None` blocks forever).
+    pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), WireError> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+        }
+        .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
+    }
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The control messages, with the task values they carry.
+//!
+//! A scheduler sends [`ToWorker`] to each worker and reads [`FromWorker`] back on the same
+//! connection; a worker fetching inputs from another worker's data server sends
+//! [`PeerRequest`] and reads [`PeerReply`]. Messages batch: one `Compute` carries many
+//! tasks, one `Finished` many results, so a task costs no round trip of its own.
+
+use std::sync::Arc;
+
+use rask_graph::{Key, Op, Value};
+use serde::{Deserialize, Serialize};
+
+use super::Address;
+
+/// From a scheduler to a worker.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ToWorker {
+    /// Run these tasks as soon as their inputs are available, lower `priority` first.
+    /// `ops` is a table the tasks index, so an op shared by many tasks travels once.
+    Compute {
+        /// The ops of this batch.
+        ops: Vec<Arc<dyn Op>>,
+        /// The tasks.
+        tasks: Vec<TaskMsg>,
+    },
+    /// Send these held values to the scheduler, as one [`FromWorker::Values`].
+    Gather(Vec<Key>),
+    /// Forget these values, in memory or spilled.
+    Release(Vec<Key>),
+    /// Start nothing more and exit.
+    Shutdown,
+}
+
+/// One task to run on a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TaskMsg {
+    /// The key its output is stored under.
+    pub key: Key,
+    /// Index into the batch's op table.
+    pub op: u32,
+    /// Its arguments, in order.
+    pub args: Vec<WireArg>,
+    /// Lower runs first (the graph's order).
+    pub priority: u64,
+}
+
+/// Where one argument of a task comes from.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireArg {
+    /// A literal value.
+    Value(Value),
+    /// The output of a task this worker ran or is to run.
+    Held(Key),
+    /// The output of a task held by another worker, fetched from its data server.
+    Remote {
+        /// The value's key.
+        key: Key,
+        /// The holder's data address.
+        from: Address,
+    },
+}
+
+/// From a worker to its scheduler.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FromWorker {
+    /// These tasks finished; their values are held by the worker.
+    Finished(Vec<Finished>),
+    /// A task failed or panicked.
+    Failed(TaskFailure),
+    /// The values asked for with [`ToWorker::Gather`] (`None`: not held).
+    Values(Vec<(Key, Option<Value>)>),
+    /// An input of `task` could not be fetched from `from` (the holder is gone or lost it).
+    Missing {
+        /// The task that needed it.
+        task: Key,
+        /// The missing value.
+        key: Key,
+        /// Where it was looked for.
+        from: Address,
+    },
+    /// Memory use, sent now and then.
+    Heartbeat {
+        /// Bytes of values in memory.
+        memory: u64,
+        /// Bytes of values spilled to disk.
+        spilled: u64,
+    },
+}
+
+/// One finished task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    /// Its key.
+    pub key: Key,
+    /// Bytes of its output ([`Value::nbytes`]).
+    pub nbytes: u64,
+    /// How long its op ran, in microseconds.
+    pub duration_us: u64,
+}
+
+/// A task that failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// The task (for a fused task, the step that failed).
+    pub key: Key,
+    /// Its op's name.
+    pub op: String,
+    /// The error or panic message.
+    pub message: String,
+    /// Whether it panicked rather than returned an error.
+    pub panicked: bool,
+}
+
+/// From a worker to another worker's data server.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PeerRequest {
+    /// Send these values.
+    Get(Vec<Key>),
+}
+
+/// A data server's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PeerReply {
+    /// The values asked for, in order (`None`: not held).
+    Values(Vec<(Key, Option<Value>)>),
+}

@@ -1,0 +1,39 @@
+//! The wire protocol between rask processes: the process pool's scheduler and its
+//! `rask-worker`s today, the distributed scheduler, its workers and clients later.
+//!
+//! - [`Address`], [`Listener`], [`Connection`]: TCP (`tcp://host:port`) or Unix sockets
+//!   (`unix:///path`), one blocking stream type over both.
+//! - [`frame`]: length-delimited frames with a size limit; a malformed, truncated or
+//!   oversized frame is a [`WireError`] for that connection only.
+//! - [`handshake`]: the first frame of every connection carries a magic number, the
+//!   protocol version and the shared-secret token; a mismatch is refused on both sides
+//!   with a message saying which.
+//! - [`message`]: the serde-encoded control messages ([`ToWorker`], [`FromWorker`],
+//!   [`PeerRequest`], [`PeerReply`]), with task values inside them.
+//!
+//! ```
+//! use rask_scheduler::wire::{Address, Listener, Connection, ToWorker, read_message, write_message};
+//! let listener = Listener::bind(&"tcp://127.0.0.1:0".parse::<Address>()?)?;
+//! let address = listener.address().clone();
+//! let client = std::thread::spawn(move || -> Result<(), rask_scheduler::wire::WireError> {
+//!     let mut conn = Connection::connect(&address)?;
+//!     write_message(&mut conn, &ToWorker::Release(vec![]))
+//! });
+//! let mut conn = listener.accept()?;
+//! let message: ToWorker = read_message(&mut conn, rask_scheduler::wire::MAX_FRAME_BYTES)?;
+//! assert!(matches!(message, ToWorker::Release(keys) if keys.is_empty()));
+//! client.join().unwrap()?;
+//! # Ok::<(), rask_scheduler::wire::WireError>(())
+//! ```
+
+mod address;
+mod error;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+
+pub use address::{Address, Connection, Listener};
+pub use error::WireError;
+pub use frame::{MAX_FRAME_BYTES, read_message, write_message};
+pub use handshake::{Hello, PROTOCOL_VERSION, Role, WorkerInfo, accept_handshake, connect_handshake};
+pub use message::{Finished, FromWorker, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg};
