@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use rask_graph::{Key, Op, Value};
+use rask_graph::{GraphError, Key, Op, Value, decode_op, encode_op};
 use serde::{Deserialize, Serialize};
 
-use super::Address;
+use super::{Address, WireError};
 
 /// From a scheduler to a worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -19,8 +19,9 @@ pub enum ToWorker {
     /// Run these tasks as soon as their inputs are available, lower `priority` first.
     /// `ops` is a table the tasks index, so an op shared by many tasks travels once.
     Compute {
-        /// The ops of this batch.
-        ops: Vec<Arc<dyn Op>>,
+        /// The ops of this batch, each encoded on its own so that an op the worker does
+        /// not know fails only the tasks that use it.
+        ops: Vec<EncodedOp>,
         /// The tasks.
         tasks: Vec<TaskMsg>,
     },
@@ -30,6 +31,69 @@ pub enum ToWorker {
     Release(Vec<Key>),
     /// Start nothing more and exit.
     Shutdown,
+}
+
+/// An op in its registered, serialized form ([`encode_op`]); decoded by the worker.
+///
+/// ```
+/// use rask_graph::ops::Inc;
+/// use rask_scheduler::wire::EncodedOp;
+/// let op = EncodedOp::encode(&Inc).unwrap();
+/// assert_eq!(op.decode().unwrap().name(), "inc");
+/// assert!(EncodedOp(vec![0xc0]).decode().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncodedOp(#[serde(with = "serde_bytes_compat")] pub Vec<u8>);
+
+impl EncodedOp {
+    /// Encodes `op`; a closure op (not portable) is an error naming it.
+    pub fn encode(op: &dyn Op) -> Result<EncodedOp, WireError> {
+        if !op.is_portable() {
+            return Err(WireError::Encode(format!(
+                "op '{}' is a local closure and cannot leave its process",
+                op.name()
+            )));
+        }
+        encode_op(op).map(EncodedOp).map_err(|e| WireError::Encode(e.to_string()))
+    }
+
+    /// Decodes the op; an unregistered name is an error naming it.
+    pub fn decode(&self) -> Result<Arc<dyn Op>, GraphError> {
+        decode_op(&self.0)
+    }
+}
+
+/// Encodes a byte vector as one MessagePack binary, not an array of integers.
+mod serde_bytes_compat {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Visitor)
+    }
 }
 
 /// One task to run on a worker.

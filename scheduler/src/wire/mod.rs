@@ -36,4 +36,4 @@ pub use address::{Address, Connection, Listener};
 pub use error::WireError;
 pub use frame::{MAX_FRAME_BYTES, read_message, write_message};
 pub use handshake::{Hello, PROTOCOL_VERSION, Role, WorkerInfo, accept_handshake, connect_handshake};
-pub use message::{Finished, FromWorker, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg};
+pub use message::{EncodedOp, Finished, FromWorker, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg};
