@@ -1,8 +1,11 @@
-//! The workload harness: W1, W2, W3 and W4 of BENCHMARKS.md, one JSON line per case.
+//! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR]`
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
+
+#[path = "workloads/w6.rs"]
+mod w6;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
@@ -80,8 +83,9 @@ fn cases(workload: &str) -> Result<&'static [&'static str], String> {
         "w2" => Ok(&["sum_xxT", "std", "matmul"]),
         "w3" => Ok(&["groupby", "filter", "merge"]),
         "w4" => Ok(&["graph_1m"]),
-        "" => Err("name a workload: w1, w2, w3 or w4".into()),
-        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w3, w4)")),
+        "w6" => Ok(&["cpu", "io", "net"]),
+        "" => Err("name a workload: w1, w2, w3, w4 or w6".into()),
+        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w3, w4, w6)")),
     }
 }
 
@@ -90,7 +94,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler S] [--n N] [--runs R] [--case C]"
+                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler S] [--n N] [--runs R] [--case C]"
             );
             std::process::exit(2);
         }
@@ -141,6 +145,7 @@ fn run_case(options: &Options, case: &str) -> Json {
         ("w2", case) => w2(case, options.n, scheduler.as_ref()),
         ("w3", case) => w3(case, options.data.as_deref(), options.n, scheduler.clone()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
+        ("w6", case) => w6::run(case, options.data.as_deref(), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };
     line["workload"] = json!(options.workload);
