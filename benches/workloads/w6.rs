@@ -41,7 +41,7 @@ impl Op for CountPrimes {
         "count_primes"
     }
     fn call(&self, _: Args) -> Result<Value, OpError> {
-        let is_prime = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0);
+        let is_prime = |n: u64| n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d));
         Ok(Value::I64((0..self.below).filter(|&n| is_prime(n)).count() as i64))
     }
 }
