@@ -557,7 +557,7 @@ impl<'g> Run<'g> {
     }
 
     /// The next ready task for worker `w`: its own queue, then the roots, then another
-    /// worker's backlog (stolen from the worker with the longest queue).
+    /// worker's backlog (stolen from the worker with the most queued beyond its room).
     fn next_for(&mut self, w: usize) -> Option<u32> {
         let ready = |state: &[State], t: u32| state[t as usize] == State::Ready;
         while let Some(Reverse(t)) = self.workers[w].queue.pop() {
@@ -571,9 +571,14 @@ impl<'g> Run<'g> {
             }
         }
         loop {
+            // Only a backlog: what the victim has no room to take itself this round.
+            let backlog = |v: usize| {
+                let room = self.target(v).saturating_sub(self.workers[v].in_flight);
+                self.workers[v].queue.len().saturating_sub(room)
+            };
             let victim = (0..self.workers.len())
-                .filter(|&v| v != w && self.workers[v].alive && !self.workers[v].queue.is_empty())
-                .max_by_key(|&v| self.workers[v].queue.len())?;
+                .filter(|&v| v != w && self.workers[v].alive && backlog(v) > 0)
+                .max_by_key(|&v| backlog(v))?;
             while let Some(Reverse(t)) = self.workers[victim].queue.pop() {
                 if ready(&self.state, t) {
                     return Some(t);
