@@ -127,6 +127,9 @@ pub(crate) struct Run<'g> {
     mean_us: Option<f64>,
     scratch: Vec<u64>,
     lost: usize,
+    /// A loss was recorded: [`Run::recover`] runs before the next flush sends anything,
+    /// once for any number of losses reported together.
+    dirty: bool,
 }
 
 impl<'g> Run<'g> {
@@ -184,6 +187,7 @@ impl<'g> Run<'g> {
             encoded: FxHashMap::default(),
             mean_us: None,
             lost: 0,
+            dirty: false,
         })
     }
 
@@ -202,7 +206,7 @@ impl<'g> Run<'g> {
 
     /// Whether every task finished and every output was gathered.
     pub fn is_done(&self) -> bool {
-        self.remaining == 0 && self.results.len() == self.n_outputs
+        !self.dirty && self.remaining == 0 && self.results.len() == self.n_outputs
     }
 
     /// The outputs' values, in the order asked; call once [`Run::is_done`].
@@ -235,7 +239,8 @@ impl<'g> Run<'g> {
                 for (key, value) in values {
                     lost |= self.gathered(worker, key, value);
                 }
-                if lost { self.recover() } else { Ok(()) }
+                self.dirty |= lost;
+                Ok(())
             }
             FromWorker::Missing { task, key, from } => self.missing(worker, task, key, &from),
             FromWorker::Heartbeat { .. } => Ok(()),
@@ -244,7 +249,7 @@ impl<'g> Run<'g> {
 
     /// Worker `worker` is gone (its connection closed, its process exited): its queued
     /// and running tasks go back to the queue and the values it held that are still
-    /// needed are recomputed. An `Err` when no worker is left.
+    /// needed are recomputed (at the next [`Run::flush`]). An `Err` when no worker is left.
     pub fn worker_lost(&mut self, worker: usize, reason: &str) -> Result<(), SchedulerError> {
         let Some(w) = self.workers.get_mut(worker) else { return Ok(()) };
         if !w.alive {
@@ -256,7 +261,8 @@ impl<'g> Run<'g> {
         if !self.workers.iter().any(|w| w.alive) {
             return Err(self.no_workers(reason));
         }
-        self.recover()
+        self.dirty = true;
+        Ok(())
     }
 
     fn no_workers(&self, reason: &str) -> SchedulerError {
@@ -389,13 +395,15 @@ impl<'g> Run<'g> {
                 self.workers[h as usize].release.push(key);
             }
         }
-        self.recover()
+        self.dirty = true;
+        Ok(())
     }
 
     /// Rebuilds every count and queue from the task states after a loss: requeues what was
     /// sent to dead workers, recomputes (recursively) every lost or released value an
     /// unfinished task or an ungathered output still needs. O(tasks); losses are rare.
     fn recover(&mut self) -> Result<(), SchedulerError> {
+        self.dirty = false;
         if !self.workers.iter().any(|w| w.alive) {
             return Err(self.no_workers("every worker was lost"));
         }
@@ -522,6 +530,9 @@ impl<'g> Run<'g> {
 
     /// Tops up every live worker (least loaded first) and sends the batches assembled.
     pub fn flush(&mut self, comm: &mut impl Comm) -> Result<(), SchedulerError> {
+        if self.dirty {
+            self.recover()?;
+        }
         let mut order: SmallVec<[usize; 16]> = (0..self.workers.len()).filter(|&w| self.workers[w].alive).collect();
         order.sort_by(|&a, &b| self.workers[a].load().total_cmp(&self.workers[b].load()));
         for &w in &order {
