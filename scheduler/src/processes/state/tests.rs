@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rask_graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, ops, optimize};
 
 use super::*;
+use crate::wire::{ToWorker, WireArg};
 use crate::{Scheduler, SyncScheduler};
 
 #[derive(Default)]
