@@ -1,6 +1,9 @@
 //! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N] [--n N] [--runs R] [--case C] [--data DIR]`
+//!
+//! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
+//! (`VmHWM`, read before the pool shuts down).
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
 
@@ -17,7 +20,7 @@ use rask::graph::{
     Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize, order,
 };
 use rask::prelude::*;
-use rask::scheduler::{Scheduler, SchedulerSpec};
+use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerSpec};
 use serde_json::{Value as Json, json};
 
 /// Counts live heap bytes while `COUNTING` is on (W4's bytes per task).
@@ -124,12 +127,21 @@ fn main() {
     }
 }
 
-fn scheduler(spec: &str) -> Arc<dyn Scheduler> {
-    spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")).build()
+/// The scheduler named by `--scheduler`; a process pool is also returned as itself, so the
+/// harness can read its workers' memory.
+fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Arc<ProcessesScheduler>>) {
+    match spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")) {
+        SchedulerSpec::Processes(n) => {
+            let pool = Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default());
+            (pool.clone(), Some(pool))
+        }
+        other => (other.build(), None),
+    }
 }
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Peak resident memory (`VmHWM`) of a process, in MiB.
+fn peak_rss_mb_of(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -137,8 +149,20 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// This process's peak RSS plus its workers' (for a process pool), in MiB.
+fn peak_rss_mb(pool: Option<&ProcessesScheduler>) -> f64 {
+    let workers: f64 = pool.map_or(0.0, |p| p.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).sum());
+    peak_rss_mb_of("self") + workers
+}
+
 fn run_case(options: &Options, case: &str) -> Json {
-    let scheduler = scheduler(&options.scheduler);
+    let (scheduler, pool) = scheduler(&options.scheduler);
+    if pool.is_some() && (options.workload.as_str(), case) == ("w1", "delayed") {
+        return json!({
+            "workload": options.workload, "case": case, "scheduler": scheduler.name(),
+            "skipped": "rask's delayed functions are closures, which cannot run in worker processes; w1/raw runs the same graph of registered ops",
+        });
+    }
     let mut line = match (options.workload.as_str(), case) {
         ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
         ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
@@ -151,7 +175,10 @@ fn run_case(options: &Options, case: &str) -> Json {
     line["workload"] = json!(options.workload);
     line["case"] = json!(case);
     line["scheduler"] = json!(scheduler.name());
-    line["peak_rss_mb"] = json!(peak_rss_mb());
+    line["peak_rss_mb"] = json!(peak_rss_mb(pool.as_deref()));
+    if let Some(pool) = &pool {
+        line["workers_lost"] = json!(pool.workers_lost());
+    }
     line
 }
 

@@ -6,7 +6,8 @@
 //! - [`delayed`](mod@delayed): lazy values and calls of your own functions;
 //! - [`get`]: run a raw task graph built with [`graph::TaskGraph::builder`], like `dask.get`;
 //! - [`compute`]: compute several collections sharing one graph;
-//! - [`config`]: the default scheduler (`RASK_SCHEDULER=sync|threads|threads:N`);
+//! - [`config`]: the default scheduler
+//!   (`RASK_SCHEDULER=sync|threads|threads:N|processes|processes:N`);
 //! - [`diagnostics`]: a terminal progress bar fed by every scheduler's events.
 //!
 //! ```
@@ -68,8 +69,9 @@ pub mod config {
 
     use rask_scheduler::{Scheduler, SchedulerSpec};
 
-    /// Sets the default scheduler by name (`sync`, `threads`, `threads:N`); it takes
-    /// precedence over `RASK_SCHEDULER`.
+    /// Sets the default scheduler by name (`sync`, `threads`, `threads:N`, `processes`,
+    /// `processes:N`); it takes precedence over `RASK_SCHEDULER`. A process pool starts
+    /// its workers on its first compute and runs only graphs of registered ops.
     pub fn set_scheduler(name: &str) -> crate::Result<()> {
         let spec: SchedulerSpec = name.parse().map_err(crate::Error::from)?;
         rask_scheduler::set_default_scheduler(Some(spec.build()));
@@ -101,7 +103,7 @@ pub mod diagnostics {
 /// The names most programs use.
 pub mod prelude {
     pub use crate::{ComputeOptions, Delayed, compute, delayed, delayed_fn};
-    pub use rask_scheduler::{SyncScheduler, ThreadsScheduler};
+    pub use rask_scheduler::{ProcessesScheduler, SyncScheduler, ThreadsScheduler};
 }
 
 /// Computes one or several collections sharing one graph: tasks they have in common run

@@ -22,7 +22,13 @@ fn rask_scheduler_selects_the_default_and_bad_values_are_errors() {
         assert_eq!(x.compute().unwrap(), 2);
     }
 
-    for bad in ["gpu", "threads:0", "threads:many", "sync:2", "processes:x"] {
+    // A process pool is named without starting (its workers start on the first compute).
+    for (value, name) in [("processes:2", "processes(2)"), ("processes", &*format!("processes({cores})"))] {
+        set(value);
+        assert_eq!(rask::config::scheduler().unwrap().name(), name, "RASK_SCHEDULER={value}");
+    }
+
+    for bad in ["gpu", "threads:0", "threads:many", "sync:2", "processes:x", "processes:0"] {
         set(bad);
         let err = x.compute().unwrap_err().to_string();
         assert!(err.contains(bad.trim()) && err.contains("RASK_SCHEDULER"), "RASK_SCHEDULER={bad}: {err}");

@@ -27,13 +27,38 @@ pub enum SchedulerError {
         message: String,
     },
     /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
-    #[error("invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N (N >= 1)")]
+    #[error(
+        "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1)"
+    )]
     InvalidSpec {
         /// The text given.
         value: String,
         /// Where it came from.
         origin: String,
     },
+    /// The process pool lost every worker while tasks were left to run.
+    #[error(
+        "the process pool lost all {workers} of its workers ({reason}); no worker is left to run the remaining {remaining} tasks"
+    )]
+    NoWorkersLeft {
+        /// Workers the run started with.
+        workers: usize,
+        /// Why the last one was lost.
+        reason: String,
+        /// Tasks not finished.
+        remaining: usize,
+    },
+    /// The `rask-worker` binary was not found where the process pool looks for it.
+    #[error(
+        "cannot find the rask-worker binary: looked in {searched}; build it (`cargo build --bin rask-worker`) or set RASK_WORKER_BIN to its path"
+    )]
+    WorkerNotFound {
+        /// The places searched, in order.
+        searched: String,
+    },
+    /// The process pool could not start or talk to its workers.
+    #[error("process pool: {0}")]
+    Pool(String),
     /// The graph was malformed (an output id outside it, for example).
     #[error(transparent)]
     Graph(#[from] GraphError),

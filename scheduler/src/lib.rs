@@ -3,13 +3,15 @@
 //! Where rask's task graphs run. One trait, [`Scheduler`], and its executors:
 //!
 //! - [`SyncScheduler`]: the calling thread, in priority order (for debugging);
-//! - [`ThreadsScheduler`]: a work-stealing pool over the flat task arena (the default).
+//! - [`ThreadsScheduler`]: a work-stealing pool over the flat task arena (the default);
+//! - [`ProcessesScheduler`]: `rask-worker` child processes on this machine, values kept
+//!   in the worker that made them ([`wire`] is their protocol).
 //!
 //! Every executor frees intermediate values as soon as their last reader ran, stops at the
 //! first failing task with an error naming its key and op (panics included), and reports
 //! to the [`events`] bus that the [`progress`] bar and the dashboard read.
 //! [`default_scheduler`] picks the scheduler: set in code, else `RASK_SCHEDULER`
-//! (`sync`, `threads`, `threads:N`), else one thread per core.
+//! (`sync`, `threads`, `threads:N`, `processes`, `processes:N`), else one thread per core.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -29,6 +31,7 @@
 
 mod error;
 pub mod events;
+mod processes;
 pub mod progress;
 mod run;
 mod scheduler;
@@ -37,6 +40,7 @@ mod threads;
 pub mod wire;
 
 pub use error::SchedulerError;
+pub use processes::{ProcessesScheduler, WORKER_BIN_VAR};
 pub use run::{call_recorded, call_task, panic_message, use_counts};
 pub use scheduler::{Scheduler, SchedulerSpec, default_scheduler, set_default_scheduler};
 pub use sync::SyncScheduler;

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use rask_graph::{TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
+use crate::processes::ProcessesScheduler;
 use crate::sync::SyncScheduler;
 use crate::threads::ThreadsScheduler;
 
@@ -31,7 +32,10 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
 /// assert_eq!("sync".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Sync);
 /// assert_eq!("threads:4".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Threads(Some(4)));
 /// assert_eq!("threads".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Threads(None));
+/// assert_eq!("processes:2".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Processes(Some(2)));
+/// assert_eq!("processes".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Processes(None));
 /// assert!("threads:0".parse::<SchedulerSpec>().is_err());
+/// assert!("processes:0".parse::<SchedulerSpec>().is_err());
 /// assert!("gpu".parse::<SchedulerSpec>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,9 @@ pub enum SchedulerSpec {
     Sync,
     /// [`ThreadsScheduler`] with this many threads (default: the number of cores).
     Threads(Option<usize>),
+    /// [`ProcessesScheduler`] with this many worker processes (default: the number of
+    /// cores), one thread each.
+    Processes(Option<usize>),
 }
 
 impl FromStr for SchedulerSpec {
@@ -52,8 +59,13 @@ impl FromStr for SchedulerSpec {
         match text.split_once(':') {
             None if text == "sync" || text == "synchronous" => Ok(SchedulerSpec::Sync),
             None if text == "threads" || text == "threading" => Ok(SchedulerSpec::Threads(None)),
+            None if text == "processes" || text == "multiprocessing" => Ok(SchedulerSpec::Processes(None)),
             Some(("threads", n)) => match n.trim().parse::<usize>() {
                 Ok(n) if n >= 1 => Ok(SchedulerSpec::Threads(Some(n))),
+                _ => Err(invalid()),
+            },
+            Some(("processes", n)) => match n.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(SchedulerSpec::Processes(Some(n))),
                 _ => Err(invalid()),
             },
             _ => Err(invalid()),
@@ -62,11 +74,14 @@ impl FromStr for SchedulerSpec {
 }
 
 impl SchedulerSpec {
-    /// The scheduler this names.
+    /// The scheduler this names. A process pool is built idle: its workers start on its
+    /// first compute.
     pub fn build(&self) -> Arc<dyn Scheduler> {
         match self {
             SchedulerSpec::Sync => Arc::new(SyncScheduler),
             SchedulerSpec::Threads(n) => Arc::new(n.map(ThreadsScheduler::new).unwrap_or_default()),
+            // The pool starts on the first compute, so building one costs nothing.
+            SchedulerSpec::Processes(n) => Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default()),
         }
     }
 

@@ -1,0 +1,315 @@
+//! The `processes(n)` scheduler: tasks run in `n` `rask-worker` child processes.
+//!
+//! - [`state`]: the pure scheduling state machine (placement by input bytes, batching,
+//!   chains, release, gathering, failure, worker loss), tested without sockets;
+//! - [`pool`]: the warm pool of worker processes, their connections and their shutdown;
+//! - [`locate`]: finding the worker binary, the token, the private directory;
+//! - this file: [`ProcessesScheduler`] and the loop that joins the two.
+//!
+//! Values stay in the worker that computed them and move only when a task on another
+//! worker needs them (worker to worker); only the requested outputs come back.
+
+mod comm;
+mod locate;
+mod pool;
+mod state;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use rask_graph::{Key, TaskGraph, TaskId, Value};
+
+use self::comm::Comm;
+use self::pool::{Incoming, Pool, Transport, WorkerProcess};
+use self::state::{Run, WorkerSpec};
+use crate::error::SchedulerError;
+use crate::events::{Event, EventBuffer, RunId, RunReport};
+use crate::scheduler::Scheduler;
+use crate::wire::ToWorker;
+
+pub use self::locate::WORKER_BIN_VAR;
+
+/// How often the loop checks that worker processes are still running.
+const EXIT_POLL: Duration = Duration::from_millis(50);
+/// Messages handled before the loop sends what they made ready.
+const MAX_DRAIN: usize = 4096;
+
+/// Runs tasks in `n` `rask-worker` processes on this machine, like Dask's
+/// `processes` scheduler, but keeping values in the workers: a task goes to the worker
+/// holding most of its input bytes, values move between workers only when needed, and
+/// only the outputs come back.
+///
+/// The pool starts on the first compute and stays warm across computes; dropping the
+/// scheduler shuts the workers down (none outlives it, even on a panic). The worker binary
+/// is found through `RASK_WORKER_BIN`, beside the current executable (or in its parent
+/// directory), or on `PATH`; a project with ops of its own builds its own worker, a
+/// one-line `main` calling `rask::worker::main()`. Only registered ops can run in a
+/// worker: a graph holding a closure op is refused before anything starts, naming the task.
+/// A worker lost mid-run (killed, crashed) costs only time: its tasks are requeued and the
+/// values it held are recomputed on the others.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use rask_graph::{ops, Arg, Group, Key, Op, TaskGraph, Token, Value};
+/// use rask_scheduler::{ProcessesScheduler, Scheduler};
+/// let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+/// let mut b = TaskGraph::builder();
+/// let x = b.add(Key::single(Group::new("inc"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
+/// let scheduler = ProcessesScheduler::new(2);
+/// assert_eq!(scheduler.execute(&b.build().unwrap(), &[x]).unwrap(), vec![Value::I64(2)]);
+/// ```
+pub struct ProcessesScheduler {
+    workers: usize,
+    threads_per_worker: usize,
+    transport: Transport,
+    binary: Option<PathBuf>,
+    pool: Mutex<Option<Pool>>,
+    pids: Arc<Mutex<Vec<u32>>>,
+    lost: AtomicUsize,
+}
+
+impl std::fmt::Debug for ProcessesScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessesScheduler")
+            .field("workers", &self.workers)
+            .field("threads_per_worker", &self.threads_per_worker)
+            .field("pids", &self.worker_pids())
+            .finish()
+    }
+}
+
+impl ProcessesScheduler {
+    /// A pool of `workers` processes (at least one), one thread each.
+    pub fn new(workers: usize) -> Self {
+        ProcessesScheduler {
+            workers: workers.max(1),
+            threads_per_worker: 1,
+            transport: Transport::Unix,
+            binary: None,
+            pool: Mutex::new(None),
+            pids: Arc::new(Mutex::new(Vec::new())),
+            lost: AtomicUsize::new(0),
+        }
+    }
+
+    /// Each worker runs tasks on `threads` threads (at least one).
+    pub fn with_threads_per_worker(mut self, threads: usize) -> Self {
+        self.threads_per_worker = threads.max(1);
+        self
+    }
+
+    /// Workers connect over TCP loopback instead of a Unix socket.
+    pub fn with_tcp(mut self) -> Self {
+        self.transport = Transport::Tcp;
+        self
+    }
+
+    /// Starts this worker binary instead of looking for `rask-worker`.
+    pub fn with_worker_binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// The number of worker processes.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The process ids of the running workers (empty before the first compute), for
+    /// measuring their memory.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many workers were lost during computes so far (killed, crashed, disconnected);
+    /// each was replaced by the next compute.
+    pub fn workers_lost(&self) -> usize {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Stops the workers now (the next compute starts new ones).
+    pub fn shutdown(&self) {
+        drop(self.pool.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+
+    fn start_pool(&self) -> Result<Pool, SchedulerError> {
+        let binary = match &self.binary {
+            Some(b) if b.is_file() => b.clone(),
+            Some(b) => {
+                return Err(SchedulerError::WorkerNotFound { searched: format!("{} (no such file)", b.display()) });
+            }
+            None => locate::find_worker_binary()?,
+        };
+        Pool::new(binary, self.threads_per_worker, self.transport, self.pids.clone())
+    }
+}
+
+impl Default for ProcessesScheduler {
+    /// One worker per core.
+    fn default() -> Self {
+        ProcessesScheduler::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+    }
+}
+
+impl Scheduler for ProcessesScheduler {
+    fn name(&self) -> String {
+        format!("processes({})", self.workers)
+    }
+
+    fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError> {
+        graph.check_portable()?;
+        if graph.is_empty() {
+            return Run::new(graph, outputs, Vec::new()).map(|run| run.results());
+        }
+        let mut slot = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = match slot.take() {
+            Some(p) => p,
+            None => self.start_pool()?,
+        };
+        // A panic from here on drops `pool` while unwinding: its workers are shut down.
+        pool.ensure(self.workers)?;
+        let report = RunReport::begin(graph, &self.name());
+        let result = drive(&mut pool, graph, outputs, report.listened().then(|| report.run()), &self.lost);
+        report.finish(result.is_ok());
+        pool.publish_pids();
+        if result.is_ok() {
+            *slot = Some(pool);
+        }
+        // On an error, tasks may still be running in the workers: `pool` is dropped here
+        // (shut down) and the next compute starts afresh.
+        result
+    }
+}
+
+/// Runs one graph on the pool's workers: the state machine fed by the workers' messages.
+fn drive(
+    pool: &mut Pool,
+    graph: &TaskGraph,
+    outputs: &[TaskId],
+    events: Option<RunId>,
+    lost: &AtomicUsize,
+) -> Result<Vec<Value>, SchedulerError> {
+    let specs = pool
+        .workers
+        .iter()
+        .map(|w| WorkerSpec { nthreads: w.info.nthreads.max(1), data_address: w.info.data_address.clone() })
+        .collect();
+    let mut run = Run::new(graph, outputs, specs)?;
+    if run.is_done() {
+        return Ok(run.results());
+    }
+    let result = drive_run(pool, &mut run, events);
+    lost.fetch_add(run.workers_lost(), Ordering::Relaxed);
+    result
+}
+
+fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Result<Vec<Value>, SchedulerError> {
+    let ids: Vec<u64> = pool.workers.iter().map(|w| w.id).collect();
+    let Pool { workers, incoming, .. } = pool;
+    let mut comm = ShellComm { workers, broken: Vec::new(), events: events.map(|r| (r, EventBuffer::default())) };
+    run.start(&mut comm)?;
+    comm.drop_broken(run)?;
+    let mut last_poll = Instant::now();
+    while !run.is_done() {
+        match incoming.recv_timeout(EXIT_POLL) {
+            Ok((id, message)) => {
+                comm.dispatch(run, &ids, id, message)?;
+                for _ in 0..MAX_DRAIN {
+                    match incoming.try_recv() {
+                        Ok((id, message)) => comm.dispatch(run, &ids, id, message)?,
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(SchedulerError::Pool("the workers' message channel closed".into()));
+            }
+        }
+        if last_poll.elapsed() >= EXIT_POLL {
+            last_poll = Instant::now();
+            for w in 0..comm.workers.len() {
+                if comm.workers[w].alive
+                    && let Some(reason) = comm.workers[w].exited()
+                {
+                    comm.lose(run, w, &reason)?;
+                }
+            }
+        }
+        run.flush(&mut comm)?;
+        comm.drop_broken(run)?;
+    }
+    // The last releases.
+    run.flush(&mut comm)?;
+    if let Some((_, buffer)) = comm.events.as_mut() {
+        buffer.flush();
+    }
+    Ok(run.results())
+}
+
+/// The shell's [`Comm`]: writes to the worker sockets, buffers events.
+struct ShellComm<'p> {
+    workers: &'p mut Vec<WorkerProcess>,
+    /// Workers a send failed to, to report lost.
+    broken: Vec<(usize, String)>,
+    events: Option<(RunId, EventBuffer)>,
+}
+
+impl ShellComm<'_> {
+    fn dispatch(&mut self, run: &mut Run<'_>, ids: &[u64], id: u64, message: Incoming) -> Result<(), SchedulerError> {
+        let Some(w) = ids.iter().position(|&i| i == id) else {
+            return Ok(()); // A worker of an earlier run, since pruned.
+        };
+        match message {
+            Incoming::Message(m) => run.handle(w, m, self),
+            Incoming::Closed(reason) => self.lose(run, w, &format!("connection closed: {reason}")),
+        }
+    }
+
+    fn lose(&mut self, run: &mut Run<'_>, w: usize, reason: &str) -> Result<(), SchedulerError> {
+        let worker = &mut self.workers[w];
+        let reason = format!("worker {} (pid {}): {reason}", worker.info.name, worker.info.pid);
+        worker.kill();
+        run.worker_lost(w, &reason)
+    }
+
+    fn drop_broken(&mut self, run: &mut Run<'_>) -> Result<(), SchedulerError> {
+        while let Some((w, reason)) = self.broken.pop() {
+            self.lose(run, w, &format!("cannot send to it: {reason}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Comm for ShellComm<'_> {
+    fn send(&mut self, worker: usize, message: ToWorker) {
+        let w = &mut self.workers[worker];
+        if !w.alive {
+            return;
+        }
+        if let Err(e) = w.send(&message) {
+            self.broken.push((worker, e));
+        }
+    }
+
+    fn task_finished(&mut self, worker: usize, key: Key, duration_us: u64, nbytes: u64) {
+        if let Some((run, buffer)) = self.events.as_mut() {
+            let duration = Duration::from_micros(duration_us);
+            let now = Instant::now();
+            let start = now.checked_sub(duration).unwrap_or(now);
+            let worker = worker as u32;
+            buffer.push(Event::TaskStarted { run: *run, key, worker, at: start });
+            buffer.push(Event::TaskFinished { run: *run, key, worker, start, duration, nbytes: nbytes as usize });
+        }
+    }
+
+    fn task_failed(&mut self, worker: usize, key: Key, message: &str) {
+        if let Some((run, buffer)) = self.events.as_mut() {
+            buffer.push(Event::TaskFailed { run: *run, key, worker: worker as u32, message: message.to_string() });
+            buffer.flush();
+        }
+    }
+}

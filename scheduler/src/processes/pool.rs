@@ -1,0 +1,349 @@
+//! The warm pool of `rask-worker` child processes: starting them, their connections,
+//! and making sure none outlives the pool.
+//!
+//! The pool listens on a Unix socket in a private temporary directory (or on TCP
+//! loopback), starts each child with the scheduler address on its command line and a
+//! random token in `RASK_TOKEN` (never in argv), and accepts their handshakes on a
+//! thread of its own. One reader thread per worker connection turns frames into
+//! [`Incoming`] messages on one channel, which the execute loop drains; a closed
+//! connection is [`Incoming::Closed`]. Dropping the pool sends `Shutdown`, waits briefly,
+//! then kills and reaps whatever is left; the workers also exit by themselves when their
+//! connection closes, which covers a killed parent.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::locate::{PrivateDir, random_token};
+use crate::error::SchedulerError;
+use crate::wire::{
+    Address, Connection, FromWorker, Hello, Listener, MAX_FRAME_BYTES, Role, ToWorker, WorkerInfo, accept_handshake,
+    read_message, write_message,
+};
+
+/// How long a starting worker has to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long dropped workers have to exit after `Shutdown` before they are killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// What a worker's reader thread reports.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// A message.
+    Message(FromWorker),
+    /// The connection closed or failed; the reason.
+    Closed(String),
+}
+
+/// How the pool listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// A Unix socket in the pool's private directory.
+    Unix,
+    /// TCP on 127.0.0.1.
+    Tcp,
+}
+
+/// One connected worker process.
+#[derive(Debug)]
+pub(crate) struct WorkerProcess {
+    /// The id its handshake was given; tags its messages on the channel.
+    pub id: u64,
+    pub info: WorkerInfo,
+    child: Child,
+    writer: Connection,
+    pub alive: bool,
+}
+
+impl WorkerProcess {
+    /// Sends one message; an error means the worker is gone.
+    pub fn send(&mut self, message: &ToWorker) -> Result<(), String> {
+        write_message(&mut self.writer, message).map_err(|e| e.to_string())
+    }
+
+    /// Whether the process exited (and how).
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("process exited ({status})")),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot wait for the process: {e}")),
+        }
+    }
+
+    /// Ends a worker given up on: closes its connection, kills and reaps the process.
+    pub fn kill(&mut self) {
+        self.alive = false;
+        self.writer.shutdown();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pool; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    binary: PathBuf,
+    nthreads: usize,
+    token: String,
+    address: Address,
+    /// Worker processes, connected (dead ones are pruned by [`Pool::ensure`]).
+    pub workers: Vec<WorkerProcess>,
+    /// Messages from every worker, tagged with its id.
+    pub incoming: Receiver<(u64, Incoming)>,
+    incoming_tx: Sender<(u64, Incoming)>,
+    accepted: Receiver<Result<(Connection, Hello, u64), String>>,
+    stop_accepting: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    started: usize,
+    pids: Arc<Mutex<Vec<u32>>>,
+    // Last: removed after the listener (in the acceptor) is gone.
+    dir: PrivateDir,
+}
+
+impl Pool {
+    /// Listens and starts no worker yet; [`Pool::ensure`] starts them.
+    pub fn new(
+        binary: PathBuf,
+        nthreads: usize,
+        transport: Transport,
+        pids: Arc<Mutex<Vec<u32>>>,
+    ) -> Result<Pool, SchedulerError> {
+        let dir = PrivateDir::create()?;
+        let socket = dir.path().join("scheduler.sock");
+        // A Unix socket path is limited to about 100 bytes; a long TMPDIR falls back to TCP.
+        let address = if transport == Transport::Unix && socket.as_os_str().len() < 100 {
+            Address::Unix(socket)
+        } else {
+            Address::Tcp("127.0.0.1:0".to_string())
+        };
+        let listener = Listener::bind(&address).map_err(|e| SchedulerError::Pool(e.to_string()))?;
+        let address = listener.address().clone();
+        let token = random_token();
+        let (accepted_tx, accepted) = crossbeam_channel::unbounded();
+        let stop_accepting = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let (token, stop) = (token.clone(), stop_accepting.clone());
+            std::thread::Builder::new()
+                .name("rask-pool-accept".into())
+                .spawn(move || accept_loop(listener, &token, &stop, &accepted_tx))
+                .map_err(|e| SchedulerError::Pool(format!("cannot start the accept thread: {e}")))?
+        };
+        let (incoming_tx, incoming) = crossbeam_channel::unbounded();
+        Ok(Pool {
+            binary,
+            nthreads,
+            token,
+            address,
+            workers: Vec::new(),
+            incoming,
+            incoming_tx,
+            accepted,
+            stop_accepting,
+            acceptor: Some(acceptor),
+            started: 0,
+            pids,
+            dir,
+        })
+    }
+
+    /// Prunes dead workers and starts new ones until `n` are connected.
+    pub fn ensure(&mut self, n: usize) -> Result<(), SchedulerError> {
+        for w in &mut self.workers {
+            if w.alive && w.exited().is_some() {
+                w.alive = false;
+            }
+            if !w.alive {
+                w.kill();
+            }
+        }
+        self.workers.retain(|w| w.alive);
+        let missing = n.saturating_sub(self.workers.len());
+        if missing > 0 {
+            let result = self.start_workers(missing);
+            self.publish_pids();
+            result?;
+        }
+        Ok(())
+    }
+
+    fn start_workers(&mut self, count: usize) -> Result<(), SchedulerError> {
+        let mut starting: Vec<Child> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let i = self.started;
+            self.started += 1;
+            let child = Command::new(&self.binary)
+                .arg("--scheduler")
+                .arg(self.address.to_string())
+                .arg("--nthreads")
+                .arg(self.nthreads.to_string())
+                .arg("--name")
+                .arg(format!("procs-{i}"))
+                .arg("--local-dir")
+                .arg(self.dir.path().join(format!("worker-{i}")))
+                .env("RASK_TOKEN", &self.token)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn();
+            match child {
+                Ok(c) => starting.push(c),
+                Err(e) => {
+                    kill_all(&mut starting);
+                    return Err(SchedulerError::Pool(format!("cannot start {}: {e}", self.binary.display())));
+                }
+            }
+        }
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        while !starting.is_empty() {
+            match self.accepted.recv_timeout(Duration::from_millis(20)) {
+                Ok(Ok((conn, hello, id))) => {
+                    let Role::Worker(info) = hello.role else { continue };
+                    let Some(i) = starting.iter().position(|c| c.id() == info.pid) else {
+                        tracing::warn!(pid = info.pid, "a worker that this pool did not start connected; refused");
+                        conn.shutdown();
+                        continue;
+                    };
+                    let child = starting.swap_remove(i);
+                    self.adopt(child, conn, info, id)?;
+                }
+                Ok(Err(e)) => tracing::warn!("refused a connection to the process pool: {e}"),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    kill_all(&mut starting);
+                    return Err(SchedulerError::Pool("the accept thread stopped".into()));
+                }
+            }
+            for c in &mut starting {
+                if let Ok(Some(status)) = c.try_wait() {
+                    let message = format!(
+                        "worker {} exited ({status}) before connecting to {}",
+                        self.binary.display(),
+                        self.address
+                    );
+                    kill_all(&mut starting);
+                    return Err(SchedulerError::Pool(message));
+                }
+            }
+            if Instant::now() > deadline {
+                kill_all(&mut starting);
+                return Err(SchedulerError::Pool(format!(
+                    "workers ({}) did not connect to {} within {:?}",
+                    self.binary.display(),
+                    self.address,
+                    CONNECT_TIMEOUT
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn adopt(&mut self, mut child: Child, conn: Connection, info: WorkerInfo, id: u64) -> Result<(), SchedulerError> {
+        let reader = match conn.try_clone() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(SchedulerError::Pool(e.to_string()));
+            }
+        };
+        let tx = self.incoming_tx.clone();
+        let spawned =
+            std::thread::Builder::new().name(format!("rask-pool-read-{id}")).spawn(move || read_loop(reader, id, &tx));
+        if let Err(e) = spawned {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SchedulerError::Pool(format!("cannot start a reader thread: {e}")));
+        }
+        tracing::debug!(name = %info.name, pid = info.pid, data = %info.data_address, "worker joined the pool");
+        self.workers.push(WorkerProcess { id, info, child, writer: conn, alive: true });
+        Ok(())
+    }
+
+    /// Updates the shared list of live worker pids.
+    pub fn publish_pids(&self) {
+        let pids = self.workers.iter().filter(|w| w.alive).map(|w| w.info.pid).collect();
+        *self.pids.lock().unwrap_or_else(|e| e.into_inner()) = pids;
+    }
+}
+
+fn kill_all(children: &mut Vec<Child>) {
+    for c in children.iter_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    children.clear();
+}
+
+fn accept_loop(
+    listener: Listener,
+    token: &str,
+    stop: &AtomicBool,
+    accepted: &Sender<Result<(Connection, Hello, u64), String>>,
+) {
+    let mut next_id = 1u64;
+    loop {
+        let conn = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("process pool accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let id = next_id;
+        next_id += 1;
+        let result = accept_handshake(&mut conn, token, id).map(|hello| (conn, hello, id)).map_err(|e| e.to_string());
+        if accepted.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_loop(mut conn: Connection, id: u64, tx: &Sender<(u64, Incoming)>) {
+    loop {
+        match read_message::<_, FromWorker>(&mut conn, MAX_FRAME_BYTES) {
+            Ok(message) => {
+                if tx.send((id, Incoming::Message(message))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send((id, Incoming::Closed(e.to_string())));
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for w in self.workers.iter_mut().filter(|w| w.alive) {
+            let _ = w.send(&ToWorker::Shutdown);
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while Instant::now() < deadline && self.workers.iter_mut().any(|w| w.alive && w.exited().is_none()) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for w in &mut self.workers {
+            // Kills what is left (a no-op on the exited) and reaps every child.
+            w.kill();
+        }
+        self.workers.clear();
+        self.publish_pids();
+        self.stop_accepting.store(true, Ordering::SeqCst);
+        // Wake the acceptor blocked in accept().
+        let _ = Connection::connect(&self.address);
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+    }
+}

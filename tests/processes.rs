@@ -1,0 +1,251 @@
+//! The `processes(n)` scheduler end to end, with real `rask-worker` processes: the same
+//! results as `threads` for raw graphs of registered ops, arrays and dataframes; a worker
+//! killed with SIGKILL mid-run; closure ops refused before anything starts; a missing
+//! worker binary; no child process left behind.
+//!
+//! The tests run one at a time (a lock): they start processes on a small machine, and the
+//! kill test reads the event bus, which every test in this binary shares.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use rask::array::{self, Array};
+use rask::dataframe::{DataFrame, Join, col, from_arrays, lit};
+use rask::graph::{Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, ops, optimize};
+use rask::prelude::*;
+use rask::scheduler::events::{Event, bus};
+use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerError, ThreadsScheduler};
+
+/// The worker binary cargo built for these tests (`src/bin/rask-worker.rs`).
+const WORKER: Option<&str> = option_env!("CARGO_BIN_EXE_rask-worker");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A pool of `n` workers running the tests' worker binary; `None` (and a note) when this
+/// build has no `rask-worker` target.
+fn pool(n: usize) -> Option<Arc<ProcessesScheduler>> {
+    match WORKER {
+        Some(bin) => Some(Arc::new(ProcessesScheduler::new(n).with_worker_binary(bin))),
+        None => {
+            eprintln!("skipped: this build has no rask-worker binary (src/bin/rask-worker.rs)");
+            None
+        }
+    }
+}
+
+fn options(s: &Arc<ProcessesScheduler>) -> ComputeOptions {
+    ComputeOptions::default().scheduler_arc(s.clone())
+}
+
+fn threads() -> ComputeOptions {
+    ComputeOptions::default().scheduler(ThreadsScheduler::new(2))
+}
+
+/// W1's shape: `n` inc leaves summed by a fan-in-8 tree, optimized as `compute` does.
+fn tree(n: usize) -> (TaskGraph, Vec<TaskId>) {
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
+    let mut b = TaskGraph::builder();
+    let leaves: Vec<TaskId> = (0..n)
+        .map(|i| {
+            b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap()
+        })
+        .collect();
+    let root = b.add_tree(&leaves, 8, &sum, Group::new("sum"), Token(2)).unwrap();
+    optimize(b.build().unwrap(), vec![root], OptimizeOptions::default())
+}
+
+fn process_is_gone(pid: u32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn a_tree_of_registered_ops_matches_threads_and_the_pool_stays_warm() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    let (graph, outputs) = tree(5000);
+    let expected = ThreadsScheduler::new(2).execute(&graph, &outputs).unwrap();
+    assert_eq!(expected, vec![Value::I64(5000 * 5001 / 2)]);
+    assert_eq!(pool.execute(&graph, &outputs).unwrap(), expected);
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 2);
+    // Several outputs, some of them inner tasks, and a second compute on the same workers.
+    let many: Vec<TaskId> = graph.ids().step_by(97).chain(outputs.iter().copied()).collect();
+    assert_eq!(pool.execute(&graph, &many).unwrap(), ThreadsScheduler::new(2).execute(&graph, &many).unwrap());
+    assert_eq!(pool.worker_pids(), pids, "the pool is kept warm across computes");
+    assert_eq!(pool.name(), "processes(2)");
+}
+
+#[test]
+fn tcp_loopback_works_too() {
+    let _serial = serial();
+    let Some(bin) = WORKER else { return };
+    let pool = ProcessesScheduler::new(2).with_worker_binary(bin).with_tcp();
+    let (graph, outputs) = tree(300);
+    assert_eq!(pool.execute(&graph, &outputs).unwrap(), vec![Value::I64(300 * 301 / 2)]);
+}
+
+#[test]
+fn arrays_match_threads() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    let x = array::random::random(1, &[240, 240], [60, 60]).unwrap();
+    let sum_xxt: Array<f64> = (&x + &x.t()).sum(..).unwrap();
+    let y = array::random::random(2, &[120, 90], [40, 30]).unwrap();
+    let product = array::matmul(&y, &y.t()).unwrap();
+    let std = (&x - &x.mean(0).unwrap()).std(0).unwrap();
+    let close = |a: &ndarray::ArrayD<f64>, b: &ndarray::ArrayD<f64>| {
+        a.shape() == b.shape() && a.iter().zip(b).all(|(p, q)| (p - q).abs() <= 1e-9 * p.abs().max(q.abs()).max(1.0))
+    };
+    for a in [&sum_xxt, &product, &std] {
+        let got = a.compute_with(&options(&pool)).unwrap();
+        let want = a.compute_with(&threads()).unwrap();
+        assert!(close(&got, &want), "{got:?} != {want:?}");
+    }
+}
+
+fn frame(parts: usize) -> DataFrame {
+    let rows = 1000;
+    let id = Int64Array::from_iter_values((0..rows).map(|i| i * 7 % 13));
+    let x = Float64Array::from_iter_values((0..rows).map(|i| i as f64 / 8.0));
+    let y = Float64Array::from_iter_values((0..rows).map(|i| ((i * 31) % 100) as f64 / 100.0));
+    let s = StringArray::from_iter_values((0..rows).map(|i| format!("s{}", i % 5)));
+    from_arrays(
+        vec![
+            ("id", Arc::new(id) as ArrayRef),
+            ("x", Arc::new(x) as ArrayRef),
+            ("y", Arc::new(y) as ArrayRef),
+            ("s", Arc::new(s) as ArrayRef),
+        ],
+        parts,
+    )
+    .unwrap()
+}
+
+#[test]
+fn dataframes_match_threads() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    let df = frame(6);
+    let lookup = from_arrays(
+        vec![
+            ("id", Arc::new(Int64Array::from_iter_values(0..13)) as ArrayRef),
+            ("w", Arc::new(Float64Array::from_iter_values((0..13).map(|i| i as f64 / 13.0))) as ArrayRef),
+        ],
+        1,
+    )
+    .unwrap();
+    let cases: Vec<DataFrame> = vec![
+        df.groupby(["id"]).agg([col("x").mean(), col("y").sum()]).unwrap(),
+        df.filter(col("y").gt(lit(0.5))).unwrap().select([col("id"), col("x")]).unwrap().agg([col("x").sum()]).unwrap(),
+        df.join(&lookup, Join::on(["id"])).unwrap().groupby(["s"]).agg([col("w").sum()]).unwrap(),
+    ];
+    for case in cases {
+        let got: RecordBatch = case.compute_with(&options(&pool)).unwrap();
+        let want: RecordBatch = case.compute_with(&threads()).unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_run_costs_only_time() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    // Warm up, so both pids are known before the run we interrupt.
+    let (small, small_out) = tree(64);
+    pool.execute(&small, &small_out).unwrap();
+    let victim = pool.worker_pids()[1];
+
+    let x = array::random::random(3, &[1600, 1600], [100, 100]).unwrap();
+    let total: Array<f64> = (&(&x + &x.t()) + &x).sum(..).unwrap();
+    let want = total.compute_with(&threads()).unwrap();
+
+    let events = bus().subscribe();
+    let run = {
+        let (pool, total) = (pool.clone(), total.clone());
+        std::thread::spawn(move || total.compute_with(&options(&pool)))
+    };
+    // Kill one worker once some tasks finished.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut finished = 0;
+    while finished < 20 && Instant::now() < deadline {
+        if let Ok(batch) = events.receiver().recv_timeout(Duration::from_millis(100)) {
+            finished += batch.iter().filter(|e| matches!(e, Event::TaskFinished { .. })).count();
+        }
+    }
+    assert!(finished >= 20, "the run made no progress");
+    let status = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+    assert!(status.success());
+    let got = run.join().unwrap().unwrap();
+    drop(events);
+    assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
+    assert_eq!(pool.workers_lost(), 1, "the kill happened mid-run");
+    assert!(process_is_gone(victim), "the killed worker was reaped");
+    // The next compute runs on a full pool again.
+    pool.execute(&small, &small_out).unwrap();
+    assert_eq!(pool.worker_pids().len(), 2);
+    assert!(!pool.worker_pids().contains(&victim));
+}
+
+#[test]
+fn closure_ops_are_refused_before_anything_runs() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    let x = delayed(1i64).map(|x| x + 1);
+    let e = x.compute_with(&options(&pool)).unwrap_err().to_string();
+    assert!(e.contains("register"), "{e}");
+    assert!(e.contains(&x.key().unwrap().to_string()), "the error names the task: {e}");
+    assert!(pool.worker_pids().is_empty(), "no worker was started");
+}
+
+#[test]
+fn a_missing_worker_binary_is_a_clear_error() {
+    let _serial = serial();
+    let pool = ProcessesScheduler::new(2).with_worker_binary("/nonexistent/rask-worker");
+    let (graph, outputs) = tree(10);
+    let e = pool.execute(&graph, &outputs).unwrap_err();
+    assert!(matches!(e, SchedulerError::WorkerNotFound { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("/nonexistent/rask-worker") && text.contains("RASK_WORKER_BIN"), "{text}");
+}
+
+#[test]
+fn a_failing_task_names_itself_and_the_pool_recovers() {
+    let _serial = serial();
+    let Some(pool) = pool(2) else { return };
+    let add: Arc<dyn Op> = Arc::new(ops::Add);
+    let mut b = TaskGraph::builder();
+    let bad_key = Key::single(Group::new("bad"), Token(9));
+    let bad = b.add(bad_key, &add, [Arg::Value(Value::Str("x".into())), Arg::Value(Value::I64(1))]).unwrap();
+    let graph = b.build().unwrap();
+    match pool.execute(&graph, &[bad]).unwrap_err() {
+        SchedulerError::TaskFailed { key, op, message } => {
+            assert_eq!(key, bad_key);
+            assert_eq!(op, "add");
+            assert!(message.contains("cannot add"), "{message}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let (graph, outputs) = tree(100);
+    assert_eq!(pool.execute(&graph, &outputs).unwrap(), vec![Value::I64(5050)]);
+}
+
+#[test]
+fn no_worker_outlives_its_scheduler() {
+    let _serial = serial();
+    let Some(pool) = pool(3) else { return };
+    let (graph, outputs) = tree(200);
+    pool.execute(&graph, &outputs).unwrap();
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 3);
+    assert!(pids.iter().all(|&p| !process_is_gone(p)));
+    drop(Arc::into_inner(pool).expect("the only handle"));
+    for pid in pids {
+        assert!(process_is_gone(pid), "worker {pid} outlived its scheduler");
+    }
+}
