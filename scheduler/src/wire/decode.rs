@@ -1,6 +1,6 @@
 //! Reading a message frame: every length is checked against the limit and the frame's
 //! remaining bytes before anything is allocated, buffers are read straight into typed
-//! memory, and the header is decoded with them (layout in [`super::layout`]).
+//! memory, and the header is decoded with them (layout in [`frame`](super::frame)).
 
 use std::io::Read;
 

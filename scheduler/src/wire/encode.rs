@@ -10,7 +10,7 @@ use super::WireError;
 use super::frame::MAX_FRAME_BYTES;
 use super::layout::{ENTRY, Entry, PREFIX, ZEROS, padding};
 
-/// Encodes `message` and writes it as one frame (layout in [`super::layout`]): array
+/// Encodes `message` and writes it as one frame (layout in [`frame`](super::frame)): array
 /// blocks, byte strings and record batches larger than [`oob::INLINE_MAX`] travel as
 /// raw buffers after the header, written from the values' own memory. A frame larger
 /// than [`MAX_FRAME_BYTES`] is refused with [`WireError::Oversized`] before anything is

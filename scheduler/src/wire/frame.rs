@@ -1,9 +1,23 @@
 //! Length-delimited frames: an 8-byte little-endian length, then that many bytes.
 //!
 //! [`write_frame`] and [`read_frame`] carry opaque payloads (the handshake uses them);
-//! [`write_message`] and [`read_message`] carry messages, whose frame body starts with the
-//! buffer count and header length and ends with the values' raw buffers (see
-//! `layout.rs`). Both kinds begin with the same 8-byte length.
+//! [`write_message`] and [`read_message`] carry messages. Both begin with the same 8-byte
+//! length. A message frame is laid out as follows (all integers little-endian):
+//!
+//! ```text
+//! u64  body length L: every byte after this field (at most the reader's limit)
+//! u32  number of buffers B
+//! u32  header length H
+//! H    MessagePack header: the message, with placeholders for out-of-band payloads
+//! 16B  buffer table: per buffer a kind code (u8), 7 zero bytes, its length (u64)
+//! pad  zeros up to a multiple of 8 bytes from the frame's start
+//! then each buffer's bytes, followed by zeros up to a multiple of 8
+//! ```
+//!
+//! Buffers are the raw little-endian bytes of array blocks (kinds 0 to 4: bool, int32,
+//! int64, float32, float64, in C or Fortran order as the placeholder says), byte strings
+//! (5) and Arrow IPC streams (6); payloads of at most [`rask_graph::oob::INLINE_MAX`]
+//! bytes stay inline in the header instead. See [`rask_graph::oob`].
 //!
 //! A reader never trusts the length: it is checked against a limit before anything is
 //! read, and buffers grow with the bytes that actually arrive, so a lying length costs no

@@ -1,19 +1,6 @@
 //! The layout of a message frame, shared by its writer and its reader.
 //!
-//! All integers are little-endian.
-//!
-//! ```text
-//! u64  body length L: every byte after this field (at most the reader's limit)
-//! u32  number of buffers B
-//! u32  header length H
-//! H    MessagePack header: the message, with placeholders for out-of-band payloads
-//! 16B  buffer table: per buffer a kind code (u8), 7 zero bytes, its length (u64)
-//! pad  zeros up to a multiple of 8 bytes from the frame's start
-//! then each buffer's bytes, followed by zeros up to a multiple of 8
-//! ```
-//!
-//! Buffers are the raw little-endian bytes of array blocks (kinds 0 to 4, by dtype),
-//! byte strings (5) and Arrow IPC streams (6); see [`rask_graph::oob`].
+//! The layout itself is documented on the public [`frame`](super::frame) module.
 
 /// Bytes before the header: body length, buffer count, header length.
 pub(crate) const PREFIX: usize = 16;
