@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_ipc::reader::{StreamDecoder, StreamReader};
 use arrow_ipc::writer::StreamWriter;
 use serde::de::Error as _;
 use serde::ser::Error as _;
@@ -45,8 +45,14 @@ impl Batch {
         Ok(out)
     }
 
-    /// Reads a batch back from an Arrow IPC stream holding exactly one batch.
+    /// Reads a batch back from an Arrow IPC stream holding exactly one batch. Malformed
+    /// bytes are an error (arrow's decoder can panic on some; that is caught here).
     pub fn from_ipc(bytes: &[u8]) -> Result<Batch, arrow_schema::ArrowError> {
+        unpanicked(|| Batch::read_ipc(bytes))
+    }
+
+    fn read_ipc(bytes: &[u8]) -> Result<Batch, arrow_schema::ArrowError> {
+        crate::ipc_check::check_ipc_framing(bytes)?;
         let mut reader = StreamReader::try_new(bytes, None)?;
         let batch = match reader.next() {
             Some(batch) => batch?,
@@ -58,10 +64,60 @@ impl Batch {
         Ok(Batch::new(batch))
     }
 
+    /// Reads a batch back from an Arrow IPC stream holding exactly one batch, without
+    /// copying: the columns point into `buffer` where its alignment allows.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int64Array, RecordBatch};
+    /// use rask_graph::Batch;
+    /// let batch = Batch::new(RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as _)]).unwrap());
+    /// let buffer = arrow_buffer::Buffer::from_vec(batch.to_ipc().unwrap());
+    /// assert_eq!(Batch::from_ipc_buffer(buffer).unwrap(), batch);
+    /// assert!(Batch::from_ipc_buffer(arrow_buffer::Buffer::from_vec(vec![1u8, 2, 3])).is_err());
+    /// ```
+    pub fn from_ipc_buffer(buffer: arrow_buffer::Buffer) -> Result<Batch, arrow_schema::ArrowError> {
+        unpanicked(move || Batch::decode_ipc(buffer))
+    }
+
+    fn decode_ipc(mut buffer: arrow_buffer::Buffer) -> Result<Batch, arrow_schema::ArrowError> {
+        crate::ipc_check::check_ipc_framing(&buffer)?;
+        let mut decoder = StreamDecoder::new();
+        let mut batch = None;
+        while !buffer.is_empty() {
+            if let Some(next) = decoder.decode(&mut buffer)?
+                && batch.replace(next).is_some()
+            {
+                return Err(arrow_schema::ArrowError::IpcError("expected one record batch, found more".into()));
+            }
+        }
+        decoder.finish()?;
+        match (batch, decoder.schema()) {
+            (Some(batch), _) => Ok(Batch::new(batch)),
+            (None, Some(schema)) => Ok(Batch::new(RecordBatch::new_empty(schema))),
+            (None, None) => Err(arrow_schema::ArrowError::IpcError("IPC stream without a schema".into())),
+        }
+    }
+
     /// Bytes of column data held.
     pub fn nbytes(&self) -> usize {
         self.0.get_array_memory_size()
     }
+}
+
+/// Runs an IPC decode, turning a panic of arrow's decoder on malformed bytes into an error
+/// (a backstop: [`crate::ipc_check`] refuses the malformed framings known to panic first).
+fn unpanicked(
+    decode: impl FnOnce() -> Result<Batch, arrow_schema::ArrowError>,
+) -> Result<Batch, arrow_schema::ArrowError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(arrow_schema::ArrowError::IpcError(format!("malformed Arrow IPC stream: {why}")))
+    })
 }
 
 impl fmt::Debug for Batch {
@@ -72,12 +128,18 @@ impl fmt::Debug for Batch {
 
 impl Serialize for Batch {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if crate::oob::sending() {
+            return crate::oob::serialize_batch(self, serializer);
+        }
         serializer.serialize_bytes(&self.to_ipc().map_err(S::Error::custom)?)
     }
 }
 
 impl<'de> Deserialize<'de> for Batch {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if crate::oob::receiving() {
+            return crate::oob::deserialize_batch(deserializer);
+        }
         let bytes: serde_bytes_buf::ByteBuf = Deserialize::deserialize(deserializer)?;
         Batch::from_ipc(&bytes.0).map_err(D::Error::custom)
     }

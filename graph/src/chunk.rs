@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The element types rask arrays support, named as numpy names them.
 ///
@@ -96,7 +96,10 @@ impl fmt::Display for DType {
 }
 
 /// One block of an array.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serializes as the dtype's variant holding ndarray's serde form; inside a wire frame
+/// ([`crate::oob`]) a large block is a placeholder for its raw memory instead.
+#[derive(Clone, Debug, PartialEq)]
 pub enum ArrayChunk {
     /// A `bool` block.
     Bool(Arc<ArrayD<bool>>),
@@ -108,6 +111,58 @@ pub enum ArrayChunk {
     F32(Arc<ArrayD<f32>>),
     /// A `float64` block.
     F64(Arc<ArrayD<f64>>),
+}
+
+/// The form of a block outside wire frames (what `derive` gave).
+#[derive(Serialize)]
+#[serde(rename = "ArrayChunk")]
+enum PlainRef<'a> {
+    Bool(&'a ArrayD<bool>),
+    I32(&'a ArrayD<i32>),
+    I64(&'a ArrayD<i64>),
+    F32(&'a ArrayD<f32>),
+    F64(&'a ArrayD<f64>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename = "ArrayChunk")]
+enum PlainOwned {
+    Bool(ArrayD<bool>),
+    I32(ArrayD<i32>),
+    I64(ArrayD<i64>),
+    F32(ArrayD<f32>),
+    F64(ArrayD<f64>),
+}
+
+impl Serialize for ArrayChunk {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if crate::oob::sending() {
+            return crate::oob::serialize_array(self, s);
+        }
+        match self {
+            ArrayChunk::Bool(a) => PlainRef::Bool(a),
+            ArrayChunk::I32(a) => PlainRef::I32(a),
+            ArrayChunk::I64(a) => PlainRef::I64(a),
+            ArrayChunk::F32(a) => PlainRef::F32(a),
+            ArrayChunk::F64(a) => PlainRef::F64(a),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ArrayChunk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if crate::oob::receiving() {
+            return crate::oob::deserialize_array(d);
+        }
+        Ok(match PlainOwned::deserialize(d)? {
+            PlainOwned::Bool(a) => ArrayChunk::Bool(Arc::new(a)),
+            PlainOwned::I32(a) => ArrayChunk::I32(Arc::new(a)),
+            PlainOwned::I64(a) => ArrayChunk::I64(Arc::new(a)),
+            PlainOwned::F32(a) => ArrayChunk::F32(Arc::new(a)),
+            PlainOwned::F64(a) => ArrayChunk::F64(Arc::new(a)),
+        })
+    }
 }
 
 /// Runs `$body` with `$a` bound to the typed block inside an [`ArrayChunk`], whatever

@@ -9,6 +9,8 @@
 //!   name, [`FnOp`] wraps a closure for local use.
 //! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
+//! - [`oob`] lets a wire frame carry array blocks, record batches and byte strings as raw
+//!   buffers beside its MessagePack header instead of inside it.
 //! - Passes are pure functions graph -> graph: [`cull`], [`fuse`] and [`order`], run in
 //!   turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
 //!   graph.
@@ -40,8 +42,10 @@ mod cull;
 mod dot;
 mod error;
 mod fuse;
+mod ipc_check;
 mod key;
 mod layer;
+pub mod oob;
 mod op;
 pub mod ops;
 mod optimize;

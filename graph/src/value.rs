@@ -37,9 +37,9 @@ pub enum Value {
     /// A string.
     Str(Arc<str>),
     /// Raw bytes.
-    Bytes(Arc<[u8]>),
+    Bytes(#[serde(with = "crate::oob::bytes_value")] Arc<[u8]>),
     /// An ordered list of values.
-    List(Arc<[Value]>),
+    List(#[serde(deserialize_with = "list_as_it_arrives")] Arc<[Value]>),
     /// One block of a chunked array.
     Array(ArrayChunk),
     /// One partition of a dataframe.
@@ -50,6 +50,26 @@ pub enum Value {
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
+
+/// Reads a list growing with the elements that arrive: a length prefix that lies must
+/// not reserve memory (nested lists would multiply it).
+fn list_as_it_arrives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<[Value]>, D::Error> {
+    struct Items;
+    impl<'de> serde::de::Visitor<'de> for Items {
+        type Value = Arc<[Value]>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of values")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[Value]>, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element::<Value>()? {
+                items.push(item);
+            }
+            Ok(items.into())
+        }
+    }
+    d.deserialize_seq(Items)
+}
 
 impl Value {
     /// Wraps any Rust value; it can be read back with [`Value::downcast`].

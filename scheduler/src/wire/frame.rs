@@ -1,41 +1,37 @@
-//! Length-delimited frames: an 8-byte little-endian length, then that many bytes of
-//! MessagePack.
+//! Length-delimited frames: an 8-byte little-endian length, then that many bytes.
+//!
+//! [`write_frame`] and [`read_frame`] carry opaque payloads (the handshake uses them);
+//! [`write_message`] and [`read_message`] carry messages. Both begin with the same 8-byte
+//! length. A message frame is laid out as follows (all integers little-endian):
+//!
+//! ```text
+//! u64  body length L: every byte after this field (at most the reader's limit)
+//! u32  number of buffers B
+//! u32  header length H
+//! H    MessagePack header: the message, with placeholders for out-of-band payloads
+//! 16B  buffer table: per buffer a kind code (u8), 7 zero bytes, its length (u64)
+//! pad  zeros up to a multiple of 8 bytes from the frame's start
+//! then each buffer's bytes, followed by zeros up to a multiple of 8
+//! ```
+//!
+//! Buffers are the raw little-endian bytes of array blocks (kinds 0 to 4: bool, int32,
+//! int64, float32, float64, in C or Fortran order as the placeholder says), byte strings
+//! (5) and Arrow IPC streams (6); payloads of at most [`rask_graph::oob::INLINE_MAX`]
+//! bytes stay inline in the header instead. See [`rask_graph::oob`].
 //!
 //! A reader never trusts the length: it is checked against a limit before anything is
-//! read, and the payload buffer grows with the bytes that actually arrive, so a lying
-//! header costs no memory. End of stream between frames is [`WireError::Closed`]; inside
-//! one it is [`WireError::Truncated`].
+//! read, and buffers grow with the bytes that actually arrive, so a lying length costs no
+//! memory. End of stream between frames is [`WireError::Closed`]; inside one it is
+//! [`WireError::Truncated`].
 
 use std::io::{ErrorKind, Read, Write};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::WireError;
+pub use super::decode::read_message;
+pub use super::encode::write_message;
 
 /// The default limit on one frame's payload: 2 GiB.
 pub const MAX_FRAME_BYTES: u64 = 1 << 31;
-
-/// Encodes `message` and writes it as one frame.
-///
-/// ```
-/// use rask_scheduler::wire::{read_message, write_message, MAX_FRAME_BYTES};
-/// let mut buf = Vec::new();
-/// write_message(&mut buf, &vec![1u32, 2, 3])?;
-/// let back: Vec<u32> = read_message(&mut buf.as_slice(), MAX_FRAME_BYTES)?;
-/// assert_eq!(back, vec![1, 2, 3]);
-/// # Ok::<(), rask_scheduler::wire::WireError>(())
-/// ```
-pub fn write_message<W: Write, M: Serialize + ?Sized>(writer: &mut W, message: &M) -> Result<(), WireError> {
-    let payload = rmp_serde::to_vec(message).map_err(|e| WireError::Encode(e.to_string()))?;
-    write_frame(writer, &payload)
-}
-
-/// Reads one frame of at most `max` bytes and decodes it as `M`.
-pub fn read_message<R: Read, M: DeserializeOwned>(reader: &mut R, max: u64) -> Result<M, WireError> {
-    let payload = read_frame(reader, max)?;
-    rmp_serde::from_slice(&payload).map_err(|e| WireError::Malformed(e.to_string()))
-}
 
 /// Writes `payload` as one frame.
 pub fn write_frame<W: Write>(writer: &mut W, payload: &[u8]) -> Result<(), WireError> {
@@ -69,16 +65,23 @@ pub fn read_frame<R: Read>(reader: &mut R, max: u64) -> Result<Vec<u8>, WireErro
     if len > max {
         return Err(WireError::Oversized { len, max });
     }
-    let mut payload = Vec::with_capacity(len.min(1 << 20) as usize);
-    let got = reader.take(len).read_to_end(&mut payload).map_err(|e| WireError::io("cannot read a frame", e))?;
-    if (got as u64) < len {
-        return Err(WireError::Truncated { expected: len, got: got as u64 });
+    let payload = read_to_vec(reader, len)?;
+    if (payload.len() as u64) < len {
+        return Err(WireError::Truncated { expected: len, got: payload.len() as u64 });
     }
     Ok(payload)
 }
 
+/// Reads up to `len` bytes (fewer if the stream ends), growing the buffer with the bytes
+/// that arrive.
+pub(crate) fn read_to_vec<R: Read>(reader: &mut R, len: u64) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
+    reader.take(len).read_to_end(&mut out).map_err(|e| WireError::io("cannot read a frame", e))?;
+    Ok(out)
+}
+
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize, WireError> {
+pub(crate) fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> Result<usize, WireError> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -8,7 +8,7 @@
 //! id it assigns, or a refusal saying why; both sides then return an error naming the
 //! reason ("protocol version 2, this side speaks 1", "wrong token").
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,22 @@ pub fn connect_handshake(conn: &mut Connection, hello: &Hello) -> Result<u64, Wi
     conn.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let reply = read_frame(conn, MAX_HANDSHAKE_BYTES);
     conn.set_read_timeout(None)?;
-    let reply: Reply = decode_reply(&reply?)?;
+    let reply = match reply {
+        Ok(reply) => decode_reply(&reply, conn.peer())?,
+        Err(e) if is_timeout(&e) => {
+            return Err(WireError::Refused(format!(
+                "{} did not answer our hello within {HANDSHAKE_TIMEOUT:?}",
+                conn.peer()
+            )));
+        }
+        Err(WireError::Oversized { len, .. }) => {
+            return Err(WireError::Malformed(format!(
+                "{} is not a rask peer: its answer starts with a frame of {len} bytes",
+                conn.peer()
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     match reply {
         Reply::Welcome { id } => Ok(id),
         Reply::Refused { reason } => Err(WireError::Refused(format!("{} refused us: {reason}", conn.peer()))),
@@ -102,12 +117,33 @@ pub fn connect_handshake(conn: &mut Connection, hello: &Hello) -> Result<u64, Wi
 
 /// Reads a caller's hello on a freshly accepted connection and checks magic, version and
 /// token; answers with a welcome carrying `id`, or with a refusal (and returns the error).
+/// A caller that sends nothing is refused after 10 seconds.
 pub fn accept_handshake(conn: &mut Connection, token: &str, id: u64) -> Result<Hello, WireError> {
-    conn.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    accept_handshake_within(conn, token, id, HANDSHAKE_TIMEOUT)
+}
+
+/// [`accept_handshake`] waiting at most `timeout` for the hello. Whatever goes wrong
+/// (silence, garbage, a truncated hello, wrong magic, version or token), the caller is sent
+/// a refusal saying why, as far as it still listens, and the error returned says the same.
+pub fn accept_handshake_within(
+    conn: &mut Connection,
+    token: &str,
+    id: u64,
+    timeout: Duration,
+) -> Result<Hello, WireError> {
+    conn.set_read_timeout(Some(timeout))?;
     let frame = read_frame(conn, MAX_HANDSHAKE_BYTES);
     conn.set_read_timeout(None)?;
-    let frame = frame?;
-    match check_hello(&frame, token) {
+    let checked = match frame {
+        Ok(frame) => check_hello(&frame, token),
+        Err(WireError::Closed) => {
+            return Err(WireError::Refused(format!("{} closed the connection before its hello", conn.peer())));
+        }
+        Err(e) if is_timeout(&e) => Err(format!("no hello within {timeout:?}")),
+        Err(WireError::Oversized { len, .. }) => Err(format!("not a rask peer (a first frame of {len} bytes)")),
+        Err(e) => Err(format!("no complete hello ({e})")),
+    };
+    match checked {
         Ok(hello) => {
             send_reply(conn, &Reply::Welcome { id })?;
             Ok(hello)
@@ -118,6 +154,11 @@ pub fn accept_handshake(conn: &mut Connection, token: &str, id: u64) -> Result<H
             Err(WireError::Refused(format!("refused {}: {reason}", conn.peer())))
         }
     }
+}
+
+/// Whether a read failed because its timeout expired.
+fn is_timeout(e: &WireError) -> bool {
+    matches!(e, WireError::Io { source, .. } if matches!(source.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
 }
 
 fn check_hello(frame: &[u8], token: &str) -> Result<Hello, String> {
@@ -140,8 +181,10 @@ fn send_reply<W: Write>(conn: &mut W, reply: &Reply) -> Result<(), WireError> {
     write_frame(conn, &body)
 }
 
-fn decode_reply(frame: &[u8]) -> Result<Reply, WireError> {
-    rmp_serde::from_slice(frame).map_err(|e| WireError::Malformed(format!("handshake reply: {e}")))
+fn decode_reply(frame: &[u8], peer: &str) -> Result<Reply, WireError> {
+    rmp_serde::from_slice(frame).map_err(|e| {
+        WireError::Malformed(format!("{peer} is not a rask peer: its handshake reply does not decode ({e})"))
+    })
 }
 
 /// Compares secrets without an early exit on the first differing byte.

@@ -4,7 +4,10 @@
 //! - [`Address`], [`Listener`], [`Connection`]: TCP (`tcp://host:port`) or Unix sockets
 //!   (`unix:///path`), one blocking stream type over both.
 //! - [`frame`]: length-delimited frames with a size limit; a malformed, truncated or
-//!   oversized frame is a [`WireError`] for that connection only.
+//!   oversized frame is a [`WireError`] for that connection only. A message frame is a
+//!   MessagePack header followed by raw buffers: array blocks (little-endian elements plus
+//!   dtype and shape), record batches (Arrow IPC) and byte strings are written from their
+//!   own memory and read straight into typed memory, never element by element.
 //! - [`handshake`]: the first frame of every connection carries a magic number, the
 //!   protocol version and the shared-secret token; a mismatch is refused on both sides
 //!   with a message saying which.
@@ -27,13 +30,18 @@
 //! ```
 
 mod address;
+mod decode;
+mod encode;
 mod error;
 pub mod frame;
 pub mod handshake;
+mod layout;
 pub mod message;
 
 pub use address::{Address, Connection, Listener};
 pub use error::WireError;
 pub use frame::{MAX_FRAME_BYTES, read_message, write_message};
-pub use handshake::{Hello, PROTOCOL_VERSION, Role, WorkerInfo, accept_handshake, connect_handshake};
+pub use handshake::{
+    Hello, PROTOCOL_VERSION, Role, WorkerInfo, accept_handshake, accept_handshake_within, connect_handshake,
+};
 pub use message::{EncodedOp, Finished, FromWorker, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg};
