@@ -420,7 +420,8 @@ fn the_worker_exits_promptly_when_the_scheduler_goes_or_says_shutdown() {
     let s = start("exit-close", true, None);
     let (elapsed, result) = s.close();
     result.unwrap();
-    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    // Every thread ended: nothing waited for the half-second join timeout.
+    assert!(elapsed < Duration::from_millis(400), "{elapsed:?}");
 
     // Dropped without a word (as a killed scheduler), with tasks still queued.
     let mut s = start("exit-drop", false, None);

@@ -34,7 +34,7 @@ pub(super) enum FetchJob {
         /// The holder's data address.
         from: Address,
     },
-    /// Exit.
+    /// Exit (each fetcher passes it on to the next).
     Stop,
 }
 
@@ -77,6 +77,8 @@ pub(super) fn run(jobs: Receiver<FetchJob>, shared: &Shared) {
             fetch_from(shared, &peer, keys);
         }
         if stop {
+            // Pass the word on: another fetcher may be waiting for a job.
+            let _ = shared.fetches.send(FetchJob::Stop);
             return;
         }
     }

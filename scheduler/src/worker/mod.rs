@@ -219,9 +219,7 @@ fn stop(shared: &Shared) {
         shared.stop.store(true, Ordering::SeqCst);
         shared.work.notify_all();
     }
-    for _ in 0..fetch::FETCHERS {
-        let _ = shared.fetches.send(FetchJob::Stop);
-    }
+    let _ = shared.fetches.send(FetchJob::Stop);
     let _ = shared.outbox.send(Out::Stop);
     // Wake the data server's accept with a connection of our own, then close its peers.
     let _ = Connection::connect(&shared.me);
