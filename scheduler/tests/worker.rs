@@ -485,7 +485,7 @@ fn an_unreachable_scheduler_or_a_wrong_token_is_an_error() {
     let config = WorkerConfig::new("tcp://127.0.0.1:1".parse().unwrap(), TOKEN);
     let err = run_worker(WorkerConfig { local_dir: scratch_dir("unreachable"), ..config }).unwrap_err();
     assert!(matches!(err, WorkerError::Connect { .. }), "{err}");
-    assert!(err.to_string().contains("cannot connect to the scheduler at tcp://127.0.0.1:1"), "{err}");
+    assert!(err.to_string().contains("cannot reach the scheduler: cannot connect to tcp://127.0.0.1:1"), "{err}");
 
     let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
     let mut config = WorkerConfig::new(listener.address().clone(), "not-the-token");

@@ -10,7 +10,7 @@ use crate::wire::{Address, WireError};
 #[non_exhaustive]
 pub enum WorkerError {
     /// The scheduler could not be reached (refused, no such socket, unresolvable host).
-    #[error("cannot connect to the scheduler at {address}: {source}")]
+    #[error("cannot reach the scheduler: {source}")]
     Connect {
         /// The scheduler's address.
         address: Address,
