@@ -497,3 +497,73 @@ fn an_unreachable_scheduler_or_a_wrong_token_is_an_error() {
     assert!(matches!(err, WorkerError::Handshake { .. }), "{err}");
     assert!(err.to_string().contains("wrong token"), "{err}");
 }
+
+/// W1's shape on one worker (100,000 `inc` leaves, a tree sum of fan-in 8: 114,289 tasks)
+/// sent as Compute batches of 10,000 tasks; prints µs per task from the first send to the
+/// root's `Finished`. Run with `cargo test --release -p rask-scheduler --test worker
+/// w1_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run in release"]
+fn w1_throughput() {
+    let n: u32 = 100_000;
+    let mut s = start("w1", true, None);
+    let mut tasks = Vec::new();
+    let mut level: Vec<Key> = (0..n).map(|i| key("w1-inc", i)).collect();
+    for (i, k) in level.iter().enumerate() {
+        tasks.push(task(*k, 0, vec![WireArg::Value(Value::I64(i as i64))], i as u64));
+    }
+    let mut depth = 0;
+    while level.len() > 1 {
+        depth += 1;
+        let group = format!("w1-sum-{depth}");
+        level = level
+            .chunks(8)
+            .enumerate()
+            .map(|(i, children)| {
+                let k = key(&group, i as u32);
+                tasks.push(task(k, 1, children.iter().map(|c| WireArg::Held(*c)).collect(), tasks.len() as u64));
+                k
+            })
+            .collect();
+    }
+    let root = level[0];
+    let total = tasks.len();
+    let ops = vec![EncodedOp::encode(&ops::Inc).unwrap(), EncodedOp::encode(&ops::Sum).unwrap()];
+    let start_at = Instant::now();
+    let mut batches = Vec::new();
+    while !tasks.is_empty() {
+        let rest = tasks.split_off(tasks.len().min(10_000));
+        batches.push(std::mem::replace(&mut tasks, rest));
+    }
+    let mut writer = s.conn.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for batch in batches {
+            write_message(&mut writer, &ToWorker::Compute { ops: ops.clone(), tasks: batch }).unwrap();
+        }
+    });
+    let mut frames = 0;
+    let mut seen = 0;
+    loop {
+        match s.recv() {
+            FromWorker::Finished(batch) => {
+                frames += 1;
+                seen += batch.len();
+                if batch.iter().any(|f| f.key == root) {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let elapsed = start_at.elapsed();
+    sender.join().unwrap();
+    assert_eq!(seen, total);
+    let expected = (n as i64) * (n as i64 + 1) / 2;
+    assert_eq!(s.gather(&[root]), vec![Some(Value::I64(expected))]);
+    println!(
+        "w1 on one worker (2 threads): {total} tasks in {:.3} s, {:.2} us per task, {frames} Finished frames",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / total as f64
+    );
+    s.close().1.unwrap();
+}

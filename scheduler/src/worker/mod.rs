@@ -4,11 +4,11 @@
 //!
 //! One pure state machine and a thin shell of threads around it:
 //!
-//! - [`tasks`]: which tasks wait for which inputs, which are ready (lower priority first),
+//! - `tasks`: which tasks wait for which inputs, which are ready (lower priority first),
 //!   which run; no I/O (tested on its own).
-//! - [`store`]: values by key with byte accounting and least-recently-used spilling to
-//!   files ([`spill`]) in the worker's own directory under `local_dir`.
-//! - `control` (the calling thread): reads [`ToWorker`] from the scheduler, decodes op
+//! - `store`: values by key with byte accounting and least-recently-used spilling to
+//!   files (`spill`) in the worker's own directory under `local_dir`.
+//! - `control` (the calling thread): reads [`ToWorker`](crate::wire::ToWorker) from the scheduler, decodes op
 //!   tables (an unknown op fails only its tasks), submits tasks, answers `Gather`, applies
 //!   `Release`, and returns on `Shutdown` or when the connection closes.
 //! - `executor`: `nthreads` task threads popping ready tasks and calling their ops with
@@ -23,6 +23,21 @@
 //! - `outbox`: the only writer of the scheduler connection; batches `Finished` notices
 //!   (flushed when the worker has no ready or running task, or 2 ms after the oldest),
 //!   and sends a `Heartbeat` about once a second.
+//!
+//! What a scheduler can rely on, beyond the message docs:
+//!
+//! - A value fetched for a `Remote` input goes into that task's arguments only: the
+//!   worker does not hold it afterwards (nothing to `Release`; a later `Held` of that key
+//!   on this worker is `Missing`). A `Remote` input naming this worker's own data address
+//!   is read as `Held`.
+//! - A task dropped as `Missing` takes the tasks here waiting for it along, each reported
+//!   `Missing { task, key: <the dropped task>, from: <this worker> }`; tasks waiting for a
+//!   task that *failed* are dropped without a message.
+//! - A key submitted again while queued here is ignored; submitted again once held, it is
+//!   recomputed and replaces the value. `Release` forgets held values only; it does not
+//!   cancel queued tasks.
+//! - Spilling happens on the thread whose store call went over the limit (a task thread
+//!   storing its result, usually), outside the store's lock.
 //!
 //! On exit (scheduler gone or `Shutdown`) no new task starts, every thread is told to
 //! stop and joined for up to half a second (a task still running after that is left to
