@@ -434,6 +434,7 @@ fn the_worker_exits_promptly_when_the_scheduler_goes_or_says_shutdown() {
     }
     assert!(since.elapsed() < Duration::from_secs(1), "{:?}", since.elapsed());
     worker.join().unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(local_dir("exit-drop"));
 
     let mut s = start("exit-shutdown", false, None);
     s.send(&ToWorker::Shutdown);
@@ -496,6 +497,8 @@ fn an_unreachable_scheduler_or_a_wrong_token_is_an_error() {
     let err = worker.join().unwrap().unwrap_err();
     assert!(matches!(err, WorkerError::Handshake { .. }), "{err}");
     assert!(err.to_string().contains("wrong token"), "{err}");
+    let _ = std::fs::remove_dir_all(local_dir("unreachable"));
+    let _ = std::fs::remove_dir_all(local_dir("wrong-token"));
 }
 
 /// W1's shape on one worker (100,000 `inc` leaves, a tree sum of fan-in 8: 114,289 tasks)
