@@ -8,7 +8,9 @@
 //! - [`compute`]: compute several collections sharing one graph;
 //! - [`config`]: the default scheduler
 //!   (`RASK_SCHEDULER=sync|threads|threads:N|processes|processes:N`);
-//! - [`diagnostics`]: a terminal progress bar fed by every scheduler's events.
+//! - [`diagnostics`]: a terminal progress bar fed by every scheduler's events;
+//! - [`worker`]: the `rask-worker` process (`rask::worker::main()` for workers with
+//!   your own ops).
 //!
 //! ```
 //! use rask::prelude::*;
@@ -49,6 +51,8 @@ pub mod dataframe {
 pub mod delayed {
     pub use rask_collections::delayed::*;
 }
+
+pub mod worker;
 
 pub use rask_collections::delayed::{Delayed, delayed, delayed_fn};
 pub use rask_collections::explain::{Explain, LayerSummary, explain};

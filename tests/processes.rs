@@ -18,7 +18,7 @@ use rask::scheduler::events::{Event, bus};
 use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerError, ThreadsScheduler};
 
 /// The worker binary cargo built for these tests (`src/bin/rask-worker.rs`).
-const WORKER: Option<&str> = option_env!("CARGO_BIN_EXE_rask-worker");
+const WORKER: &str = env!("CARGO_BIN_EXE_rask-worker");
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -26,16 +26,9 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A pool of `n` workers running the tests' worker binary; `None` (and a note) when this
-/// build has no `rask-worker` target.
-fn pool(n: usize) -> Option<Arc<ProcessesScheduler>> {
-    match WORKER {
-        Some(bin) => Some(Arc::new(ProcessesScheduler::new(n).with_worker_binary(bin))),
-        None => {
-            eprintln!("skipped: this build has no rask-worker binary (src/bin/rask-worker.rs)");
-            None
-        }
-    }
+/// A pool of `n` workers running the tests' worker binary.
+fn pool(n: usize) -> Arc<ProcessesScheduler> {
+    Arc::new(ProcessesScheduler::new(n).with_worker_binary(WORKER))
 }
 
 fn options(s: &Arc<ProcessesScheduler>) -> ComputeOptions {
@@ -67,7 +60,7 @@ fn process_is_gone(pid: u32) -> bool {
 #[test]
 fn a_tree_of_registered_ops_matches_threads_and_the_pool_stays_warm() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     let (graph, outputs) = tree(5000);
     let expected = ThreadsScheduler::new(2).execute(&graph, &outputs).unwrap();
     assert_eq!(expected, vec![Value::I64(5000 * 5001 / 2)]);
@@ -84,8 +77,7 @@ fn a_tree_of_registered_ops_matches_threads_and_the_pool_stays_warm() {
 #[test]
 fn tcp_loopback_works_too() {
     let _serial = serial();
-    let Some(bin) = WORKER else { return };
-    let pool = ProcessesScheduler::new(2).with_worker_binary(bin).with_tcp();
+    let pool = ProcessesScheduler::new(2).with_worker_binary(WORKER).with_tcp();
     let (graph, outputs) = tree(300);
     assert_eq!(pool.execute(&graph, &outputs).unwrap(), vec![Value::I64(300 * 301 / 2)]);
 }
@@ -93,7 +85,7 @@ fn tcp_loopback_works_too() {
 #[test]
 fn arrays_match_threads() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     let x = array::random::random(1, &[240, 240], [60, 60]).unwrap();
     let sum_xxt: Array<f64> = (&x + &x.t()).sum(..).unwrap();
     let y = array::random::random(2, &[120, 90], [40, 30]).unwrap();
@@ -130,7 +122,7 @@ fn frame(parts: usize) -> DataFrame {
 #[test]
 fn dataframes_match_threads() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     let df = frame(6);
     let lookup = from_arrays(
         vec![
@@ -155,7 +147,7 @@ fn dataframes_match_threads() {
 #[test]
 fn a_worker_killed_mid_run_costs_only_time() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     // Warm up, so both pids are known before the run we interrupt.
     let (small, small_out) = tree(64);
     pool.execute(&small, &small_out).unwrap();
@@ -195,7 +187,7 @@ fn a_worker_killed_mid_run_costs_only_time() {
 #[test]
 fn closure_ops_are_refused_before_anything_runs() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     let x = delayed(1i64).map(|x| x + 1);
     let e = x.compute_with(&options(&pool)).unwrap_err().to_string();
     assert!(e.contains("register"), "{e}");
@@ -217,7 +209,7 @@ fn a_missing_worker_binary_is_a_clear_error() {
 #[test]
 fn a_failing_task_names_itself_and_the_pool_recovers() {
     let _serial = serial();
-    let Some(pool) = pool(2) else { return };
+    let pool = pool(2);
     let add: Arc<dyn Op> = Arc::new(ops::Add);
     let mut b = TaskGraph::builder();
     let bad_key = Key::single(Group::new("bad"), Token(9));
@@ -238,7 +230,7 @@ fn a_failing_task_names_itself_and_the_pool_recovers() {
 #[test]
 fn no_worker_outlives_its_scheduler() {
     let _serial = serial();
-    let Some(pool) = pool(3) else { return };
+    let pool = pool(3);
     let (graph, outputs) = tree(200);
     pool.execute(&graph, &outputs).unwrap();
     let pids = pool.worker_pids();

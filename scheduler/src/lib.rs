@@ -38,10 +38,11 @@ mod scheduler;
 mod sync;
 mod threads;
 pub mod wire;
+pub mod worker;
 
 pub use error::SchedulerError;
 pub use processes::{ProcessesScheduler, WORKER_BIN_VAR};
-pub use run::{call_recorded, call_task, panic_message, use_counts};
+pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};
 pub use scheduler::{Scheduler, SchedulerSpec, default_scheduler, set_default_scheduler};
 pub use sync::SyncScheduler;
 pub use threads::ThreadsScheduler;

@@ -3,7 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rask_graph::{Args, TaskGraph, TaskId, Value};
+use rask_graph::{Args, Key, Op, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
 use crate::events::TaskRecorder;
@@ -12,16 +12,32 @@ use crate::events::TaskRecorder;
 /// the task's key and op.
 #[inline]
 pub fn call_task(graph: &TaskGraph, id: TaskId, args: Args) -> Result<Value, SchedulerError> {
-    let op = graph.op(id);
+    call_op(graph.op(id).as_ref(), graph.key(id), args)
+}
+
+/// Calls `op` on `args` as the task `key` (for executors that hold ops outside a
+/// [`TaskGraph`], like a worker process); an error or a panic becomes a
+/// [`SchedulerError`] naming the key and op, or the fused step that failed.
+///
+/// ```
+/// use rask_graph::{args, ops::Inc, Group, Key, Token, Value};
+/// use rask_scheduler::{call_op, SchedulerError};
+/// let key = Key::single(Group::new("inc"), Token(1));
+/// assert_eq!(call_op(&Inc, key, args![Value::I64(1)]).unwrap(), Value::I64(2));
+/// let err = call_op(&Inc, key, args![Value::Str("x".into())]).unwrap_err();
+/// assert!(matches!(err, SchedulerError::TaskFailed { ref op, .. } if op == "inc"));
+/// ```
+#[inline]
+pub fn call_op(op: &dyn Op, key: Key, args: Args) -> Result<Value, SchedulerError> {
     match catch_unwind(AssertUnwindSafe(|| op.call(args))) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
             // An error of a task fused into this one names that task.
-            let (key, op) = e.origin().unwrap_or((graph.key(id), op.name()));
+            let (key, op) = e.origin().unwrap_or((key, op.name()));
             Err(SchedulerError::TaskFailed { key, op: op.to_string(), message: e.message().to_string() })
         }
         Err(payload) => Err(SchedulerError::TaskPanicked {
-            key: graph.key(id),
+            key,
             op: op.name().to_string(),
             message: panic_message(payload.as_ref()),
         }),

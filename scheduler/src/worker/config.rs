@@ -1,0 +1,74 @@
+//! What a worker is told when it starts: where its scheduler is, the shared secret, and
+//! its resources.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::wire::Address;
+
+/// How a worker runs; [`WorkerConfig::new`] fills in the defaults.
+///
+/// ```
+/// use rask_scheduler::worker::WorkerConfig;
+/// let config = WorkerConfig::new("unix:///tmp/rask-scheduler.sock".parse()?, "secret");
+/// assert!(config.nthreads >= 1);
+/// assert_eq!(config.memory_limit, None);
+/// // The token never shows in logs.
+/// assert!(!format!("{config:?}").contains("secret"));
+/// # Ok::<(), rask_scheduler::wire::WireError>(())
+/// ```
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The scheduler to connect to.
+    pub scheduler: Address,
+    /// The shared secret of the handshake (the binary reads it from `RASK_TOKEN`).
+    pub token: String,
+    /// Threads running tasks (at least one).
+    pub nthreads: usize,
+    /// Bytes of values kept in memory before the least recently used spill to disk
+    /// (`None`: no limit).
+    pub memory_limit: Option<u64>,
+    /// Where the worker makes its own directory (data socket, spilled values); created if
+    /// missing. The worker's directory is removed when it exits.
+    pub local_dir: PathBuf,
+    /// A name for logs and the dashboard.
+    pub name: String,
+}
+
+impl WorkerConfig {
+    /// A worker with one thread per core, no memory limit, the system temp dir as local
+    /// dir and `host-pid` as name.
+    pub fn new(scheduler: Address, token: impl Into<String>) -> WorkerConfig {
+        WorkerConfig {
+            scheduler,
+            token: token.into(),
+            nthreads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory_limit: None,
+            local_dir: std::env::temp_dir(),
+            name: default_name(),
+        }
+    }
+}
+
+impl fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("scheduler", &self.scheduler)
+            .field("token", &"<redacted>")
+            .field("nthreads", &self.nthreads)
+            .field("memory_limit", &self.memory_limit)
+            .field("local_dir", &self.local_dir)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// `host-pid`, the host name read from the kernel (no libc call needed).
+pub fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,135 @@
+//! Fetching `Remote` inputs from other workers' data servers.
+//!
+//! [`FETCHERS`] threads take fetch jobs; each takes every job queued at that moment and
+//! sends one `Get` per peer for all the keys wanted from it. Connections are kept per
+//! peer and reused. A peer that cannot be reached (after one retry on a fresh connection,
+//! in case a cached one went stale) or that answers `None` makes the tasks waiting for
+//! those keys `Missing`; the scheduler recomputes and resubmits them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use rask_graph::{Key, Value};
+
+use super::Shared;
+use crate::wire::{
+    Address, Connection, Hello, MAX_FRAME_BYTES, PeerReply, PeerRequest, Role, WireError, connect_handshake,
+    read_message, write_message,
+};
+
+/// Fetcher threads per worker: one slow peer does not hold up fetches from the others.
+pub(super) const FETCHERS: usize = 2;
+/// How long a peer may take to answer before it counts as gone.
+const PEER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Work for a fetcher thread.
+#[derive(Debug)]
+pub(super) enum FetchJob {
+    /// Fetch `key` from the data server at `from`.
+    Get {
+        /// The value's key.
+        key: Key,
+        /// The holder's data address.
+        from: Address,
+    },
+    /// Exit (each fetcher passes it on to the next).
+    Stop,
+}
+
+/// Idle connections to peers' data servers, by address.
+#[derive(Debug, Default)]
+pub(super) struct Peers {
+    idle: Mutex<HashMap<Address, Vec<Connection>>>,
+}
+
+impl Peers {
+    fn take(&self, peer: &Address) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).get_mut(peer)?.pop()
+    }
+
+    fn put(&self, peer: Address, conn: Connection) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).entry(peer).or_default().push(conn);
+    }
+
+    /// Closes every idle connection.
+    pub(super) fn clear(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// A fetcher thread's loop; returns on [`FetchJob::Stop`].
+pub(super) fn run(jobs: Receiver<FetchJob>, shared: &Shared) {
+    while let Ok(job) = jobs.recv() {
+        let mut wanted: HashMap<Address, Vec<Key>> = HashMap::new();
+        let mut stop = false;
+        for job in std::iter::once(job).chain(jobs.try_iter()) {
+            match job {
+                FetchJob::Get { key, from } => wanted.entry(from).or_default().push(key),
+                FetchJob::Stop => stop = true,
+            }
+        }
+        for (peer, keys) in wanted {
+            if stop {
+                break;
+            }
+            fetch_from(shared, &peer, keys);
+        }
+        if stop {
+            // Pass the word on: another fetcher may be waiting for a job.
+            let _ = shared.fetches.send(FetchJob::Stop);
+            return;
+        }
+    }
+}
+
+fn fetch_from(shared: &Shared, peer: &Address, keys: Vec<Key>) {
+    let values = match get(shared, peer, &keys) {
+        Ok(values) => values,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, keys = keys.len(), "cannot fetch from a peer");
+            HashMap::new()
+        }
+    };
+    for key in keys {
+        let mut tasks = shared.lock_tasks();
+        match values.get(&key) {
+            Some(value) => {
+                let ready = tasks.fetched(&key, value);
+                shared.after_transition(&tasks, ready);
+            }
+            None => {
+                let effects = tasks.fetch_failed(&key);
+                shared.after_transition(&tasks, 0);
+                drop(tasks);
+                shared.apply(effects);
+            }
+        }
+    }
+}
+
+/// The values `peer` holds among `keys`.
+fn get(shared: &Shared, peer: &Address, keys: &[Key]) -> Result<HashMap<Key, Value>, WireError> {
+    if let Some(conn) = shared.peers.take(peer) {
+        match request(conn, keys) {
+            Ok((conn, values)) => {
+                shared.peers.put(peer.clone(), conn);
+                return Ok(values);
+            }
+            Err(e) => tracing::debug!(%peer, error = %e, "cached peer connection failed; reconnecting"),
+        }
+    }
+    let mut conn = Connection::connect(peer)?;
+    connect_handshake(&mut conn, &Hello { token: shared.token.clone(), role: Role::Peer })?;
+    conn.set_read_timeout(Some(PEER_TIMEOUT))?;
+    let (conn, values) = request(conn, keys)?;
+    shared.peers.put(peer.clone(), conn);
+    Ok(values)
+}
+
+fn request(mut conn: Connection, keys: &[Key]) -> Result<(Connection, HashMap<Key, Value>), WireError> {
+    write_message(&mut conn, &PeerRequest::Get(keys.to_vec()))?;
+    let PeerReply::Values(values) = read_message(&mut conn, MAX_FRAME_BYTES)?;
+    Ok((conn, values.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()))
+}

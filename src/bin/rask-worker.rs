@@ -1,0 +1,5 @@
+//! The worker process; see `rask::worker`.
+
+fn main() {
+    rask::worker::main()
+}

@@ -1,0 +1,225 @@
+//! The `rask-worker` process: its command line, logging and exit codes around
+//! [`run_worker`].
+//!
+//! ```text
+//! RASK_TOKEN=... rask-worker --scheduler ADDR [--nthreads N] [--memory-limit BYTES|4GiB|500MB|auto]
+//!                            [--local-dir DIR] [--name NAME]
+//! ```
+//!
+//! `ADDR` is `tcp://host:port` or `unix:///path`; the shared secret comes from the
+//! `RASK_TOKEN` environment variable (never the command line, where other users could
+//! read it); `RASK_LOG` sets the log filter (`warn` by default; `info`, `debug`,
+//! `rask_scheduler::worker=debug`, ...), logs go to stderr. A worker that cannot start
+//! exits with code 1 and one line saying why; it exits with 0 when its scheduler closes
+//! the connection or tells it to shut down.
+//!
+//! # Workers for your own ops
+//!
+//! A worker can only run ops whose registrations are linked into its binary. This module
+//! links every built-in op (graph ops, arrays, dataframes); a task using any other op
+//! fails with an error naming the op. If your crate defines ops of its own
+//! (`#[typetag::serde(name = "myapp.scale")] impl Op for Scale`), build a worker that
+//! links them: a binary in your crate, say `src/bin/my-worker.rs`,
+//!
+//! ```no_run
+//! // Naming the crate keeps its op registrations in the binary (the linker would drop
+//! // them otherwise); inside the ops crate itself, the binary already names it.
+//! // use my_ops_crate as _;
+//! fn main() {
+//!     rask::worker::main()
+//! }
+//! ```
+//!
+//! and point the process pool at it with `RASK_WORKER_BIN=target/release/my-worker`.
+
+// The example above is a whole binary: its `fn main` is the point.
+#![allow(clippy::needless_doctest_main)]
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use rask_scheduler::wire::{Address, WireError};
+// Every op of the collections crate must be registered in the worker binary.
+use rask_collections as _;
+
+pub use rask_scheduler::worker::{WorkerConfig, WorkerError, run_worker};
+
+/// The environment variable holding the shared secret.
+pub const TOKEN_VAR: &str = "RASK_TOKEN";
+/// The environment variable holding the log filter.
+pub const LOG_VAR: &str = "RASK_LOG";
+
+/// The command line of `rask-worker`.
+#[derive(Debug, Parser)]
+#[command(name = "rask-worker", version, about = "Runs rask tasks for a scheduler (token in RASK_TOKEN)")]
+struct Cli {
+    /// The scheduler's address: tcp://host:port or unix:///path.
+    #[arg(long, value_name = "ADDR")]
+    scheduler: String,
+    /// Threads running tasks [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    nthreads: Option<u32>,
+    /// Bytes kept in memory before spilling to disk: a number of bytes, with a unit
+    /// (500MB, 4GiB) or `auto` (80% of physical memory) [default: no limit].
+    #[arg(long, value_name = "BYTES")]
+    memory_limit: Option<String>,
+    /// Where to put the worker's directory (data socket, spilled values) [default: the
+    /// system temp dir].
+    #[arg(long, value_name = "DIR")]
+    local_dir: Option<PathBuf>,
+    /// A name for logs [default: host-pid].
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// What was wrong with the command line or environment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The arguments did not parse (clap's message, with usage).
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+    /// `RASK_TOKEN` is not set or empty.
+    #[error(
+        "{TOKEN_VAR} is not set: the worker needs the scheduler's shared secret in the {TOKEN_VAR} environment variable"
+    )]
+    MissingToken,
+    /// `--scheduler` is not an address.
+    #[error("--scheduler: {0}")]
+    Address(#[source] WireError),
+    /// `--memory-limit` is not a size.
+    #[error("--memory-limit {value:?}: {reason}")]
+    MemoryLimit {
+        /// The text given.
+        value: String,
+        /// Why it is not a size.
+        reason: String,
+    },
+}
+
+/// Parses a byte size: a plain number, a number with a unit (`B`, `KB`/`MB`/`GB`/`TB` in
+/// powers of 1000, `KiB`/`MiB`/`GiB`/`TiB` in powers of 1024, case-insensitive, decimals
+/// allowed), or `auto` for 80% of the physical memory (`MemTotal` in `/proc/meminfo`).
+///
+/// ```
+/// use rask::worker::parse_bytes;
+/// assert_eq!(parse_bytes("4GiB").unwrap(), 4 << 30);
+/// assert_eq!(parse_bytes("500MB").unwrap(), 500_000_000);
+/// assert_eq!(parse_bytes("1.5 kib").unwrap(), 1536);
+/// assert_eq!(parse_bytes("1024").unwrap(), 1024);
+/// assert!(parse_bytes("auto").unwrap() > 0);
+/// assert!(parse_bytes("lots").is_err());
+/// assert!(parse_bytes("4 parsecs").is_err());
+/// ```
+pub fn parse_bytes(text: &str) -> Result<u64, CliError> {
+    let invalid = |reason: &str| CliError::MemoryLimit { value: text.to_string(), reason: reason.to_string() };
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("auto") {
+        return auto_memory_limit().map_err(|reason| invalid(&reason));
+    }
+    let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| invalid("expected a number of bytes, optionally with a unit (500MB, 4GiB) or auto"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "tb" | "t" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(invalid("unknown unit; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")),
+    };
+    let bytes = number * scale as f64;
+    if !bytes.is_finite() || bytes > u64::MAX as f64 {
+        return Err(invalid("too large"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// 80% of `MemTotal` from `/proc/meminfo`.
+fn auto_memory_limit() -> Result<u64, String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .map_err(|e| format!("auto needs /proc/meminfo, which cannot be read: {e}"))?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "auto: no MemTotal line in /proc/meminfo".to_string())?;
+    Ok(kib * 1024 / 10 * 8)
+}
+
+/// Builds the worker's configuration from command-line arguments (the first is the
+/// program name) and the token (the binary passes `RASK_TOKEN`).
+///
+/// ```
+/// use rask::worker::config_from_args;
+/// let config = config_from_args(
+///     ["rask-worker", "--scheduler", "tcp://127.0.0.1:8786", "--nthreads", "3", "--memory-limit", "2GiB"],
+///     Some("secret".to_string()),
+/// )?;
+/// assert_eq!((config.nthreads, config.memory_limit), (3, Some(2 << 30)));
+/// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://127.0.0.1:8786"], None).is_err());
+/// assert!(config_from_args(["rask-worker", "--scheduler", "http://x"], Some("s".into())).is_err());
+/// # Ok::<(), rask::worker::CliError>(())
+/// ```
+pub fn config_from_args<I, T>(args: I, token: Option<String>) -> Result<WorkerConfig, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    let scheduler: Address = cli.scheduler.parse().map_err(CliError::Address)?;
+    let token = token.filter(|t| !t.is_empty()).ok_or(CliError::MissingToken)?;
+    let mut config = WorkerConfig::new(scheduler, token);
+    if let Some(n) = cli.nthreads {
+        config.nthreads = n as usize;
+    }
+    config.memory_limit = cli.memory_limit.as_deref().map(parse_bytes).transpose()?;
+    if let Some(dir) = cli.local_dir {
+        config.local_dir = dir;
+    }
+    if let Some(name) = cli.name {
+        config.name = name;
+    }
+    Ok(config)
+}
+
+/// The `rask-worker` binary: parses the command line and `RASK_TOKEN`, logs to stderr
+/// as `RASK_LOG` says, and runs the worker until its scheduler goes away. Exits with
+/// code 1 and one line naming what was wrong if it cannot start.
+pub fn main() {
+    let token = std::env::var(TOKEN_VAR).ok();
+    let config = match config_from_args(std::env::args_os(), token) {
+        Ok(config) => config,
+        Err(CliError::Usage(e)) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(CliError::Usage(e)) => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+        Err(e) => fail(&e),
+    };
+    init_logging();
+    if let Err(e) = run_worker(config) {
+        fail(&e);
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("rask-worker: {error}");
+    std::process::exit(1);
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
