@@ -92,7 +92,15 @@ fn cases(workload: &str) -> Result<&'static [&'static str], String> {
     }
 }
 
+/// Set in the environment of worker processes the harness starts: on `processes` the
+/// harness is its own worker binary, so W6's ops are linked where they run.
+const WORKER_MODE_VAR: &str = "RASK_BENCH_WORKER";
+
 fn main() {
+    if std::env::var_os(WORKER_MODE_VAR).is_some() {
+        rask::worker::main();
+        return;
+    }
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
@@ -132,7 +140,10 @@ fn main() {
 fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Arc<ProcessesScheduler>>) {
     match spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")) {
         SchedulerSpec::Processes(n) => {
-            let pool = Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default());
+            // SAFETY: set before any thread of this process starts; the workers inherit it.
+            unsafe { std::env::set_var(WORKER_MODE_VAR, "1") };
+            let exe = std::env::current_exe().expect("the harness's own path");
+            let pool = Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default().with_worker_binary(exe));
             (pool.clone(), Some(pool))
         }
         other => (other.build(), None),
