@@ -241,3 +241,49 @@ fn no_worker_outlives_its_scheduler() {
         assert!(process_is_gone(pid), "worker {pid} outlived its scheduler");
     }
 }
+
+#[test]
+fn intruders_on_the_pool_socket_are_refused_and_the_pool_keeps_working() {
+    use std::io::{Read, Write};
+
+    use rask::scheduler::wire::{Connection, Hello, PROTOCOL_VERSION, Role, connect_handshake, frame};
+
+    let _serial = serial();
+    let pool = pool(2);
+    let (graph, outputs) = tree(500);
+    pool.execute(&graph, &outputs).unwrap();
+    let (address, pids) = (pool.address().expect("a started pool listens"), pool.worker_pids());
+
+    // A wrong token is refused, and the caller is told why.
+    let mut conn = Connection::connect(&address).unwrap();
+    let e = connect_handshake(&mut conn, &Hello { token: "guess".into(), role: Role::Client }).unwrap_err();
+    assert!(e.to_string().contains("wrong token"), "{e}");
+
+    // Another protocol version is refused with both versions named.
+    let mut conn = Connection::connect(&address).unwrap();
+    let mut hello = b"RASK".to_vec();
+    hello.extend_from_slice(&(PROTOCOL_VERSION + 98).to_le_bytes());
+    frame::write_frame(&mut conn, &hello).unwrap();
+    let reply = frame::read_frame(&mut conn, 1 << 16).unwrap();
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains(&format!("protocol version {}", PROTOCOL_VERSION + 98)), "{text}");
+
+    // Garbage, a truncated frame and an oversized one: each connection is closed.
+    for bytes in [
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        [&100u64.to_le_bytes()[..], b"RASK"].concat(),
+        u64::MAX.to_le_bytes().to_vec(),
+    ] {
+        let mut conn = Connection::connect(&address).unwrap();
+        conn.write_all(&bytes).unwrap();
+        conn.shutdown_write();
+        let mut rest = Vec::new();
+        let _ = conn.read_to_end(&mut rest);
+    }
+
+    // The pool, its workers and its listener are unharmed.
+    let (graph, outputs) = tree(700);
+    assert_eq!(pool.execute(&graph, &outputs).unwrap(), vec![Value::I64(700 * 701 / 2)]);
+    assert_eq!(pool.worker_pids(), pids);
+    assert_eq!(pool.workers_lost(), 0);
+}

@@ -130,6 +130,12 @@ impl ProcessesScheduler {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// The address the pool listens on for its workers (`None` before the first compute
+    /// and after [`shutdown`](Self::shutdown)). Only holders of the pool's token may join.
+    pub fn address(&self) -> Option<crate::wire::Address> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|p| p.address().clone())
+    }
+
     /// Stops the workers now (the next compute starts new ones).
     pub fn shutdown(&self) {
         drop(self.pool.lock().unwrap_or_else(|e| e.into_inner()).take());

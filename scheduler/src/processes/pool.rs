@@ -264,6 +264,11 @@ impl Pool {
         Ok(())
     }
 
+    /// Where the pool listens for its workers.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
     /// Updates the shared list of live worker pids.
     pub fn publish_pids(&self) {
         let pids = self.workers.iter().filter(|w| w.alive).map(|w| w.info.pid).collect();

@@ -192,6 +192,15 @@ impl Connection {
         };
     }
 
+    /// Closes the sending direction only: the peer reads end of stream, and this side can
+    /// still read its answer.
+    pub fn shutdown_write(&self) {
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+        };
+    }
+
     /// Sets a read timeout (`None` blocks forever).
     pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), WireError> {
         match &self.stream {
