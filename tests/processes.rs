@@ -287,3 +287,49 @@ fn intruders_on_the_pool_socket_are_refused_and_the_pool_keeps_working() {
     assert_eq!(pool.worker_pids(), pids);
     assert_eq!(pool.workers_lost(), 0);
 }
+
+/// Set in the child process of [`workers_exit_when_their_scheduler_process_is_killed`].
+const PARENT_MODE_VAR: &str = "RASK_TEST_POOL_PARENT";
+
+#[test]
+fn workers_exit_when_their_scheduler_process_is_killed() {
+    use std::io::BufRead;
+
+    const NAME: &str = "workers_exit_when_their_scheduler_process_is_killed";
+    if std::env::var_os(PARENT_MODE_VAR).is_some() {
+        // The child: start a pool, say its workers' pids, and wait to be killed.
+        let pool = pool(2);
+        let (graph, outputs) = tree(100);
+        pool.execute(&graph, &outputs).unwrap();
+        let pids: Vec<String> = pool.worker_pids().iter().map(u32::to_string).collect();
+        println!("pids {}", pids.join(" "));
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let _serial = serial();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(PARENT_MODE_VAR, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    // libtest prints the test's name on the same line, before the child's own output.
+    let line = stdout.lines().map_while(Result::ok).find_map(|l| Some(l.split_once("pids ")?.1.to_string()));
+    let pids: Vec<u32> = line.expect("the child's worker pids").split(' ').map(|p| p.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&p| !process_is_gone(p) && !is_zombie(p)), "workers {pids:?} run before the kill");
+    child.kill().unwrap(); // SIGKILL: no destructor of the child runs.
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pids.iter().all(|&p| process_is_gone(p) || is_zombie(p)) {
+        assert!(Instant::now() < deadline, "workers {pids:?} outlived their killed scheduler");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` has exited but not been reaped (its parent was killed; init reaps it).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+}
