@@ -1,8 +1,10 @@
 //! The workload harness: W1, W2, W3 and W4 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4> [--scheduler sync|threads|threads:N] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
+//! `--no-fuse` and `--no-inline` turn those optimizer passes off (W1, W2, W3), to measure
+//! what they buy.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
@@ -53,12 +55,22 @@ struct Options {
     runs: usize,
     case: Option<String>,
     data: Option<String>,
+    /// The optimizer passes W1, W2 and W3 run.
+    passes: OptimizeOptions,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut options =
-        Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1, case: None, data: None };
+        Options {
+        workload: String::new(),
+        scheduler: "threads".into(),
+        n: None,
+        runs: 1,
+        case: None,
+        data: None,
+        passes: OptimizeOptions::default(),
+    };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -67,6 +79,7 @@ fn parse_args() -> Result<Options, String> {
             "--case" => options.case = Some(value("--case")?),
             "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--data" => options.data = Some(value("--data")?),
+            "--no-fuse" => options.passes.fuse = false,
             w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -136,10 +149,10 @@ fn peak_rss_mb() -> f64 {
 fn run_case(options: &Options, case: &str) -> Json {
     let scheduler = scheduler(&options.scheduler);
     let mut line = match (options.workload.as_str(), case) {
-        ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
-        ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
-        ("w2", case) => w2(case, options.n, scheduler.as_ref()),
-        ("w3", case) => w3(case, options.data.as_deref(), options.n, scheduler.clone()),
+        ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), options.passes, scheduler.as_ref()),
+        ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), options.passes, scheduler.as_ref()),
+        ("w2", case) => w2(case, options.n, options.passes, scheduler.as_ref()),
+        ("w3", case) => w3(case, options.data.as_deref(), options.n, options.passes, scheduler.clone()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };
@@ -168,10 +181,17 @@ fn expected(n: usize) -> i64 {
 }
 
 /// Optimizes and runs a built W1 graph; the timings and counts every W1 case reports.
-fn run_w1(graph: TaskGraph, outputs: Vec<TaskId>, n: usize, build_s: f64, scheduler: &dyn Scheduler) -> Json {
+fn run_w1(
+    graph: TaskGraph,
+    outputs: Vec<TaskId>,
+    n: usize,
+    build_s: f64,
+    passes: OptimizeOptions,
+    scheduler: &dyn Scheduler,
+) -> Json {
     let n_tasks = graph.len();
     let t = Instant::now();
-    let (graph, outputs) = optimize(graph, outputs, OptimizeOptions::default());
+    let (graph, outputs) = optimize(graph, outputs, passes);
     let optimize_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let result = scheduler.execute(&graph, &outputs).expect("W1 runs");
@@ -186,13 +206,13 @@ fn run_w1(graph: TaskGraph, outputs: Vec<TaskId>, n: usize, build_s: f64, schedu
     })
 }
 
-fn w1_raw(n: usize, scheduler: &dyn Scheduler) -> Json {
+fn w1_raw(n: usize, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     let t = Instant::now();
     let (graph, root) = build_tree(n);
-    run_w1(graph, vec![root], n, t.elapsed().as_secs_f64(), scheduler)
+    run_w1(graph, vec![root], n, t.elapsed().as_secs_f64(), passes, scheduler)
 }
 
-fn w1_delayed(n: usize, scheduler: &dyn Scheduler) -> Json {
+fn w1_delayed(n: usize, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     let t = Instant::now();
     let inc = delayed_fn("inc", |x: i64| x + 1);
     let sum = delayed_fn("sum", |xs: Vec<i64>| xs.into_iter().sum::<i64>());
@@ -205,7 +225,7 @@ fn w1_delayed(n: usize, scheduler: &dyn Scheduler) -> Json {
     let targets = vec![level[0].target().clone()];
     let (graph, ids) = rask_collections::compute::build_graph(&targets, OptimizeOptions::none()).expect("materialize");
     let materialize_s = t.elapsed().as_secs_f64();
-    let mut line = run_w1(graph, ids, n, create_s + materialize_s, scheduler);
+    let mut line = run_w1(graph, ids, n, create_s + materialize_s, passes, scheduler);
     line["create_s"] = json!(create_s);
     line["materialize_s"] = json!(materialize_s);
     line
@@ -248,7 +268,7 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
 /// W2: random arrays in 1000x1000 blocks (generation inside the timed compute):
 /// `(x + x.T).sum()` and `(x - x.mean(axis=0)).std(axis=0)` on 10000x10000, `(y @ y.T).sum()`
 /// on 4000x4000. `n_tasks_raw` counts the graph as built, `n_tasks` after optimization.
-fn w2(case: &str, n: Option<usize>, scheduler: &dyn Scheduler) -> Json {
+fn w2(case: &str, n: Option<usize>, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     use rask::array::{self, Array};
     let block = 1000;
     let t = Instant::now();
@@ -275,9 +295,9 @@ fn w2(case: &str, n: Option<usize>, scheduler: &dyn Scheduler) -> Json {
     };
     let build_s = t.elapsed().as_secs_f64();
     let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
-    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(passes));
     let t = Instant::now();
-    let (graph, outputs) = rask_collections::compute::build_graph(&targets, OptimizeOptions::default()).expect("graph");
+    let (graph, outputs) = rask_collections::compute::build_graph(&targets, passes).expect("graph");
     let values = scheduler.execute(&graph, &outputs).expect("W2 runs");
     let compute_s = t.elapsed().as_secs_f64();
     json!({
@@ -312,7 +332,13 @@ fn sum_of_blocks(values: Vec<Value>) -> f64 {
 /// W3: 10,000,000 rows in 8 parquet files (BENCHMARKS.md), generated (seeded) under
 /// `target/w3-data` unless `--data DIR` names existing files; timed from the files to the
 /// result.
-fn w3(case: &str, data: Option<&str>, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
+fn w3(
+    case: &str,
+    data: Option<&str>,
+    n: Option<usize>,
+    passes: OptimizeOptions,
+    scheduler: Arc<dyn Scheduler>,
+) -> Json {
     use rask::dataframe::{Join, ParquetOptions, col, from_arrays, io::generate_w3, lit, read_parquet};
     let dir = match data {
         Some(dir) => std::path::PathBuf::from(dir),
@@ -357,9 +383,9 @@ fn w3(case: &str, data: Option<&str>, n: Option<usize>, scheduler: Arc<dyn Sched
     let build_s = t.elapsed().as_secs_f64();
     let targets = targets_of(&result);
     let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
-    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(passes));
     let t = Instant::now();
-    let batch = result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler)).expect("W3 runs");
+    let batch = result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler).passes(passes)).expect("W3 runs");
     let compute_s = t.elapsed().as_secs_f64();
     json!({
         "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,

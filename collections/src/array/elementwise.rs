@@ -15,6 +15,7 @@ use rask_graph::{Args, ArrayChunk, DType, Element, Op, OpError, Value};
 use serde::{Deserialize, Serialize};
 
 use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
+use super::TransposeBlock;
 use super::raw::block_args;
 
 /// A function of one block.
@@ -158,6 +159,10 @@ pub enum Expr {
     Binary(BinaryFn, Box<Expr>, Box<Expr>),
     /// `where(condition, a, b)`: `a` where the `bool` condition holds, else `b`.
     Where(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// The operand with its axes permuted: axis `d` of the result is axis `axes[d]` of
+    /// the operand (a transposed block, fused from [`super::TransposeBlock`]). A uniquely
+    /// owned operand is permuted in place, by its strides, so `x + x.T` copies no block.
+    Permute(Vec<usize>, Box<Expr>),
 }
 
 impl Expr {
@@ -201,6 +206,7 @@ impl Expr {
                     _ => ta,
                 }
             }
+            Expr::Permute(_, e) => e.dtype(inputs)?,
             Expr::Where(c, a, b) => {
                 let (tc, ta, tb) = (c.dtype(inputs)?, a.dtype(inputs)?, b.dtype(inputs)?);
                 if tc != DType::Bool || ta != tb {
@@ -232,6 +238,7 @@ impl Expr {
             Expr::Unary(f, e) => Expr::Unary(*f, map(e)?),
             Expr::Binary(f, a, b) => Expr::Binary(*f, map(a)?, map(b)?),
             Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+            Expr::Permute(axes, e) => Expr::Permute(axes.clone(), map(e)?),
         })
     }
 
@@ -245,6 +252,7 @@ impl Expr {
             Expr::Unary(u, e) => Expr::Unary(*u, map(e)?),
             Expr::Binary(b, x, y) => Expr::Binary(*b, map(x)?, map(y)?),
             Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+            Expr::Permute(axes, e) => Expr::Permute(axes.clone(), map(e)?),
         })
     }
 
@@ -258,7 +266,7 @@ impl Expr {
                 uses[i] += 1;
             }
             Expr::Scalar(_) => {}
-            Expr::Cast(_, e) | Expr::Unary(_, e) => e.count_uses(uses),
+            Expr::Cast(_, e) | Expr::Unary(_, e) | Expr::Permute(_, e) => e.count_uses(uses),
             Expr::Binary(_, a, b) => {
                 a.count_uses(uses);
                 b.count_uses(uses);
@@ -271,12 +279,14 @@ impl Expr {
         }
     }
 
-    /// Evaluates the expression on `inputs`, consuming each input at its last use.
+    /// Evaluates the expression on `inputs`, consuming each input at its last use. The
+    /// result is a C-order block.
     pub fn eval(&self, inputs: Vec<ArrayChunk>) -> Result<ArrayChunk, OpError> {
         let mut uses = Vec::new();
         self.count_uses(&mut uses);
         let mut slots: Vec<Option<ArrayChunk>> = inputs.into_iter().map(Some).collect();
-        self.eval_with(&mut slots, &mut uses)
+        let out = self.eval_with(&mut slots, &mut uses)?;
+        Ok(rask_graph::map_chunk!(out, a => standard_layout(a)))
     }
 
     fn eval_with(&self, inputs: &mut [Option<ArrayChunk>], uses: &mut [u32]) -> Result<ArrayChunk, OpError> {
@@ -300,8 +310,34 @@ impl Expr {
                 let a = a.eval_with(inputs, uses)?;
                 select(c, a, b.eval_with(inputs, uses)?)
             }
+            Expr::Permute(axes, e) => permute(e.eval_with(inputs, uses)?, axes),
         }
     }
+}
+
+/// The block with its axes permuted: by strides alone when it is uniquely owned (the
+/// result is then not in C order), else into a new C-order block.
+fn permute(x: ArrayChunk, axes: &[usize]) -> Result<ArrayChunk, OpError> {
+    let ndim = x.shape().len();
+    let mut seen = vec![false; ndim];
+    if axes.len() != ndim || !axes.iter().all(|&a| a < ndim && !std::mem::replace(&mut seen[a], true)) {
+        return Err(OpError::new(format!(
+            "transpose: axes {axes:?} are not a permutation of the axes of a block of shape {:?}",
+            x.shape()
+        )));
+    }
+    fn typed<T: Element>(a: Arc<ArrayD<T>>, axes: &[usize]) -> Arc<ArrayD<T>> {
+        Arc::new(match Arc::try_unwrap(a) {
+            Ok(owned) => owned.permuted_axes(axes),
+            Err(shared) => shared.view().permuted_axes(axes).as_standard_layout().into_owned(),
+        })
+    }
+    Ok(rask_graph::map_chunk!(x, a => typed(a, axes)))
+}
+
+/// The block in C order, copied only if it is not already.
+fn standard_layout<T: Element>(a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
+    if a.is_standard_layout() { a } else { Arc::new(a.as_standard_layout().into_owned()) }
 }
 
 fn unary(f: UnaryFn, x: ArrayChunk) -> Result<ArrayChunk, OpError> {
@@ -435,7 +471,9 @@ impl Op for Elementwise {
 
     /// Another elementwise op whose output this one reads once at `position` nests into
     /// one flat expression: its inputs take that position's place, so a chain of
-    /// elementwise layers runs as one task with no intermediate blocks.
+    /// elementwise layers runs as one task with no intermediate blocks. A transposed block
+    /// ([`super::TransposeBlock`]) nests as [`Expr::Permute`]: `x + x.T` reads the
+    /// transposed operand by its strides instead of copying it first.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -449,7 +487,16 @@ impl Op for Elementwise {
     /// ```
     fn fuse_with(&self, position: usize, producer: &dyn Op, producer_args: usize) -> Option<Arc<dyn Op>> {
         let producer: &dyn Any = producer;
-        let inner = producer.downcast_ref::<Elementwise>()?;
+        let transposed;
+        let inner = match producer.downcast_ref::<Elementwise>() {
+            Some(inner) => inner,
+            None => {
+                let TransposeBlock { axes } = producer.downcast_ref::<TransposeBlock>()?;
+                let expr = Expr::Permute(axes.clone(), Box::new(Expr::Input(0)));
+                transposed = Elementwise { name: "transpose".into(), expr };
+                &transposed
+            }
+        };
         let (position, width) = (u32::try_from(position).ok()?, u32::try_from(producer_args).ok()?);
         let mut uses = Vec::new();
         self.expr.count_uses(&mut uses);
