@@ -61,8 +61,7 @@ struct Options {
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mut options =
-        Options {
+    let mut options = Options {
         workload: String::new(),
         scheduler: "threads".into(),
         n: None,
@@ -80,6 +79,7 @@ fn parse_args() -> Result<Options, String> {
             "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--data" => options.data = Some(value("--data")?),
             "--no-fuse" => options.passes.fuse = false,
+            "--no-inline" => options.passes.inline = false,
             w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -385,7 +385,8 @@ fn w3(
     let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
     let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(passes));
     let t = Instant::now();
-    let batch = result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler).passes(passes)).expect("W3 runs");
+    let batch =
+        result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler).passes(passes)).expect("W3 runs");
     let compute_s = t.elapsed().as_secs_f64();
     json!({
         "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,

@@ -85,8 +85,9 @@ fn count_group(graph: &rask_graph::TaskGraph, group: &str) -> usize {
 /// transpose it (W2's `sum_xxT`).
 #[test]
 fn a_transpose_read_once_nests_into_the_elementwise_op_that_reads_it() {
-    let data = f64_data(&[30, 30], 11);
-    let x = from_ndarray(&data, [10, 10]).unwrap();
+    // Blocks of 20 x 20 f64 (3200 bytes) stay tasks; smaller ones would be inlined.
+    let data = f64_data(&[60, 60], 11);
+    let x = from_ndarray(&data, [20, 20]).unwrap();
     let total = (&x + &x.t()).sum(..).unwrap();
     let (raw, _) = build_graph(&targets(&total), OptimizeOptions::none()).unwrap();
     let (fused, _) = build_graph(&targets(&total), OptimizeOptions::default()).unwrap();

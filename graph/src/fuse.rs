@@ -306,7 +306,13 @@ impl<'g> Plan<'g> {
     }
 
     /// The program of the linear chain ending at `t` (whose arguments go to `out`).
-    fn program(&self, t: TaskId, new_id: &[u32], out: &mut Vec<NewArg>, stack: &mut Vec<(TaskId, usize)>) -> Arc<dyn Op> {
+    fn program(
+        &self,
+        t: TaskId,
+        new_id: &[u32],
+        out: &mut Vec<NewArg>,
+        stack: &mut Vec<(TaskId, usize)>,
+    ) -> Arc<dyn Op> {
         let g = self.graph;
         let mut chain = vec![t];
         let mut at = t;

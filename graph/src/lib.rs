@@ -9,8 +9,8 @@
 //!   name, [`FnOp`] wraps a closure for local use.
 //! - [`Layer`] is the lazy, shared form collections build; [`materialize`] flattens layers
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
-//! - Passes are pure functions graph -> graph: [`cull`], [`fuse`] and [`order`], run in
-//!   turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
+//! - Passes are pure functions graph -> graph: [`cull`], [`inline`], [`fuse`] and
+//!   [`order`], run in turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
 //!   graph.
 //!
 //! ```
@@ -40,6 +40,7 @@ mod cull;
 mod dot;
 mod error;
 mod fuse;
+mod inline;
 mod key;
 mod layer;
 mod op;
@@ -57,6 +58,7 @@ pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
 pub use fuse::fuse;
+pub use inline::{INLINE_LIMIT, inline};
 pub use key::{Group, Key};
 pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize, reachable_layers};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};

@@ -14,8 +14,8 @@ use ndarray::{ArrayD, IxDyn, Zip};
 use rask_graph::{Args, ArrayChunk, DType, Element, Op, OpError, Value};
 use serde::{Deserialize, Serialize};
 
-use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
 use super::TransposeBlock;
+use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
 use super::raw::block_args;
 
 /// A function of one block.
