@@ -342,17 +342,14 @@ fn standard_layout<T: Element>(a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
 
 fn unary(f: UnaryFn, x: ArrayChunk) -> Result<ArrayChunk, OpError> {
     fn float<T: Kernel + num_float::Float>(f: UnaryFn, a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
-        map_same(
-            a,
-            match f {
-                UnaryFn::Sqrt => T::sqrt,
-                UnaryFn::Exp => T::exp,
-                UnaryFn::Log => T::ln,
-                UnaryFn::Sin => T::sin,
-                UnaryFn::Cos => T::cos,
-                _ => T::tanh,
-            },
-        )
+        match f {
+            UnaryFn::Sqrt => map_same(a, T::sqrt),
+            UnaryFn::Exp => map_same(a, T::exp),
+            UnaryFn::Log => map_same(a, T::ln),
+            UnaryFn::Sin => map_same(a, T::sin),
+            UnaryFn::Cos => map_same(a, T::cos),
+            _ => map_same(a, T::tanh),
+        }
     }
     Ok(match (f, x) {
         (UnaryFn::IsNan, x) => ArrayChunk::Bool(Arc::new(rask_graph::each_chunk!(&x, a => a.mapv(Kernel::is_nan)))),
@@ -400,24 +397,25 @@ fn typed_binary<T: Kernel>(f: BinaryFn, a: Arc<ArrayD<T>>, b: Arc<ArrayD<T>>) ->
         let shape = broadcast_shape(a.shape(), b.shape()).map_err(OpError::new)?;
         Ok(ArrayChunk::Bool(zip_new(&a, &b, &shape, |x, y| cmp(&x, &y))?))
     };
-    let kernel: fn(T, T) -> T = match f {
-        Equal => return compare(T::eq),
-        NotEqual => return compare(T::ne),
-        Less => return compare(T::lt),
-        LessEqual => return compare(T::le),
-        Greater => return compare(T::gt),
-        GreaterEqual => return compare(T::ge),
-        Add | Or => T::add,
-        Sub | Xor => T::sub,
-        Mul | And => T::mul,
-        Div => T::div,
-        FloorDiv => T::floor_div,
-        Rem => T::rem,
-        Pow => |x, y| T::pow(x, y).unwrap_or_default(),
-        Maximum => T::maximum,
-        Minimum => T::minimum,
-    };
-    zip_same(a, b, kernel).map(T::wrap)
+    // One `zip_same` per function, so each loop calls its kernel inline (and vectorizes)
+    // instead of through a function pointer per element.
+    match f {
+        Equal => compare(T::eq),
+        NotEqual => compare(T::ne),
+        Less => compare(T::lt),
+        LessEqual => compare(T::le),
+        Greater => compare(T::gt),
+        GreaterEqual => compare(T::ge),
+        Add | Or => zip_same(a, b, T::add).map(T::wrap),
+        Sub | Xor => zip_same(a, b, T::sub).map(T::wrap),
+        Mul | And => zip_same(a, b, T::mul).map(T::wrap),
+        Div => zip_same(a, b, T::div).map(T::wrap),
+        FloorDiv => zip_same(a, b, T::floor_div).map(T::wrap),
+        Rem => zip_same(a, b, T::rem).map(T::wrap),
+        Pow => zip_same(a, b, |x, y| T::pow(x, y).unwrap_or_default()).map(T::wrap),
+        Maximum => zip_same(a, b, T::maximum).map(T::wrap),
+        Minimum => zip_same(a, b, T::minimum).map(T::wrap),
+    }
 }
 
 fn select(c: ArrayChunk, a: ArrayChunk, b: ArrayChunk) -> Result<ArrayChunk, OpError> {
