@@ -1,11 +1,13 @@
 //! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N] [--n N] [--runs R] [--case C] [--data DIR]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
 //!
 //! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
 //! (`VmHWM`, read before the pool shuts down).
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
+//! `--no-fuse` and `--no-inline` turn those optimizer passes off (W1, W2, W3), to measure
+//! what they buy.
 
 #[path = "workloads/w6.rs"]
 mod w6;
@@ -17,7 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
 use rask::graph::{
-    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize, order,
+    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, inline, materialize, ops,
+    optimize, order,
 };
 use rask::prelude::*;
 use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerSpec};
@@ -59,12 +62,21 @@ struct Options {
     runs: usize,
     case: Option<String>,
     data: Option<String>,
+    /// The optimizer passes W1, W2 and W3 run.
+    passes: OptimizeOptions,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let mut options =
-        Options { workload: String::new(), scheduler: "threads".into(), n: None, runs: 1, case: None, data: None };
+    let mut options = Options {
+        workload: String::new(),
+        scheduler: "threads".into(),
+        n: None,
+        runs: 1,
+        case: None,
+        data: None,
+        passes: OptimizeOptions::default(),
+    };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
@@ -73,6 +85,8 @@ fn parse_args() -> Result<Options, String> {
             "--case" => options.case = Some(value("--case")?),
             "--runs" => options.runs = value("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--data" => options.data = Some(value("--data")?),
+            "--no-fuse" => options.passes.fuse = false,
+            "--no-inline" => options.passes.inline = false,
             w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -175,10 +189,10 @@ fn run_case(options: &Options, case: &str) -> Json {
         });
     }
     let mut line = match (options.workload.as_str(), case) {
-        ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), scheduler.as_ref()),
-        ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), scheduler.as_ref()),
-        ("w2", case) => w2(case, options.n, scheduler.as_ref()),
-        ("w3", case) => w3(case, options.data.as_deref(), options.n, scheduler.clone()),
+        ("w1", "raw") => w1_raw(options.n.unwrap_or(100_000), options.passes, scheduler.as_ref()),
+        ("w1", "delayed") => w1_delayed(options.n.unwrap_or(100_000), options.passes, scheduler.as_ref()),
+        ("w2", case) => w2(case, options.n, options.passes, scheduler.as_ref()),
+        ("w3", case) => w3(case, options.data.as_deref(), options.n, options.passes, scheduler.clone()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
         ("w6", case) => w6::run(case, options.data.as_deref(), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
@@ -211,10 +225,17 @@ fn expected(n: usize) -> i64 {
 }
 
 /// Optimizes and runs a built W1 graph; the timings and counts every W1 case reports.
-fn run_w1(graph: TaskGraph, outputs: Vec<TaskId>, n: usize, build_s: f64, scheduler: &dyn Scheduler) -> Json {
+fn run_w1(
+    graph: TaskGraph,
+    outputs: Vec<TaskId>,
+    n: usize,
+    build_s: f64,
+    passes: OptimizeOptions,
+    scheduler: &dyn Scheduler,
+) -> Json {
     let n_tasks = graph.len();
     let t = Instant::now();
-    let (graph, outputs) = optimize(graph, outputs, OptimizeOptions::default());
+    let (graph, outputs) = optimize(graph, outputs, passes);
     let optimize_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let result = scheduler.execute(&graph, &outputs).expect("W1 runs");
@@ -229,13 +250,13 @@ fn run_w1(graph: TaskGraph, outputs: Vec<TaskId>, n: usize, build_s: f64, schedu
     })
 }
 
-fn w1_raw(n: usize, scheduler: &dyn Scheduler) -> Json {
+fn w1_raw(n: usize, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     let t = Instant::now();
     let (graph, root) = build_tree(n);
-    run_w1(graph, vec![root], n, t.elapsed().as_secs_f64(), scheduler)
+    run_w1(graph, vec![root], n, t.elapsed().as_secs_f64(), passes, scheduler)
 }
 
-fn w1_delayed(n: usize, scheduler: &dyn Scheduler) -> Json {
+fn w1_delayed(n: usize, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     let t = Instant::now();
     let inc = delayed_fn("inc", |x: i64| x + 1);
     let sum = delayed_fn("sum", |xs: Vec<i64>| xs.into_iter().sum::<i64>());
@@ -248,7 +269,7 @@ fn w1_delayed(n: usize, scheduler: &dyn Scheduler) -> Json {
     let targets = vec![level[0].target().clone()];
     let (graph, ids) = rask_collections::compute::build_graph(&targets, OptimizeOptions::none()).expect("materialize");
     let materialize_s = t.elapsed().as_secs_f64();
-    let mut line = run_w1(graph, ids, n, create_s + materialize_s, scheduler);
+    let mut line = run_w1(graph, ids, n, create_s + materialize_s, passes, scheduler);
     line["create_s"] = json!(create_s);
     line["materialize_s"] = json!(materialize_s);
     line
@@ -267,7 +288,10 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
     let (culled, outputs) = cull(graph, &[root]);
     let cull_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (fused, outputs) = fuse(culled, &outputs);
+    let (inlined, outputs) = inline(culled, &outputs);
+    let inline_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (fused, outputs) = fuse(inlined, &outputs);
     let fuse_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (ordered, outputs) = order(fused, &outputs);
@@ -281,8 +305,9 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
         "build_s": build_s, "us_per_task_build": build_s / n_tasks as f64 * 1e6,
         "bytes_per_task": bytes as f64 / n_tasks as f64,
         "graph_bytes_per_task": ordered.memory_bytes() as f64 / n_tasks as f64,
-        "cull_s": cull_s, "fuse_s": fuse_s, "order_s": order_s, "optimize_s": cull_s + fuse_s + order_s,
-        "us_per_task_optimize": (cull_s + fuse_s + order_s) / n_tasks as f64 * 1e6,
+        "cull_s": cull_s, "inline_s": inline_s, "fuse_s": fuse_s, "order_s": order_s,
+        "optimize_s": cull_s + inline_s + fuse_s + order_s,
+        "us_per_task_optimize": (cull_s + inline_s + fuse_s + order_s) / n_tasks as f64 * 1e6,
         "compute_s": compute_s, "us_per_task": compute_s / n_tasks as f64 * 1e6,
         "check": expected(n),
     })
@@ -291,7 +316,7 @@ fn w4(n: usize, scheduler: &dyn Scheduler) -> Json {
 /// W2: random arrays in 1000x1000 blocks (generation inside the timed compute):
 /// `(x + x.T).sum()` and `(x - x.mean(axis=0)).std(axis=0)` on 10000x10000, `(y @ y.T).sum()`
 /// on 4000x4000. `n_tasks_raw` counts the graph as built, `n_tasks` after optimization.
-fn w2(case: &str, n: Option<usize>, scheduler: &dyn Scheduler) -> Json {
+fn w2(case: &str, n: Option<usize>, passes: OptimizeOptions, scheduler: &dyn Scheduler) -> Json {
     use rask::array::{self, Array};
     let block = 1000;
     let t = Instant::now();
@@ -317,17 +342,33 @@ fn w2(case: &str, n: Option<usize>, scheduler: &dyn Scheduler) -> Json {
         other => panic!("no W2 case {other}"),
     };
     let build_s = t.elapsed().as_secs_f64();
-    let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
-    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let (n_tasks_raw, n_tasks, optimize_s) = counts(&targets, passes);
     let t = Instant::now();
-    let (graph, outputs) = rask_collections::compute::build_graph(&targets, OptimizeOptions::default()).expect("graph");
+    let (graph, outputs) = rask_collections::compute::build_graph(&targets, passes).expect("graph");
     let values = scheduler.execute(&graph, &outputs).expect("W2 runs");
     let compute_s = t.elapsed().as_secs_f64();
     json!({
         "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,
-        "build_s": build_s, "compute_s": compute_s,
+        "build_s": build_s, "optimize_s": optimize_s, "compute_s": compute_s,
         "check": finish(values),
     })
+}
+
+/// The task counts of the graph behind `targets` as built and after `passes`, and the
+/// seconds the passes took (`compute_s` includes them again: every compute optimizes).
+fn counts(targets: &[rask_collections::Target], passes: OptimizeOptions) -> (usize, usize, f64) {
+    let (layers, keys): (Vec<_>, Vec<_>) = targets
+        .iter()
+        .filter_map(|t| match t {
+            rask_collections::Target::Task { key, layer } => Some((layer, *key)),
+            rask_collections::Target::Literal(_) => None,
+        })
+        .unzip();
+    let (graph, ids) = materialize(&layers, &keys).expect("materialize");
+    let raw = graph.len();
+    let t = Instant::now();
+    let (optimized, _) = optimize(graph, ids, passes);
+    (raw, optimized.len(), t.elapsed().as_secs_f64())
 }
 
 /// Reduces a case's output values to the number reported as `check`.
@@ -355,7 +396,13 @@ fn sum_of_blocks(values: Vec<Value>) -> f64 {
 /// W3: 10,000,000 rows in 8 parquet files (BENCHMARKS.md), generated (seeded) under
 /// `target/w3-data` unless `--data DIR` names existing files; timed from the files to the
 /// result.
-fn w3(case: &str, data: Option<&str>, n: Option<usize>, scheduler: Arc<dyn Scheduler>) -> Json {
+fn w3(
+    case: &str,
+    data: Option<&str>,
+    n: Option<usize>,
+    passes: OptimizeOptions,
+    scheduler: Arc<dyn Scheduler>,
+) -> Json {
     use rask::dataframe::{Join, ParquetOptions, col, from_arrays, io::generate_w3, lit, read_parquet};
     let dir = match data {
         Some(dir) => std::path::PathBuf::from(dir),
@@ -399,14 +446,14 @@ fn w3(case: &str, data: Option<&str>, n: Option<usize>, scheduler: Arc<dyn Sched
     };
     let build_s = t.elapsed().as_secs_f64();
     let targets = targets_of(&result);
-    let count = |passes| rask_collections::compute::build_graph(&targets, passes).expect("materialize").0.len();
-    let (n_tasks_raw, n_tasks) = (count(OptimizeOptions::none()), count(OptimizeOptions::default()));
+    let (n_tasks_raw, n_tasks, optimize_s) = counts(&targets, passes);
     let t = Instant::now();
-    let batch = result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler)).expect("W3 runs");
+    let batch =
+        result.compute_with(&ComputeOptions::default().scheduler_arc(scheduler).passes(passes)).expect("W3 runs");
     let compute_s = t.elapsed().as_secs_f64();
     json!({
         "n_tasks_raw": n_tasks_raw, "n_tasks": n_tasks,
-        "build_s": build_s, "compute_s": compute_s, "rows": batch.num_rows(),
+        "build_s": build_s, "optimize_s": optimize_s, "compute_s": compute_s, "rows": batch.num_rows(),
         "check": fingerprint(&batch),
     })
 }

@@ -129,10 +129,12 @@ fn group_counts(graph: &TaskGraph) -> Vec<(String, usize)> {
 
 impl Explain {
     fn passes_text(&self) -> String {
-        let names: Vec<&str> = [(self.passes.cull, "cull"), (self.passes.fuse, "fuse"), (self.passes.order, "order")]
-            .into_iter()
-            .filter_map(|(on, name)| on.then_some(name))
-            .collect();
+        let passes = &self.passes;
+        let names: Vec<&str> =
+            [(passes.cull, "cull"), (passes.inline, "inline"), (passes.fuse, "fuse"), (passes.order, "order")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
         if names.is_empty() { "no passes".to_string() } else { names.join(", ") }
     }
 }
@@ -287,7 +289,7 @@ mod tests {
         let x = ones::<f64>(&[8], [2]).unwrap();
         let text = (&x + 1.0).sum(..).unwrap().explain().unwrap().to_string();
         assert!(text.starts_with("Layers (before optimization): 4 layers, 13 tasks\n"), "{text}");
-        assert!(text.contains("After optimization (cull, fuse, order): 5 tasks (was 13)"), "{text}");
+        assert!(text.contains("After optimization (cull, inline, fuse, order): 5 tasks (was 13)"), "{text}");
         for line in ["1  add", "3  sum-aggregate"] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }

@@ -8,7 +8,7 @@ use rask_graph::{OptimizeOptions, TaskGraph, materialize, optimize, to_dot, to_s
 use crate::compute::{Computable, task_targets};
 use crate::error::{Error, Result};
 
-/// The graph behind `c`, culled and ordered but not fused: a picture shows the tasks as
+/// The graph behind `c`, culled and ordered but not inlined or fused: a picture shows the tasks as
 /// the collection built them (Dask's `optimize_graph=False`); `explain()` reports what
 /// fusion does to the counts.
 fn optimized_graph<C: Computable + ?Sized>(c: &C) -> Result<TaskGraph> {
@@ -16,7 +16,7 @@ fn optimized_graph<C: Computable + ?Sized>(c: &C) -> Result<TaskGraph> {
     c.targets(&mut targets);
     let (roots, keys) = task_targets(&targets);
     let (graph, ids) = materialize(&roots, &keys)?;
-    Ok(optimize(graph, ids, OptimizeOptions { fuse: false, ..OptimizeOptions::default() }).0)
+    Ok(optimize(graph, ids, OptimizeOptions { inline: false, fuse: false, ..OptimizeOptions::default() }).0)
 }
 
 /// The optimized graph behind `c` in DOT (see [`rask_graph::to_dot`]).

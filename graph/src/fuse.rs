@@ -23,7 +23,8 @@ use rustc_hash::FxHashMap;
 
 use crate::op::Op;
 use crate::ops::{Fused, FusedStep, Identity, Source};
-use crate::task_graph::{Arg, ArgView, GraphBuilder, TaskGraph, TaskId};
+use crate::task_graph::{ArgView, Rebuild, TaskGraph, TaskId};
+use crate::value::Value;
 
 /// A task's form after absorbing producers: its own op, an op-aware combination, or a
 /// linear program over its one producer.
@@ -61,6 +62,12 @@ pub fn fuse(graph: TaskGraph, outputs: &[TaskId]) -> (TaskGraph, Vec<TaskId>) {
     let (fused, new_id) = plan.emit();
     let outputs = outputs.iter().map(|o| TaskId(new_id[o.index()])).collect();
     (fused, outputs)
+}
+
+/// An argument of a task of the fused graph.
+enum NewArg {
+    Task(TaskId),
+    Value(Value),
 }
 
 /// What the pass knows about each task.
@@ -237,35 +244,44 @@ impl<'g> Plan<'g> {
     /// Builds the fused graph; returns it and the map from old ids to new ones.
     fn emit(&mut self) -> (TaskGraph, Vec<u32>) {
         let g = self.graph;
-        let mut b = GraphBuilder::with_capacity(g.len(), g.total_args());
+        let mut b = Rebuild::with_capacity(g.len(), g.total_args());
         let mut new_id = vec![u32::MAX; g.len()];
-        let mut args: Vec<Arg> = Vec::new();
+        let mut args: Vec<NewArg> = Vec::new();
         let mut stack: Vec<(TaskId, usize)> = Vec::new();
         for t in g.ids() {
             if self.bypassed(t) || self.absorbed[t.index()] != KEPT {
                 continue;
             }
             args.clear();
+            let program;
             let op = match self.state[t.index()] {
                 PLAIN => {
                     self.expand(t, &new_id, &mut args, &mut stack);
-                    g.op(t).clone()
+                    g.op(t)
                 }
                 COMBINED => {
                     self.expand(t, &new_id, &mut args, &mut stack);
-                    self.combined[&t.0].0.clone()
+                    &self.combined[&t.0].0
                 }
-                _ => self.program(t, &new_id, &mut args, &mut stack),
+                _ => {
+                    program = self.program(t, &new_id, &mut args, &mut stack);
+                    &program
+                }
             };
-            let id = b.add(g.key(t), &op, args.drain(..)).expect("fuse: keys are unique and arguments come first");
-            new_id[t.index()] = id.0;
+            for arg in args.drain(..) {
+                match arg {
+                    NewArg::Task(d) => b.arg_task(d),
+                    NewArg::Value(v) => b.arg_value(v),
+                }
+            }
+            new_id[t.index()] = b.task(g.key(t), op).0;
         }
-        (b.build().expect("fuse: no argument points forward"), new_id)
+        (b.finish(), new_id)
     }
 
     /// `t`'s arguments with every producer absorbed into its op replaced by the
     /// producer's own arguments, recursively.
-    fn expand(&self, t: TaskId, new_id: &[u32], out: &mut Vec<Arg>, stack: &mut Vec<(TaskId, usize)>) {
+    fn expand(&self, t: TaskId, new_id: &[u32], out: &mut Vec<NewArg>, stack: &mut Vec<(TaskId, usize)>) {
         let g = self.graph;
         stack.push((t, 0));
         while let Some(top) = stack.last_mut() {
@@ -276,13 +292,13 @@ impl<'g> Plan<'g> {
             }
             top.1 += 1;
             match g.arg_at(task, pos) {
-                ArgView::Literal(v) => out.push(Arg::Value(v.clone())),
+                ArgView::Literal(v) => out.push(NewArg::Value(v.clone())),
                 ArgView::Task(d) => {
                     let d = self.target(d);
                     if self.absorbed[d.index()] == INTO_OP {
                         stack.push((d, 0));
                     } else {
-                        out.push(Arg::Task(TaskId(new_id[d.index()])));
+                        out.push(NewArg::Task(TaskId(new_id[d.index()])));
                     }
                 }
             }
@@ -290,7 +306,13 @@ impl<'g> Plan<'g> {
     }
 
     /// The program of the linear chain ending at `t` (whose arguments go to `out`).
-    fn program(&self, t: TaskId, new_id: &[u32], out: &mut Vec<Arg>, stack: &mut Vec<(TaskId, usize)>) -> Arc<dyn Op> {
+    fn program(
+        &self,
+        t: TaskId,
+        new_id: &[u32],
+        out: &mut Vec<NewArg>,
+        stack: &mut Vec<(TaskId, usize)>,
+    ) -> Arc<dyn Op> {
         let g = self.graph;
         let mut chain = vec![t];
         let mut at = t;
@@ -319,7 +341,7 @@ impl<'g> Plan<'g> {
                 .map(|a| match a {
                     ArgView::Task(_) => Source::Step(i as u32 - 1),
                     ArgView::Literal(v) => {
-                        out.push(Arg::Value(v.clone()));
+                        out.push(NewArg::Value(v.clone()));
                         Source::Arg(out.len() as u32 - 1)
                     }
                 })
@@ -335,7 +357,8 @@ mod tests {
     use super::*;
     use crate::op::{Args, FnOp, decode_op, encode_op};
     use crate::ops::{Inc, Sum};
-    use crate::{Group, Key, OpError, Token, Value};
+    use crate::task_graph::Arg;
+    use crate::{Group, Key, OpError, Token};
     use serde::{Deserialize, Serialize};
 
     fn key(group: &str, i: u32) -> Key {

@@ -11,8 +11,8 @@
 //!   into a [`TaskGraph`], the index-based arena that passes and schedulers use.
 //! - [`oob`] lets a wire frame carry array blocks, record batches and byte strings as raw
 //!   buffers beside its MessagePack header instead of inside it.
-//! - Passes are pure functions graph -> graph: [`cull`], [`fuse`] and [`order`], run in
-//!   turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
+//! - Passes are pure functions graph -> graph: [`cull`], [`inline`], [`fuse`] and
+//!   [`order`], run in turn by [`optimize`]; [`to_dot`] and [`to_svg`] (laid out in pure Rust) render any
 //!   graph.
 //!
 //! ```
@@ -42,6 +42,7 @@ mod cull;
 mod dot;
 mod error;
 mod fuse;
+mod inline;
 mod ipc_check;
 mod key;
 mod layer;
@@ -61,6 +62,7 @@ pub use cull::cull;
 pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
 pub use fuse::fuse;
+pub use inline::{INLINE_LIMIT, inline};
 pub use key::{Group, Key};
 pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize, reachable_layers};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};

@@ -69,6 +69,20 @@ pub trait Op: Any + Send + Sync + fmt::Debug + 'static {
         true
     }
 
+    /// Whether a call is trivial next to scheduling a task: a selection or packing of its
+    /// arguments (`rask.getitem`, `rask.list`, `rask.identity`), not a computation. The
+    /// inline pass ([`crate::inline`]) evaluates a cheap task whose arguments are all
+    /// literals at optimize time, when its result is small. The default is `false`.
+    ///
+    /// ```
+    /// use rask_graph::{ops, Op};
+    /// assert!(ops::GetItem { index: 0 }.is_cheap());
+    /// assert!(!ops::Inc.is_cheap());
+    /// ```
+    fn is_cheap(&self) -> bool {
+        false
+    }
+
     /// One op doing the work of `producer` and then of `self`, when `self` reads the
     /// producer's output as its argument `position` and that output is needed nowhere
     /// else; `None` (the default) if this op cannot absorb it.

@@ -23,6 +23,9 @@ impl Op for Identity {
     fn name(&self) -> &str {
         "identity"
     }
+    fn is_cheap(&self) -> bool {
+        true
+    }
     fn call(&self, mut args: Args) -> Result<Value, OpError> {
         match args.len() {
             1 => Ok(args.pop().expect("one argument")),
@@ -127,6 +130,9 @@ impl Op for MakeList {
     fn name(&self) -> &str {
         "list"
     }
+    fn is_cheap(&self) -> bool {
+        true
+    }
     fn call(&self, args: Args) -> Result<Value, OpError> {
         Ok(Value::List(args.into_iter().collect()))
     }
@@ -143,6 +149,9 @@ pub struct GetItem {
 impl Op for GetItem {
     fn name(&self) -> &str {
         "getitem"
+    }
+    fn is_cheap(&self) -> bool {
+        true
     }
     fn call(&self, args: Args) -> Result<Value, OpError> {
         let list = match args.as_slice() {

@@ -348,8 +348,7 @@ impl TaskGraph {
 #[derive(Debug)]
 pub struct GraphBuilder {
     graph: TaskGraph,
-    op_ids: FxHashMap<usize, u32>,
-    last_op: Option<(usize, u32)>,
+    op_ids: OpIds,
     /// Task ids by key: the table stores only ids and compares keys in the arena, so an
     /// entry costs 4 bytes instead of a copy of the key.
     key_ids: HashTable<u32>,
@@ -373,7 +372,7 @@ impl GraphBuilder {
         };
         graph.arg_start.push(0);
         let key_ids = HashTable::with_capacity(tasks);
-        GraphBuilder { graph, op_ids: FxHashMap::default(), last_op: None, key_ids, forward: Vec::new() }
+        GraphBuilder { graph, op_ids: OpIds::default(), key_ids, forward: Vec::new() }
     }
 
     /// The number of tasks added so far.
@@ -410,7 +409,7 @@ impl GraphBuilder {
                 v.insert(id);
             }
         }
-        let op_id = self.op_id(op);
+        let op_id = self.op_ids.id(&mut self.graph.ops, op);
         let mark = (self.graph.args.len(), self.graph.literals.len(), self.forward.len());
         if let Err(e) = self.push_args(key, id, args) {
             self.graph.args.truncate(mark.0);
@@ -504,22 +503,6 @@ impl GraphBuilder {
         Ok(())
     }
 
-    fn op_id(&mut self, op: &Arc<dyn Op>) -> u32 {
-        let ptr = Arc::as_ptr(op) as *const () as usize;
-        if let Some((p, id)) = self.last_op
-            && p == ptr
-        {
-            return id;
-        }
-        let ops = &mut self.graph.ops;
-        let id = *self.op_ids.entry(ptr).or_insert_with(|| {
-            ops.push(op.clone());
-            ops.len() as u32 - 1
-        });
-        self.last_op = Some((ptr, id));
-        id
-    }
-
     /// Finishes the graph: resolves keys given as arguments and, if any pointed forward,
     /// sorts the tasks topologically.
     pub fn build(mut self) -> Result<TaskGraph, GraphError> {
@@ -537,6 +520,85 @@ impl GraphBuilder {
         }
         let order = topological_order(&self.graph)?;
         Ok(self.graph.select(&order).0)
+    }
+}
+
+/// Interns ops by address into a graph's table of shared ops.
+#[derive(Debug, Default)]
+struct OpIds {
+    ids: FxHashMap<usize, u32>,
+    last: Option<(usize, u32)>,
+}
+
+impl OpIds {
+    /// The index of `op` in `ops`, appending it if it is new.
+    #[inline]
+    fn id(&mut self, ops: &mut Vec<Arc<dyn Op>>, op: &Arc<dyn Op>) -> u32 {
+        let ptr = Arc::as_ptr(op) as *const () as usize;
+        if let Some((p, id)) = self.last
+            && p == ptr
+        {
+            return id;
+        }
+        let id = *self.ids.entry(ptr).or_insert_with(|| {
+            ops.push(op.clone());
+            ops.len() as u32 - 1
+        });
+        self.last = Some((ptr, id));
+        id
+    }
+}
+
+/// Builds a graph out of another graph's tasks (some dropped, merged or rewritten) without
+/// hashing keys: what the passes that change tasks use. Keys are unique because they come
+/// from a graph where they were; ids stay a topological order because every argument names
+/// a task already pushed.
+pub(crate) struct Rebuild {
+    graph: TaskGraph,
+    op_ids: OpIds,
+}
+
+impl Rebuild {
+    /// Room for `tasks` tasks and `args` arguments.
+    pub(crate) fn with_capacity(tasks: usize, args: usize) -> Self {
+        let mut graph = TaskGraph {
+            keys: Vec::with_capacity(tasks),
+            op_of: Vec::with_capacity(tasks),
+            arg_start: Vec::with_capacity(tasks + 1),
+            args: Vec::with_capacity(args),
+            ..TaskGraph::default()
+        };
+        graph.arg_start.push(0);
+        Rebuild { graph, op_ids: OpIds::default() }
+    }
+
+    /// Argument: the output of task `id` of the new graph, pushed before.
+    #[inline]
+    pub(crate) fn arg_task(&mut self, id: TaskId) {
+        debug_assert!(id.index() < self.graph.len(), "rebuild: arguments name earlier tasks");
+        self.graph.args.push(ArgRef(id.0));
+    }
+
+    /// Argument: a literal.
+    #[inline]
+    pub(crate) fn arg_value(&mut self, value: Value) {
+        self.graph.literals.push(value);
+        self.graph.args.push(ArgRef((self.graph.literals.len() as u32 - 1) | LITERAL_BIT));
+    }
+
+    /// Ends a task whose arguments were pushed since the last one ended; returns its id.
+    #[inline]
+    pub(crate) fn task(&mut self, key: Key, op: &Arc<dyn Op>) -> TaskId {
+        let op_id = self.op_ids.id(&mut self.graph.ops, op);
+        self.graph.keys.push(key);
+        self.graph.op_of.push(op_id);
+        self.graph.arg_start.push(self.graph.args.len() as u32);
+        TaskId(self.graph.keys.len() as u32 - 1)
+    }
+
+    /// The graph, without spare capacity.
+    pub(crate) fn finish(self) -> TaskGraph {
+        self.graph.shrunk()
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use rask_graph::{
-    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, ops, optimize, order,
+    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, inline, ops, optimize, order,
 };
 
 fn key(i: usize) -> Key {
@@ -170,5 +170,80 @@ proptest! {
         let len = optimized.len();
         let (again, _) = fuse(optimized, &opt_ids);
         prop_assert_eq!(again.len(), len);
+    }
+}
+
+/// Task i is, by `kinds[i]`: a sum of a literal and its dependencies, inc or identity of
+/// its first dependency, a list of a literal and its dependencies, a list of literals
+/// only, the first element of a list dependency, or the last of a literal list. Numbers
+/// and lists mix as the ops allow (a sum adds up nested lists).
+fn build_cheap(deps: &[Vec<usize>], kinds: &[u8]) -> TaskGraph {
+    let (sum, inc, id, list) = (
+        Arc::new(ops::Sum) as Arc<dyn Op>,
+        Arc::new(ops::Inc) as Arc<dyn Op>,
+        Arc::new(ops::Identity) as Arc<dyn Op>,
+        Arc::new(ops::MakeList) as Arc<dyn Op>,
+    );
+    let (first, last): (Arc<dyn Op>, Arc<dyn Op>) =
+        (Arc::new(ops::GetItem { index: 0 }), Arc::new(ops::GetItem { index: -1 }));
+    let mut is_list = vec![false; deps.len()];
+    let mut b = TaskGraph::builder();
+    for (i, ds) in deps.iter().enumerate() {
+        let literal = Value::I64(i as i64);
+        let task_args = || ds.iter().map(|&d| Arg::Task(TaskId(d as u32)));
+        let (op, args, list_out): (&Arc<dyn Op>, Vec<Arg>, bool) = match (kinds[i] % 7, ds.first()) {
+            (1, Some(&d)) if !is_list[d] => (&inc, vec![Arg::Task(TaskId(d as u32))], false),
+            (2, Some(&d)) => (&id, vec![Arg::Task(TaskId(d as u32))], is_list[d]),
+            (3, _) => (&list, std::iter::once(Arg::Value(literal)).chain(task_args()).collect(), true),
+            (4, Some(&d)) if is_list[d] => (&first, vec![Arg::Task(TaskId(d as u32))], false),
+            (5, _) => (&list, vec![Arg::Value(literal), Arg::Value(Value::I64(1))], true),
+            (6, _) => {
+                let items = Value::List(vec![Value::I64(2), literal].into());
+                (&last, vec![Arg::Value(items)], false)
+            }
+            _ => (&sum, std::iter::once(Arg::Value(literal)).chain(task_args()).collect(), false),
+        };
+        is_list[i] = list_out;
+        b.add(key(i), op, args).unwrap();
+    }
+    b.build().unwrap()
+}
+
+proptest! {
+    #[test]
+    fn inline_keeps_results_and_output_keys((deps, outputs, kinds) in mixed_dag()) {
+        let kinds: Vec<u8> = kinds.iter().map(|k| k % 7).collect();
+        let graph = build_cheap(&deps, &kinds);
+        let ids: Vec<TaskId> = outputs.iter().map(|&o| TaskId(o as u32)).collect();
+        let expected = run(&graph, &ids);
+        let n = graph.len();
+        let (inlined, new_ids) = inline(graph, &ids);
+        assert_topological(&inlined);
+        prop_assert!(inlined.len() <= n);
+        prop_assert_eq!(run(&inlined, &new_ids), expected.clone());
+        for (o, id) in outputs.iter().zip(&new_ids) {
+            prop_assert_eq!(inlined.key(*id), key(*o));
+        }
+        // A cheap task of literals is left only as an output, a large result or a failure.
+        for t in inlined.ids().filter(|t| !new_ids.contains(t) && inlined.op(*t).is_cheap()) {
+            let args: Option<rask_graph::Args> = inlined
+                .args(t)
+                .map(|a| match a {
+                    rask_graph::ArgView::Literal(v) => Some(v.clone()),
+                    rask_graph::ArgView::Task(_) => None,
+                })
+                .collect();
+            if let Some(args) = args {
+                let small = inlined.op(t).call(args).is_ok_and(|v| v.nbytes() <= rask_graph::INLINE_LIMIT);
+                prop_assert!(!small, "{} was left", inlined.key(t));
+            }
+        }
+        // The whole pipeline, with and without the pass.
+        let no_inline = OptimizeOptions { inline: false, ..OptimizeOptions::default() };
+        let (with, with_ids) = optimize(build_cheap(&deps, &kinds), ids.clone(), OptimizeOptions::default());
+        let (without, without_ids) = optimize(build_cheap(&deps, &kinds), ids, no_inline);
+        prop_assert_eq!(run(&with, &with_ids), expected.clone());
+        prop_assert_eq!(run(&without, &without_ids), expected);
+        prop_assert!(with.len() <= without.len());
     }
 }

@@ -14,6 +14,7 @@ use ndarray::{ArrayD, IxDyn, Zip};
 use rask_graph::{Args, ArrayChunk, DType, Element, Op, OpError, Value};
 use serde::{Deserialize, Serialize};
 
+use super::TransposeBlock;
 use super::kernels::{Kernel, broadcast_shape, cast_chunk, map_same, zip_new, zip_same};
 use super::raw::block_args;
 
@@ -158,6 +159,10 @@ pub enum Expr {
     Binary(BinaryFn, Box<Expr>, Box<Expr>),
     /// `where(condition, a, b)`: `a` where the `bool` condition holds, else `b`.
     Where(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// The operand with its axes permuted: axis `d` of the result is axis `axes[d]` of
+    /// the operand (a transposed block, fused from [`super::TransposeBlock`]). A uniquely
+    /// owned operand is permuted in place, by its strides, so `x + x.T` copies no block.
+    Permute(Vec<usize>, Box<Expr>),
 }
 
 impl Expr {
@@ -201,6 +206,7 @@ impl Expr {
                     _ => ta,
                 }
             }
+            Expr::Permute(_, e) => e.dtype(inputs)?,
             Expr::Where(c, a, b) => {
                 let (tc, ta, tb) = (c.dtype(inputs)?, a.dtype(inputs)?, b.dtype(inputs)?);
                 if tc != DType::Bool || ta != tb {
@@ -232,6 +238,7 @@ impl Expr {
             Expr::Unary(f, e) => Expr::Unary(*f, map(e)?),
             Expr::Binary(f, a, b) => Expr::Binary(*f, map(a)?, map(b)?),
             Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+            Expr::Permute(axes, e) => Expr::Permute(axes.clone(), map(e)?),
         })
     }
 
@@ -245,6 +252,7 @@ impl Expr {
             Expr::Unary(u, e) => Expr::Unary(*u, map(e)?),
             Expr::Binary(b, x, y) => Expr::Binary(*b, map(x)?, map(y)?),
             Expr::Where(c, a, b) => Expr::Where(map(c)?, map(a)?, map(b)?),
+            Expr::Permute(axes, e) => Expr::Permute(axes.clone(), map(e)?),
         })
     }
 
@@ -258,7 +266,7 @@ impl Expr {
                 uses[i] += 1;
             }
             Expr::Scalar(_) => {}
-            Expr::Cast(_, e) | Expr::Unary(_, e) => e.count_uses(uses),
+            Expr::Cast(_, e) | Expr::Unary(_, e) | Expr::Permute(_, e) => e.count_uses(uses),
             Expr::Binary(_, a, b) => {
                 a.count_uses(uses);
                 b.count_uses(uses);
@@ -271,12 +279,14 @@ impl Expr {
         }
     }
 
-    /// Evaluates the expression on `inputs`, consuming each input at its last use.
+    /// Evaluates the expression on `inputs`, consuming each input at its last use. The
+    /// result is a C-order block.
     pub fn eval(&self, inputs: Vec<ArrayChunk>) -> Result<ArrayChunk, OpError> {
         let mut uses = Vec::new();
         self.count_uses(&mut uses);
         let mut slots: Vec<Option<ArrayChunk>> = inputs.into_iter().map(Some).collect();
-        self.eval_with(&mut slots, &mut uses)
+        let out = self.eval_with(&mut slots, &mut uses)?;
+        Ok(rask_graph::map_chunk!(out, a => standard_layout(a)))
     }
 
     fn eval_with(&self, inputs: &mut [Option<ArrayChunk>], uses: &mut [u32]) -> Result<ArrayChunk, OpError> {
@@ -300,23 +310,46 @@ impl Expr {
                 let a = a.eval_with(inputs, uses)?;
                 select(c, a, b.eval_with(inputs, uses)?)
             }
+            Expr::Permute(axes, e) => permute(e.eval_with(inputs, uses)?, axes),
         }
     }
 }
 
+/// The block with its axes permuted: by strides alone when it is uniquely owned (the
+/// result is then not in C order), else into a new C-order block.
+fn permute(x: ArrayChunk, axes: &[usize]) -> Result<ArrayChunk, OpError> {
+    let ndim = x.shape().len();
+    let mut seen = vec![false; ndim];
+    if axes.len() != ndim || !axes.iter().all(|&a| a < ndim && !std::mem::replace(&mut seen[a], true)) {
+        return Err(OpError::new(format!(
+            "transpose: axes {axes:?} are not a permutation of the axes of a block of shape {:?}",
+            x.shape()
+        )));
+    }
+    fn typed<T: Element>(a: Arc<ArrayD<T>>, axes: &[usize]) -> Arc<ArrayD<T>> {
+        Arc::new(match Arc::try_unwrap(a) {
+            Ok(owned) => owned.permuted_axes(axes),
+            Err(shared) => shared.view().permuted_axes(axes).as_standard_layout().into_owned(),
+        })
+    }
+    Ok(rask_graph::map_chunk!(x, a => typed(a, axes)))
+}
+
+/// The block in C order, copied only if it is not already.
+fn standard_layout<T: Element>(a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
+    if a.is_standard_layout() { a } else { Arc::new(a.as_standard_layout().into_owned()) }
+}
+
 fn unary(f: UnaryFn, x: ArrayChunk) -> Result<ArrayChunk, OpError> {
     fn float<T: Kernel + num_float::Float>(f: UnaryFn, a: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
-        map_same(
-            a,
-            match f {
-                UnaryFn::Sqrt => T::sqrt,
-                UnaryFn::Exp => T::exp,
-                UnaryFn::Log => T::ln,
-                UnaryFn::Sin => T::sin,
-                UnaryFn::Cos => T::cos,
-                _ => T::tanh,
-            },
-        )
+        match f {
+            UnaryFn::Sqrt => map_same(a, T::sqrt),
+            UnaryFn::Exp => map_same(a, T::exp),
+            UnaryFn::Log => map_same(a, T::ln),
+            UnaryFn::Sin => map_same(a, T::sin),
+            UnaryFn::Cos => map_same(a, T::cos),
+            _ => map_same(a, T::tanh),
+        }
     }
     Ok(match (f, x) {
         (UnaryFn::IsNan, x) => ArrayChunk::Bool(Arc::new(rask_graph::each_chunk!(&x, a => a.mapv(Kernel::is_nan)))),
@@ -364,24 +397,25 @@ fn typed_binary<T: Kernel>(f: BinaryFn, a: Arc<ArrayD<T>>, b: Arc<ArrayD<T>>) ->
         let shape = broadcast_shape(a.shape(), b.shape()).map_err(OpError::new)?;
         Ok(ArrayChunk::Bool(zip_new(&a, &b, &shape, |x, y| cmp(&x, &y))?))
     };
-    let kernel: fn(T, T) -> T = match f {
-        Equal => return compare(T::eq),
-        NotEqual => return compare(T::ne),
-        Less => return compare(T::lt),
-        LessEqual => return compare(T::le),
-        Greater => return compare(T::gt),
-        GreaterEqual => return compare(T::ge),
-        Add | Or => T::add,
-        Sub | Xor => T::sub,
-        Mul | And => T::mul,
-        Div => T::div,
-        FloorDiv => T::floor_div,
-        Rem => T::rem,
-        Pow => |x, y| T::pow(x, y).unwrap_or_default(),
-        Maximum => T::maximum,
-        Minimum => T::minimum,
-    };
-    zip_same(a, b, kernel).map(T::wrap)
+    // One `zip_same` per function, so each loop calls its kernel inline (and vectorizes)
+    // instead of through a function pointer per element.
+    match f {
+        Equal => compare(T::eq),
+        NotEqual => compare(T::ne),
+        Less => compare(T::lt),
+        LessEqual => compare(T::le),
+        Greater => compare(T::gt),
+        GreaterEqual => compare(T::ge),
+        Add | Or => zip_same(a, b, T::add).map(T::wrap),
+        Sub | Xor => zip_same(a, b, T::sub).map(T::wrap),
+        Mul | And => zip_same(a, b, T::mul).map(T::wrap),
+        Div => zip_same(a, b, T::div).map(T::wrap),
+        FloorDiv => zip_same(a, b, T::floor_div).map(T::wrap),
+        Rem => zip_same(a, b, T::rem).map(T::wrap),
+        Pow => zip_same(a, b, |x, y| T::pow(x, y).unwrap_or_default()).map(T::wrap),
+        Maximum => zip_same(a, b, T::maximum).map(T::wrap),
+        Minimum => zip_same(a, b, T::minimum).map(T::wrap),
+    }
 }
 
 fn select(c: ArrayChunk, a: ArrayChunk, b: ArrayChunk) -> Result<ArrayChunk, OpError> {
@@ -435,7 +469,9 @@ impl Op for Elementwise {
 
     /// Another elementwise op whose output this one reads once at `position` nests into
     /// one flat expression: its inputs take that position's place, so a chain of
-    /// elementwise layers runs as one task with no intermediate blocks.
+    /// elementwise layers runs as one task with no intermediate blocks. A transposed block
+    /// ([`super::TransposeBlock`]) nests as [`Expr::Permute`]: `x + x.T` reads the
+    /// transposed operand by its strides instead of copying it first.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -449,7 +485,16 @@ impl Op for Elementwise {
     /// ```
     fn fuse_with(&self, position: usize, producer: &dyn Op, producer_args: usize) -> Option<Arc<dyn Op>> {
         let producer: &dyn Any = producer;
-        let inner = producer.downcast_ref::<Elementwise>()?;
+        let transposed;
+        let inner = match producer.downcast_ref::<Elementwise>() {
+            Some(inner) => inner,
+            None => {
+                let TransposeBlock { axes } = producer.downcast_ref::<TransposeBlock>()?;
+                let expr = Expr::Permute(axes.clone(), Box::new(Expr::Input(0)));
+                transposed = Elementwise { name: "transpose".into(), expr };
+                &transposed
+            }
+        };
         let (position, width) = (u32::try_from(position).ok()?, u32::try_from(producer_args).ok()?);
         let mut uses = Vec::new();
         self.expr.count_uses(&mut uses);

@@ -263,7 +263,8 @@ pub(crate) fn map_same<T: Element>(block: Arc<ArrayD<T>>, f: impl Fn(T) -> T + S
 }
 
 /// `f(a, b)` elementwise with broadcasting, writing into whichever operand is uniquely
-/// owned and already has the output's shape.
+/// owned, in C order, and already has the output's shape; otherwise into a new C-order
+/// block (an operand permuted by its strides is read, never written).
 pub(crate) fn zip_same<T: Element>(
     a: Arc<ArrayD<T>>,
     b: Arc<ArrayD<T>>,
@@ -271,7 +272,7 @@ pub(crate) fn zip_same<T: Element>(
 ) -> Result<Arc<ArrayD<T>>, OpError> {
     let shape = broadcast_shape(a.shape(), b.shape()).map_err(OpError::new)?;
     let a = match Arc::try_unwrap(a) {
-        Ok(mut owned) if owned.shape() == shape.as_slice() => {
+        Ok(mut owned) if owned.shape() == shape.as_slice() && owned.is_standard_layout() => {
             Zip::from(&mut owned).and_broadcast(&*b).for_each(|x, &y| *x = f(*x, y));
             return Ok(Arc::new(owned));
         }
@@ -279,7 +280,7 @@ pub(crate) fn zip_same<T: Element>(
         Err(shared) => shared,
     };
     let b = match Arc::try_unwrap(b) {
-        Ok(mut owned) if owned.shape() == shape.as_slice() => {
+        Ok(mut owned) if owned.shape() == shape.as_slice() && owned.is_standard_layout() => {
             Zip::from(&mut owned).and_broadcast(&*a).for_each(|y, &x| *y = f(x, *y));
             return Ok(Arc::new(owned));
         }

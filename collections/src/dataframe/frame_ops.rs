@@ -317,7 +317,8 @@ impl DataFrame {
 
 /// `options` with culling on, so that only the requested partitions' tasks run.
 fn culling(options: &ComputeOptions) -> ComputeOptions {
-    options.clone().passes(OptimizeOptions { cull: true, fuse: options.optimizes(), order: options.optimizes() })
+    let on = options.optimizes();
+    options.clone().passes(OptimizeOptions { cull: true, inline: on, fuse: on, order: on })
 }
 
 /// For each of `n` outputs holding rows `[total * j / n, total * (j + 1) / n)` of inputs
