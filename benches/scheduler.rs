@@ -1,23 +1,12 @@
 //! Criterion benches of the scheduler's hot path: building, ordering and running a
 //! W1-shaped tree (inc leaves, fan-in-8 sums) on the sync and threaded executors.
 
-use std::sync::Arc;
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rask::graph::{Arg, Group, Key, Op, TaskGraph, TaskId, Token, Value, ops, order};
+use rask::graph::{TaskGraph, TaskId, order};
 use rask::scheduler::{Scheduler, SyncScheduler, ThreadsScheduler};
 
 fn tree(n: usize) -> (TaskGraph, TaskId) {
-    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
-    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
-    let mut b = TaskGraph::builder();
-    let leaves: Vec<TaskId> = (0..n)
-        .map(|i| {
-            b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap()
-        })
-        .collect();
-    let root = b.add_tree(&leaves, 8, &sum, Group::new("sum"), Token(2)).unwrap();
-    (b.build().unwrap(), root)
+    rask::graph::sample::inc_sum_tree(n, 8)
 }
 
 fn bench(c: &mut Criterion) {

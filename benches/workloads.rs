@@ -18,10 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
-use rask::graph::{
-    Arg, Group, Key, Op, OptimizeOptions, TaskGraph, TaskId, Token, Value, cull, fuse, inline, materialize, ops,
-    optimize, order,
-};
+use rask::graph::{OptimizeOptions, TaskGraph, TaskId, Value, cull, fuse, inline, materialize, optimize, order};
 use rask::prelude::*;
 use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerSpec};
 use serde_json::{Value as Json, json};
@@ -209,15 +206,7 @@ fn run_case(options: &Options, case: &str) -> Json {
 
 /// The W1 shape through the raw graph API: `n` inc leaves and a fan-in-8 tree of sums.
 fn build_tree(n: usize) -> (TaskGraph, TaskId) {
-    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
-    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
-    let (inc_group, sum_group) = (Group::new("inc"), Group::new("sum"));
-    let mut b = TaskGraph::builder();
-    let level: Vec<TaskId> = (0..n)
-        .map(|i| b.add(Key::new(inc_group, Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap())
-        .collect();
-    let root = b.add_tree(&level, 8, &sum, sum_group, Token(2)).unwrap();
-    (b.build().unwrap(), root)
+    rask::graph::sample::inc_sum_tree(n, 8)
 }
 
 fn expected(n: usize) -> i64 {

@@ -365,20 +365,8 @@ mod tests {
         Key::new(Group::new(group), Token(1), &[i])
     }
 
-    /// Runs every task in id order; the outputs' values.
     fn run(graph: &TaskGraph, outputs: &[TaskId]) -> Vec<Value> {
-        let mut values: Vec<Value> = Vec::with_capacity(graph.len());
-        for t in graph.ids() {
-            let args: Args = graph
-                .args(t)
-                .map(|a| match a {
-                    ArgView::Task(d) => values[d.index()].clone(),
-                    ArgView::Literal(v) => v.clone(),
-                })
-                .collect();
-            values.push(graph.op(t).call(args).unwrap());
-        }
-        outputs.iter().map(|o| values[o.index()].clone()).collect()
+        crate::sample::evaluate(graph, outputs).unwrap()
     }
 
     /// `x * factor + shift`: composes with another `Affine` at any position.

@@ -115,21 +115,7 @@ mod tests {
         Key::new(Group::new(group), Token(1), &[i])
     }
 
-    /// Runs every task in id order; the outputs' values (or the first error).
-    fn run(graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, String> {
-        let mut values: Vec<Value> = Vec::with_capacity(graph.len());
-        for t in graph.ids() {
-            let args: Args = graph
-                .args(t)
-                .map(|a| match a {
-                    ArgView::Task(d) => values[d.index()].clone(),
-                    ArgView::Literal(v) => v.clone(),
-                })
-                .collect();
-            values.push(graph.op(t).call(args).map_err(|e| format!("{}: {e}", graph.key(t)))?);
-        }
-        Ok(outputs.iter().map(|o| values[o.index()].clone()).collect())
-    }
+    use crate::sample::evaluate as run;
 
     fn op(op: impl Op) -> Arc<dyn Op> {
         Arc::new(op)

@@ -51,6 +51,7 @@ mod op;
 pub mod ops;
 mod optimize;
 mod order;
+pub mod sample;
 mod svg;
 mod task_graph;
 mod token;

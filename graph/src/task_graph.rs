@@ -363,16 +363,8 @@ fn key_hash(key: &Key) -> u64 {
 impl GraphBuilder {
     /// A builder with room for `tasks` tasks and `args` arguments.
     pub fn with_capacity(tasks: usize, args: usize) -> Self {
-        let mut graph = TaskGraph {
-            keys: Vec::with_capacity(tasks),
-            op_of: Vec::with_capacity(tasks),
-            arg_start: Vec::with_capacity(tasks + 1),
-            args: Vec::with_capacity(args),
-            ..TaskGraph::default()
-        };
-        graph.arg_start.push(0);
-        let key_ids = HashTable::with_capacity(tasks);
-        GraphBuilder { graph, op_ids: OpIds::default(), key_ids, forward: Vec::new() }
+        let Rebuild { graph, op_ids } = Rebuild::with_capacity(tasks, args);
+        GraphBuilder { graph, op_ids, key_ids: HashTable::with_capacity(tasks), forward: Vec::new() }
     }
 
     /// The number of tasks added so far.

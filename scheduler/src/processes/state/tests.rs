@@ -237,16 +237,8 @@ fn drive(
 }
 
 fn tree(n: usize) -> (TaskGraph, Vec<TaskId>) {
-    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
-    let sum: Arc<dyn Op> = Arc::new(ops::Sum);
-    let mut b = TaskGraph::builder();
-    let leaves: Vec<TaskId> = (0..n)
-        .map(|i| {
-            b.add(Key::new(Group::new("inc"), Token(1), &[i as u32]), &inc, [Arg::Value(Value::I64(i as i64))]).unwrap()
-        })
-        .collect();
-    let root = b.add_tree(&leaves, 8, &sum, Group::new("sum"), Token(2)).unwrap();
-    optimize(b.build().unwrap(), vec![root], OptimizeOptions::default())
+    let (graph, root) = rask_graph::sample::inc_sum_tree(n, 8);
+    optimize(graph, vec![root], OptimizeOptions::default())
 }
 
 fn expected(graph: &TaskGraph, outputs: &[TaskId]) -> Vec<Value> {
