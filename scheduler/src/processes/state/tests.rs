@@ -285,10 +285,12 @@ fn tasks_travel_in_batches() {
 fn a_batch_carries_each_op_once() {
     let (graph, outputs) = tree(64);
     let mut comm = Recorder::default();
-    let mut run = Run::new(&graph, &outputs, Cluster::new(1).specs()).unwrap();
+    let mut specs = Cluster::new(1).specs();
+    specs[0].nthreads = 8;
+    let mut run = Run::new(&graph, &outputs, specs).unwrap();
     run.start(&mut comm).unwrap();
     let (_, ToWorker::Compute { ops, tasks }) = &comm.sent[0] else { panic!("a Compute first") };
-    assert!(tasks.len() > 2);
+    assert_eq!(tasks.len(), 16, "2 × 8 threads before any task is measured");
     let names: Vec<String> = ops.iter().map(|o| o.decode().unwrap().name().to_string()).collect();
     let mut unique = names.clone();
     unique.dedup();
@@ -318,19 +320,19 @@ fn a_chain_is_sent_in_one_batch_with_held_inputs() {
     assert_eq!(drive(&mut run, &mut cluster, &mut comm, |_, _, _| Ok(())).unwrap(), vec![Value::I64(50)]);
 }
 
-/// Twenty roots (ten land on each worker: the first batch is 2 × 1 thread + 8) and a
-/// task reading root 0 (worker 0) and root 10 (worker 1), whose sizes we report.
-fn placement(bytes_0: u64, bytes_10: u64) -> (usize, Vec<WireArg>) {
+/// Four roots (two land on each worker: the first batch is 2 × 1 thread) and a task
+/// reading root 0 (worker 0) and root 2 (worker 1), whose sizes we report.
+fn placement(bytes_0: u64, bytes_2: u64) -> (usize, Vec<WireArg>) {
     let identity: Arc<dyn Op> = Arc::new(ops::Identity);
     let list: Arc<dyn Op> = Arc::new(ops::MakeList);
     let mut b = TaskGraph::builder();
-    let roots: Vec<TaskId> = (0..20)
+    let roots: Vec<TaskId> = (0..4)
         .map(|i| {
             b.add(Key::new(Group::new("r"), Token(1), &[i]), &identity, [Arg::Value(Value::I64(i as i64))]).unwrap()
         })
         .collect();
     let both =
-        b.add(Key::single(Group::new("both"), Token(2)), &list, [Arg::Task(roots[0]), Arg::Task(roots[10])]).unwrap();
+        b.add(Key::single(Group::new("both"), Token(2)), &list, [Arg::Task(roots[0]), Arg::Task(roots[2])]).unwrap();
     let graph = b.build().unwrap();
     let cluster = Cluster::new(2);
     let mut comm = Recorder::default();
@@ -345,11 +347,11 @@ fn placement(bytes_0: u64, bytes_10: u64) -> (usize, Vec<WireArg>) {
         }
     }
     assert_eq!(on[&graph.key(roots[0])], 0);
-    assert_eq!(on[&graph.key(roots[10])], 1);
+    assert_eq!(on[&graph.key(roots[2])], 1);
     for (i, r) in roots.iter().enumerate() {
         let nbytes = match i {
             0 => bytes_0,
-            10 => bytes_10,
+            2 => bytes_2,
             _ => 8,
         };
         let f = Finished { key: graph.key(*r), nbytes, duration_us: 1_000_000 };
