@@ -200,6 +200,9 @@ fn run_case(options: &Options, case: &str) -> Json {
     line["peak_rss_mb"] = json!(peak_rss_mb(pool.as_deref()));
     if let Some(pool) = &pool {
         line["workers_lost"] = json!(pool.workers_lost());
+        line["peak_rss_mb_own"] = json!(peak_rss_mb_of("self"));
+        let workers: Vec<f64> = pool.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).collect();
+        line["peak_rss_mb_workers"] = json!(workers);
     }
     line
 }
