@@ -32,6 +32,20 @@ impl Op for Explode {
     }
 }
 
+/// A registered op whose value cannot leave its process.
+#[derive(Debug, Serialize, Deserialize)]
+struct MakeOpaque;
+
+#[typetag::serde(name = "rask.test.make_opaque")]
+impl Op for MakeOpaque {
+    fn name(&self) -> &str {
+        "make_opaque"
+    }
+    fn call(&self, _: Args) -> Result<Value, OpError> {
+        Ok(Value::opaque(std::sync::Mutex::new(7u8)))
+    }
+}
+
 fn key(group: &str, i: u32) -> Key {
     Key::new(Group::new(group), Token(77), &[i])
 }
@@ -209,6 +223,21 @@ fn finished_notices_are_batched() {
         }
     }
     assert!(frames < n as usize / 4, "{frames} frames for {n} tasks");
+    s.close().1.unwrap();
+}
+
+#[test]
+fn a_value_that_cannot_leave_the_worker_fails_its_task_instead_of_hanging_a_gather() {
+    let mut s = start("opaque", false, None);
+    s.compute(&[&MakeOpaque], vec![task(key("opaque", 0), 0, vec![], 0)]);
+    match s.recv() {
+        FromWorker::Failed(f) => {
+            assert_eq!((f.key, f.op.as_str(), f.panicked), (key("opaque", 0), "make_opaque", false));
+            assert!(f.message.contains("cannot leave its process"), "{}", f.message);
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(s.gather(&[key("opaque", 0)]), vec![None]);
     s.close().1.unwrap();
 }
 

@@ -63,7 +63,23 @@ fn execute(shared: &Shared, Runnable { key, op, inputs }: Runnable) {
         return;
     }
     let start = Instant::now();
-    let result = call_op(op.as_ref(), key, args);
+    let result = call_op(op.as_ref(), key, args).and_then(|value| {
+        // A value that cannot leave this process could never be gathered or fetched: the
+        // scheduler would wait for it forever. It is an error of the task instead.
+        if value.is_portable() {
+            Ok(value)
+        } else {
+            Err(SchedulerError::TaskFailed {
+                key,
+                op: op.name().to_string(),
+                message: format!(
+                    "returned a {} value, which cannot leave its process; ops run by worker processes must \
+                     return portable values (not Value::Opaque)",
+                    value.type_name()
+                ),
+            })
+        }
+    });
     let duration_us = start.elapsed().as_micros() as u64;
     match result {
         Ok(value) => {
