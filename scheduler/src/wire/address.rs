@@ -160,7 +160,7 @@ impl Connection {
         let context = || format!("cannot connect to {address}");
         let stream = match address {
             Address::Tcp(hostport) => {
-                let s = TcpStream::connect(hostport).map_err(|e| WireError::io(context(), e))?;
+                let s = connect_tcp(hostport).map_err(|e| WireError::io(context(), e))?;
                 let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
             }
@@ -209,6 +209,23 @@ impl Connection {
         }
         .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
     }
+}
+
+/// How long a TCP connect may take before it is an error (a host that silently drops
+/// packets would otherwise hold the caller for the system's timeout, minutes).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the first of `hostport`'s addresses that answers within [`CONNECT_TIMEOUT`].
+fn connect_tcp(hostport: &str) -> io::Result<TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{hostport} resolves to no address"));
+    for address in hostport.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 impl Read for Connection {
