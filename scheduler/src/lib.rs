@@ -43,6 +43,6 @@ pub mod worker;
 pub use error::SchedulerError;
 pub use processes::{ProcessesScheduler, WORKER_BIN_VAR};
 pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};
-pub use scheduler::{Scheduler, SchedulerSpec, default_scheduler, set_default_scheduler};
+pub use scheduler::{Scheduler, SchedulerSpec, cores, default_scheduler, set_default_scheduler};
 pub use sync::SyncScheduler;
 pub use threads::ThreadsScheduler;

@@ -103,6 +103,16 @@ impl SchedulerSpec {
     }
 }
 
+/// The number of cores this process may use (at least one): the default size of thread
+/// pools, process pools and a worker's task threads.
+///
+/// ```
+/// assert!(rask_scheduler::cores() >= 1);
+/// ```
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 static DEFAULT: RwLock<Option<Arc<dyn Scheduler>>> = RwLock::new(None);
 
 /// Sets the scheduler `compute()` uses when a call names none (`None` restores the

@@ -57,7 +57,7 @@ impl ThreadsScheduler {
 impl Default for ThreadsScheduler {
     /// One thread per core.
     fn default() -> Self {
-        ThreadsScheduler::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        ThreadsScheduler::new(crate::cores())
     }
 }
 

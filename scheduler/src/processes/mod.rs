@@ -156,7 +156,7 @@ impl ProcessesScheduler {
 impl Default for ProcessesScheduler {
     /// One worker per core.
     fn default() -> Self {
-        ProcessesScheduler::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        ProcessesScheduler::new(crate::cores())
     }
 }
 

@@ -42,7 +42,7 @@ impl WorkerConfig {
         WorkerConfig {
             scheduler,
             token: token.into(),
-            nthreads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            nthreads: crate::cores(),
             memory_limit: None,
             local_dir: std::env::temp_dir(),
             name: default_name(),

@@ -179,7 +179,7 @@ pub(crate) fn strategy(
     chunks: impl Fn(Vec<RecordBatch>) -> DataFrame,
 ) -> Result<Strategy> {
     let n = df.npartitions();
-    let probed = std::thread::available_parallelism().map_or(1, |c| c.get()).min(n);
+    let probed = rask_scheduler::cores().min(n);
     match split_out {
         SplitOut::Shuffle(0) => Err(Error::Schema("split_out needs at least one partition".into())),
         SplitOut::Shuffle(out) if keyed => Ok(Strategy::Shuffle(out)),

@@ -40,7 +40,7 @@ pub fn generate_w3(dir: impl AsRef<Path>, rows: usize, files: usize, seed: u64) 
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.display().to_string(), message: e.to_string() })?;
     let paths: Vec<PathBuf> = (0..files).map(|k| dir.join(format!("part-{k}.parquet"))).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files);
+    let threads = rask_scheduler::cores().min(files);
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
