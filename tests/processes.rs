@@ -143,7 +143,8 @@ fn a_worker_killed_mid_run_costs_only_time() {
     // Warm up, so both pids are known before the run we interrupt.
     let (small, small_out) = tree(64);
     pool.execute(&small, &small_out).unwrap();
-    let victim = pool.worker_pids()[1];
+    let pids_before = pool.worker_pids();
+    let victim = pids_before[1];
 
     let x = array::random::random(3, &[1600, 1600], [100, 100]).unwrap();
     let total: Array<f64> = (&(&x + &x.t()) + &x).sum(..).unwrap();
@@ -166,13 +167,27 @@ fn a_worker_killed_mid_run_costs_only_time() {
     let status = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
     assert!(status.success());
     let got = run.join().unwrap().unwrap();
-    drop(events);
     assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
     assert_eq!(pool.workers_lost(), 1, "the kill happened mid-run");
     assert!(process_is_gone(victim), "the killed worker was reaped");
     // The next compute runs on a full pool again.
     pool.execute(&small, &small_out).unwrap();
     assert_eq!(pool.worker_pids().len(), 2);
+    // The event bus saw the victim leave and its replacement join.
+    let (mut left, mut joined) = (Vec::new(), Vec::new());
+    while let Ok(batch) = events.receiver().recv_timeout(Duration::from_millis(200)) {
+        for e in batch.iter() {
+            match e {
+                Event::WorkerLeft { reason, .. } => left.push(reason.clone()),
+                Event::WorkerJoined { pid, .. } => joined.push(*pid),
+                _ => {}
+            }
+        }
+    }
+    drop(events);
+    assert!(left.len() == 1 && left[0].contains(&format!("pid {victim}")), "{left:?}");
+    let replacement = pool.worker_pids().into_iter().find(|&p| p != pids_before[0]).expect("a new worker");
+    assert_eq!(joined, vec![replacement]);
     assert!(!pool.worker_pids().contains(&victim));
 }
 

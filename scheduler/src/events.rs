@@ -80,6 +80,28 @@ pub enum Event {
         /// The error.
         message: String,
     },
+    /// A worker process joined a pool (or, later, a cluster).
+    WorkerJoined {
+        /// Its id, as task events name it.
+        worker: u32,
+        /// Its name.
+        name: String,
+        /// Its process id.
+        pid: u32,
+        /// Its task threads.
+        nthreads: u32,
+        /// When.
+        at: Instant,
+    },
+    /// A worker left: shut down with its pool, or lost (killed, crashed, disconnected).
+    WorkerLeft {
+        /// Its id.
+        worker: u32,
+        /// Why.
+        reason: String,
+        /// When.
+        at: Instant,
+    },
     /// The run ended.
     RunFinished {
         /// The run.

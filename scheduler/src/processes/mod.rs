@@ -279,6 +279,7 @@ impl ShellComm<'_> {
         let worker = &mut self.workers[w];
         let reason = format!("worker {} (pid {}): {reason}", worker.info.name, worker.info.pid);
         worker.kill();
+        worker.left(&reason);
         run.worker_lost(w, &reason)
     }
 
@@ -306,7 +307,7 @@ impl Comm for ShellComm<'_> {
             let duration = Duration::from_micros(duration_us);
             let now = Instant::now();
             let start = now.checked_sub(duration).unwrap_or(now);
-            let worker = worker as u32;
+            let worker = self.workers[worker].id as u32;
             buffer.push(Event::TaskStarted { run: *run, key, worker, at: start });
             buffer.push(Event::TaskFinished { run: *run, key, worker, start, duration, nbytes: nbytes as usize });
         }
@@ -314,7 +315,8 @@ impl Comm for ShellComm<'_> {
 
     fn task_failed(&mut self, worker: usize, key: Key, message: &str) {
         if let Some((run, buffer)) = self.events.as_mut() {
-            buffer.push(Event::TaskFailed { run: *run, key, worker: worker as u32, message: message.to_string() });
+            let worker = self.workers[worker].id as u32;
+            buffer.push(Event::TaskFailed { run: *run, key, worker, message: message.to_string() });
             buffer.flush();
         }
     }

@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::locate::{PrivateDir, random_token};
 use crate::error::SchedulerError;
+use crate::events::{Event, bus};
 use crate::wire::{
     Address, Connection, FromWorker, Hello, Listener, MAX_FRAME_BYTES, Role, ToWorker, WorkerInfo, accept_handshake,
     read_message, write_message,
@@ -61,6 +62,12 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
+    /// Marks the worker gone and tells the event bus why.
+    pub fn left(&mut self, reason: &str) {
+        self.alive = false;
+        publish(Event::WorkerLeft { worker: self.id as u32, reason: reason.to_string(), at: Instant::now() });
+    }
+
     /// Sends one message; an error means the worker is gone.
     pub fn send(&mut self, message: &ToWorker) -> Result<(), String> {
         write_message(&mut self.writer, message).map_err(|e| e.to_string())
@@ -154,8 +161,10 @@ impl Pool {
     /// Prunes dead workers and starts new ones until `n` are connected.
     pub fn ensure(&mut self, n: usize) -> Result<(), SchedulerError> {
         for w in &mut self.workers {
-            if w.alive && w.exited().is_some() {
-                w.alive = false;
+            if w.alive
+                && let Some(status) = w.exited()
+            {
+                w.left(&format!("{status} between computes"));
             }
             if !w.alive {
                 w.kill();
@@ -260,6 +269,13 @@ impl Pool {
             return Err(SchedulerError::Pool(format!("cannot start a reader thread: {e}")));
         }
         tracing::debug!(name = %info.name, pid = info.pid, data = %info.data_address, "worker joined the pool");
+        publish(Event::WorkerJoined {
+            worker: id as u32,
+            name: info.name.clone(),
+            pid: info.pid,
+            nthreads: info.nthreads,
+            at: Instant::now(),
+        });
         self.workers.push(WorkerProcess { id, info, child, writer: conn, alive: true });
         Ok(())
     }
@@ -273,6 +289,13 @@ impl Pool {
     pub fn publish_pids(&self) {
         let pids = self.workers.iter().filter(|w| w.alive).map(|w| w.info.pid).collect();
         *self.pids.lock().unwrap_or_else(|e| e.into_inner()) = pids;
+    }
+}
+
+/// Publishes one event, if anyone listens.
+fn publish(event: Event) {
+    if bus().is_listened() {
+        bus().publish(vec![event]);
     }
 }
 
@@ -339,6 +362,9 @@ impl Drop for Pool {
             std::thread::sleep(Duration::from_millis(2));
         }
         for w in &mut self.workers {
+            if w.alive {
+                w.left("shut down with its pool");
+            }
             // Kills what is left (a no-op on the exited) and reaps every child.
             w.kill();
         }
