@@ -8,7 +8,9 @@
 //! 5. the raw graph API (`dask.get`), timing a 10,000-leaf tree sum;
 //! 6. the graph as DOT, for Graphviz;
 //! 7. chunked arrays (`dask.array`): creation, arithmetic, reductions, linear algebra;
-//! 8. dataframes (`dask.dataframe`) on Arrow: parquet, pushdown, groupby, join.
+//! 8. dataframes (`dask.dataframe`) on Arrow: parquet, pushdown, groupby, join;
+//! 9. worker processes (`processes(n)`), running an op of this file: the tour is its own
+//!    worker binary, as any program with its own ops can be.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -17,7 +19,14 @@ use std::time::Instant;
 use rask::graph::{Arg, Group, Key, Op, TaskGraph, TaskId, Token, Value, ops};
 use rask::prelude::*;
 
+/// Set for the worker processes section 9 starts: they run this binary as `rask-worker`.
+const WORKER_MODE_VAR: &str = "RASK_TOUR_WORKER";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    if std::env::var_os(WORKER_MODE_VAR).is_some() {
+        rask::worker::main(); // parses the worker's command line, serves, then exits
+        return Ok(());
+    }
     // --- 1. Delayed values and calls ---------------------------------------------------
     // `delayed_fn` wraps a function under a task-group name; `call` records a task and
     // returns a `Delayed<T>` without running anything.
@@ -106,7 +115,67 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     arrays()?;
-    dataframes()
+    dataframes()?;
+    processes()
+}
+
+/// Steps of the Collatz sequence from `start` down to 1: an op of this program, registered
+/// under a stable name so that worker processes can decode and run it.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CollatzSteps;
+
+#[typetag::serde(name = "tour.collatz_steps")]
+impl Op for CollatzSteps {
+    fn name(&self) -> &str {
+        "collatz_steps"
+    }
+    fn call(&self, args: rask::graph::Args) -> Result<Value, rask::graph::OpError> {
+        let Some(Value::I64(mut n)) = args.first().cloned() else {
+            return Err(rask::graph::OpError::new("collatz_steps expects one i64"));
+        };
+        let mut steps = 0i64;
+        while n > 1 {
+            n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+            steps += 1;
+        }
+        Ok(Value::I64(steps))
+    }
+}
+
+/// --- 9. Worker processes ---------------------------------------------------------------
+fn processes() -> Result<(), Box<dyn Error>> {
+    // `processes(n)` runs tasks in n worker processes. Workers must know every op of the
+    // graph: this binary links its own `CollatzSteps`, so it serves as the worker binary
+    // (`rask::worker::main()` above); `rask-worker` itself knows the built-in ops.
+    // SAFETY: no other thread reads the environment while this is set.
+    unsafe { std::env::set_var(WORKER_MODE_VAR, "1") };
+    let pool = Arc::new(rask::scheduler::ProcessesScheduler::new(2).with_worker_binary(std::env::current_exe()?));
+    let steps: Arc<dyn Op> = Arc::new(CollatzSteps);
+    let most: Arc<dyn Op> = Arc::new(ops::Sum);
+    let mut b = TaskGraph::builder();
+    let counts: Vec<TaskId> = (1..=2000u32)
+        .map(|i| b.add(Key::new(Group::new("collatz"), Token(9), &[i]), &steps, [Arg::Value(Value::I64(i.into()))]))
+        .collect::<Result<_, _>>()?;
+    let total = b.add_tree(&counts, 8, &most, Group::new("sum"), Token(10))?;
+    let graph = b.build()?;
+    let total = graph.key(total);
+    let on_pool = ComputeOptions::default().scheduler_arc(pool.clone());
+    let started = Instant::now();
+    let on_workers = rask::get_with(&graph, &[total], &on_pool)?;
+    let on_threads = rask::get(&graph, &[total])?;
+    assert_eq!(on_workers, on_threads);
+    println!(
+        "[processes] Collatz steps of 1..=2000 summed on workers {:?}: {:?} in {:.1?}",
+        pool.worker_pids(),
+        on_workers[0],
+        started.elapsed()
+    );
+
+    // Collections run there too: any `compute_with` takes the pool.
+    let x = rask::array::random::random(7, &[400, 400], [100, 100])?;
+    let norm = (&x * &x).sum(..)?.compute_with(&on_pool)?;
+    println!("[processes] sum of squares of a 400x400 random array: {:.3}", norm.sum());
+    Ok(())
 }
 
 /// --- 8. DataFrames, like dask.dataframe ----------------------------------------------
