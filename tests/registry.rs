@@ -259,7 +259,8 @@ fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> 
     use arrow::datatypes::{DataType, Field, Schema};
     use rask::graph::Batch;
     use rask_collections::dataframe::{
-        AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupbyChunk, GroupbyCombine, ValueCountsFinish, col,
+        AggPlan, ConcatSorted, DescribeFinish, DescribeObjects, DropDuplicates, GroupbyChunk, GroupbyCombine,
+        ValueCountsFinish, col,
     };
     let k: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), None, Some(1), Some(2)]));
     let x: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 2.5, 4.0, 8.0]));
@@ -277,6 +278,10 @@ fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> 
     let described = RecordBatch::try_from_iter([("x", x)]).unwrap();
     let statistics =
         Schema::new(vec![Field::new("statistic", DataType::Utf8, false), Field::new("x", DataType::Float64, true)]);
+    let words: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![Some("a"), None, Some("b"), Some("a")]));
+    let words = RecordBatch::try_from_iter([("w", words)]).unwrap();
+    let text_statistics =
+        Schema::new(vec![Field::new("statistic", DataType::Utf8, false), Field::new("w", DataType::Utf8, true)]);
     vec![
         ("rask.dataframe.groupby_chunk", Box::new(chunk), rask::graph::args![value(&batch)]),
         (
@@ -303,6 +308,11 @@ fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> 
             "rask.dataframe.describe",
             Box::new(DescribeFinish { schema: Arc::new(statistics) }),
             rask::graph::args![value(&described)],
+        ),
+        (
+            "rask.dataframe.describe_objects",
+            Box::new(DescribeObjects { schema: Arc::new(text_statistics) }),
+            rask::graph::args![value(&words)],
         ),
     ]
 }

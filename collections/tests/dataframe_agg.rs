@@ -530,8 +530,64 @@ fn describe_gives_pandas_statistics_with_interpolated_percentiles() {
             assert_eq!(cells(out.column(i + 1).as_ref()), want, "{c}");
         }
     }
-    let strings = from_arrays(vec![("s", Arc::new(StringArray::from(vec!["a"])) as ArrayRef)], 1).unwrap();
-    assert!(strings.describe().unwrap_err().to_string().contains("s: Utf8"));
+}
+
+#[test]
+fn describe_without_numeric_columns_counts_like_pandas_object_columns() {
+    let all = data();
+    let objects = RecordBatch::try_from_iter([("s", all.column(1).clone()), ("b", all.column(4).clone())]).unwrap();
+    // The expected statistics by a plain count over the concatenated column: the most
+    // frequent value, the first seen on a tie.
+    let expected = |column: &ArrayRef| -> Vec<Option<String>> {
+        let text = cast(column, &DataType::Utf8).unwrap();
+        let values: Vec<Option<&str>> = text.as_string::<i32>().iter().collect();
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for v in values.iter().flatten() {
+            match seen.iter_mut().find(|(s, _)| s == v) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((v, 1)),
+            }
+        }
+        let top = seen.iter().fold(None::<(&str, usize)>, |best, &(v, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((v, n)),
+        });
+        vec![
+            Some(values.iter().flatten().count().to_string()),
+            Some(seen.len().to_string()),
+            top.map(|(v, _)| v.to_string()),
+            top.map(|(_, n)| n.to_string()),
+        ]
+    };
+    for df in frames_of(&objects) {
+        let out = df.describe().unwrap().compute().unwrap();
+        let names: Vec<String> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names, vec!["statistic", "s", "b"]);
+        assert_eq!(
+            out.column(0).as_string::<i32>().iter().flatten().collect::<Vec<_>>(),
+            vec!["count", "unique", "top", "freq"]
+        );
+        for (i, c) in ["s", "b"].iter().enumerate() {
+            let got: Vec<Option<String>> =
+                out.column(i + 1).as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect();
+            assert_eq!(got, expected(objects.column_by_name(c).unwrap()), "{c}");
+        }
+    }
+    // A column of nulls only: no top, no freq.
+    let nulls = from_arrays(vec![("s", Arc::new(StringArray::from(vec![None::<&str>; 3])) as ArrayRef)], 2).unwrap();
+    let out = nulls.describe().unwrap().compute().unwrap();
+    let got: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
+    assert_eq!(got, vec![Some("0"), Some("0"), None, None]);
+    // Other types are described through their text form, as Arrow casts them.
+    let lists = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int64Type, _, _>(vec![
+        Some(vec![Some(1)]),
+        Some(vec![Some(1)]),
+        None,
+    ]);
+    let nested = from_arrays(vec![("l", Arc::new(lists) as ArrayRef)], 1).unwrap();
+    let out = nested.describe().unwrap().compute().unwrap();
+    let got: Vec<Option<&str>> = out.column(1).as_string::<i32>().iter().collect();
+    assert_eq!(got, vec![Some("2"), Some("1"), Some("[1]"), Some("2")]);
 }
 
 #[test]

@@ -41,8 +41,8 @@ use arrow::datatypes::SchemaRef;
 use rask_graph::{Group, Key, Layer, Token, Value, count_tasks};
 
 pub use agg::{
-    AUTO_SHUFFLE_GROUPS, Agg, AggFn, AggPlan, ConcatSorted, DescribeFinish, DropDuplicates, GroupBy, GroupbyChunk,
-    GroupbyCombine, SplitOut, ValueCounts, ValueCountsFinish,
+    AUTO_SHUFFLE_GROUPS, Agg, AggFn, AggPlan, ConcatSorted, DescribeFinish, DescribeObjects, DropDuplicates, GroupBy,
+    GroupbyChunk, GroupbyCombine, SplitOut, ValueCounts, ValueCountsFinish,
 };
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
 pub use frame_ops::{ConcatSlices, RowCount, Slice, concat};

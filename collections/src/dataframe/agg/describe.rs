@@ -1,4 +1,5 @@
-//! `describe()`: count, mean, std, min, quartiles and max of every numeric column.
+//! `describe()`: count, mean, std, min, quartiles and max of every numeric column; for a
+//! frame without numeric columns, as pandas does, count, unique, top and freq of the others.
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use crate::error::{Error, Result};
 
 /// The statistics, in pandas' order.
 const STATISTICS: [&str; 8] = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"];
+/// The statistics of non-numeric columns, in pandas' order.
+const OBJECT_STATISTICS: [&str; 4] = ["count", "unique", "top", "freq"];
 
 impl DataFrame {
     /// Summary statistics of the numeric columns (integers and floats; booleans are not
@@ -34,6 +37,22 @@ impl DataFrame {
     /// assert_eq!(x.values().to_vec(), vec![4.0, 2.5, (5.0f64 / 3.0).sqrt(), 1.0, 1.75, 2.5, 3.25, 4.0]);
     /// # Ok::<(), rask_collections::Error>(())
     /// ```
+    ///
+    /// A frame with no numeric column describes its other columns as pandas does for
+    /// object columns: rows `count` (non-null values), `unique` (distinct non-null values),
+    /// `top` (the most frequent; on a tie, the one seen first) and `freq` (its count), all
+    /// as text (`Utf8`); `top` and `freq` are null for a column of nulls only.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::{Array, AsArray, StringArray};
+    /// let names = StringArray::from(vec![Some("b"), Some("a"), None, Some("a"), Some("b"), Some("c")]);
+    /// let df = rask_collections::dataframe::from_arrays(vec![("name", Arc::new(names) as _)], 3)?;
+    /// let out = df.describe()?.compute()?;
+    /// let name = out.column(1).as_string::<i32>();
+    /// assert_eq!(name.iter().collect::<Vec<_>>(), vec![Some("5"), Some("3"), Some("b"), Some("2")]);
+    /// # Ok::<(), rask_collections::Error>(())
+    /// ```
     pub fn describe(&self) -> Result<DataFrame> {
         let numeric: Vec<String> = self
             .schema()
@@ -42,26 +61,53 @@ impl DataFrame {
             .filter(|f| f.data_type().is_integer() || f.data_type().is_floating())
             .map(|f| f.name().clone())
             .collect();
-        if numeric.is_empty() {
+        if !numeric.is_empty() {
+            let values = self.select(numeric.iter().map(|c| col(c).cast(DataType::Float64)))?;
+            let schema = describe_output(&numeric, DataType::Float64);
+            return Ok(describe_with(values, Arc::new(DescribeFinish { schema: schema.clone() }), schema));
+        }
+        let others: Vec<String> = self
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| arrow::compute::can_cast_types(f.data_type(), &DataType::Utf8))
+            .map(|f| f.name().clone())
+            .collect();
+        if others.is_empty() {
             return Err(Error::Schema(format!(
-                "describe needs a numeric column; the schema is [{}]",
+                "describe needs a column that is numeric or can be shown as text; the schema is [{}]",
                 describe_schema(self.schema())
             )));
         }
-        let values = self.select(numeric.iter().map(|c| col(c).cast(DataType::Float64)))?;
-        let schema = describe_output(&numeric);
-        let op: Arc<dyn Op> = Arc::new(DescribeFinish { schema: schema.clone() });
-        let token = Token::of(&("describe", values.token().0));
-        Ok(layer_of_partitions("describe", token, schema, 1, vec![values.layer().clone()], |_| {
-            (op.clone(), (0..values.npartitions()).map(|i| ArgSpec::Key(values.partition_key(i))).collect())
-        }))
+        let values = self.select(others.iter().map(|c| col(c).cast(DataType::Utf8)))?;
+        let schema = describe_output(&others, DataType::Utf8);
+        Ok(describe_with(values, Arc::new(DescribeObjects { schema: schema.clone() }), schema))
     }
 }
 
-fn describe_output(columns: &[String]) -> SchemaRef {
+/// One task reading every partition of `values` with the finishing `op`, whose output has
+/// `schema`.
+fn describe_with(values: DataFrame, op: Arc<dyn Op>, schema: SchemaRef) -> DataFrame {
+    let token = Token::of(&(op.name(), schema.fields().len(), values.token().0));
+    layer_of_partitions("describe", token, schema, 1, vec![values.layer().clone()], |_| {
+        (op.clone(), (0..values.npartitions()).map(|i| ArgSpec::Key(values.partition_key(i))).collect())
+    })
+}
+
+/// `statistic`, then one column of `data_type` per described column.
+fn describe_output(columns: &[String], data_type: DataType) -> SchemaRef {
     let statistic = Field::new("statistic", DataType::Utf8, false);
-    let fields = std::iter::once(statistic).chain(columns.iter().map(|c| Field::new(c, DataType::Float64, true)));
+    let fields = std::iter::once(statistic).chain(columns.iter().map(|c| Field::new(c, data_type.clone(), true)));
     Arc::new(Schema::new(fields.collect::<Vec<_>>()))
+}
+
+/// The concatenation of column `c` of `batches` (an empty array of `data_type` for none).
+fn concat_column(batches: &[&RecordBatch], c: usize, data_type: &DataType) -> Result<ArrayRef, OpError> {
+    let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+    if parts.is_empty() {
+        return Ok(arrow::array::new_empty_array(data_type));
+    }
+    concat(&parts).map_err(|e| OpError::new(format!("describe: {e}")))
 }
 
 /// The statistics of every column of its batches (all `Float64`, concatenated in order).
@@ -83,12 +129,7 @@ impl Op for DescribeFinish {
         let described = self.schema.fields().len() - 1;
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(STATISTICS.to_vec()))];
         for c in 0..described {
-            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
-            let all = if parts.is_empty() {
-                Arc::new(Float64Array::from(Vec::<f64>::new()))
-            } else {
-                concat(&parts).map_err(fail)?
-            };
+            let all = concat_column(&batches, c, &DataType::Float64)?;
             let all =
                 all.as_primitive_opt::<Float64Type>().ok_or_else(|| OpError::new("describe takes Float64 columns"))?;
             columns.push(Arc::new(statistics(all)));
@@ -120,5 +161,52 @@ fn statistics(values: &Float64Array) -> Float64Array {
         some.then(|| quantile(0.5)),
         some.then(|| quantile(0.75)),
         some.then(|| sorted[sorted.len() - 1]),
+    ])
+}
+
+/// count, unique, top and freq of every column of its batches (all `Utf8`, concatenated
+/// in order), as text.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DescribeObjects {
+    /// The output schema: `statistic`, then one `Utf8` column per described column.
+    pub schema: SchemaRef,
+}
+
+#[typetag::serde(name = "rask.dataframe.describe_objects")]
+impl Op for DescribeObjects {
+    fn name(&self) -> &str {
+        "describe"
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        let batches = batch_args("describe", &args)?;
+        let described = self.schema.fields().len() - 1;
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(OBJECT_STATISTICS.to_vec()))];
+        for c in 0..described {
+            let all = concat_column(&batches, c, &DataType::Utf8)?;
+            let all = all.as_string_opt::<i32>().ok_or_else(|| OpError::new("describe takes Utf8 columns here"))?;
+            columns.push(Arc::new(object_statistics(all)));
+        }
+        let out =
+            RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| OpError::new(format!("describe: {e}")))?;
+        Ok(Value::Batch(Batch::new(out)))
+    }
+}
+
+/// count, unique, top (most frequent, the first seen on a tie) and freq of the valid values.
+fn object_statistics(values: &StringArray) -> StringArray {
+    let mut counts: rustc_hash::FxHashMap<&str, (usize, usize)> = rustc_hash::FxHashMap::default();
+    for (row, v) in values.iter().enumerate() {
+        if let Some(v) = v {
+            counts.entry(v).or_insert((0, row)).0 += 1;
+        }
+    }
+    let top = counts.iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)));
+    let count = values.len() - values.null_count();
+    StringArray::from(vec![
+        Some(count.to_string()),
+        Some(counts.len().to_string()),
+        top.map(|(v, _)| v.to_string()),
+        top.map(|(_, (n, _))| n.to_string()),
     ])
 }

@@ -40,7 +40,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use describe::DescribeFinish;
+pub use describe::{DescribeFinish, DescribeObjects};
 pub use drop_duplicates::DropDuplicates;
 pub use groupby::{AUTO_SHUFFLE_GROUPS, ConcatSorted, GroupBy, GroupbyChunk, GroupbyCombine, SplitOut};
 pub use plan::AggPlan;
