@@ -85,6 +85,38 @@ fn head_computes_only_the_partitions_it_needs() {
 }
 
 #[test]
+fn tail_is_the_last_rows_in_partition_order() {
+    let all = data();
+    for df in frames() {
+        for options in common::options() {
+            for n in [0, 1, 2, 5, 39, 40, 100] {
+                let tail = df.tail_with(n, &options).unwrap();
+                let n = n.min(40);
+                assert_eq!(tail, all.slice(40 - n, n), "tail({n}) of {df}");
+            }
+        }
+    }
+    let filtered = frames()[2].filter(col("x").gt(lit(5.0))).unwrap();
+    let expected = filtered.compute().unwrap();
+    assert_eq!(filtered.tail(3).unwrap(), expected.slice(expected.num_rows() - 3, 3));
+}
+
+#[test]
+fn tail_computes_only_the_partitions_it_needs() {
+    let df = frames().remove(2); // 8 partitions of 5 rows
+    for options in common::options() {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let watched = counted(&df, &counter);
+        assert_eq!(watched.tail_with(4, &options).unwrap().num_rows(), 4);
+        assert_eq!(counter.swap(0, Ordering::SeqCst), 1, "the last partition has enough rows");
+        assert_eq!(watched.tail_with(7, &options).unwrap().num_rows(), 7);
+        assert_eq!(counter.swap(0, Ordering::SeqCst), 3, "partition 7, then 5 and 6");
+        assert_eq!(watched.tail_with(100, &options).unwrap().num_rows(), 40);
+        assert_eq!(counter.swap(0, Ordering::SeqCst), 8);
+    }
+}
+
+#[test]
 fn len_sums_partition_counts() {
     for df in frames() {
         for options in common::options() {

@@ -128,6 +128,41 @@ impl DataFrame {
         concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
     }
 
+    /// The last `n` rows across partitions, in partition order (SEMANTICS.md), computed on
+    /// the default scheduler. Only the partitions needed are computed: the last one, then,
+    /// while rows are missing, the 2, 4, 8, ... partitions before it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 5).unwrap();
+    /// let tail = df.tail(3).unwrap();
+    /// assert_eq!(tail.column(0).as_ref(), &Int64Array::from(vec![7, 8, 9]));
+    /// assert_eq!(df.tail(100).unwrap().num_rows(), 10);
+    /// ```
+    pub fn tail(&self, n: usize) -> Result<RecordBatch> {
+        self.tail_with(n, &ComputeOptions::default())
+    }
+
+    /// [`tail`](Self::tail) computing with `options` (whose tasks are always culled to the
+    /// partitions needed).
+    pub fn tail_with(&self, n: usize, options: &ComputeOptions) -> Result<RecordBatch> {
+        let options = culling(options);
+        // Collected from the end, then reversed into partition order.
+        let (mut batches, mut rows, mut end, mut wave) = (Vec::new(), 0, self.npartitions, 1);
+        while rows < n && end > 0 {
+            let start = end.saturating_sub(wave);
+            for batch in self.compute_partitions(start..end, &options)?.into_iter().rev() {
+                let take = batch.num_rows().min(n - rows);
+                rows += take;
+                batches.push(batch.slice(batch.num_rows() - take, take));
+            }
+            (end, wave) = (start, wave * 2);
+        }
+        batches.reverse();
+        concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
+    }
+
     /// Whether the frame has no row (computes partitions until one has a row).
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.head(1)?.num_rows() == 0)
