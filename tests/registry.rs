@@ -99,6 +99,7 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
         .chain(unknown_size_cases())
         .chain(dataframe_join_sort_cases())
         .chain(dataframe_agg_cases())
+        .chain(dataframe_cumulative_cases())
         .chain(dataframe_io_cases());
     for (name, op, args) in all {
         let bytes = encode_op(op.as_ref()).unwrap();
@@ -313,6 +314,34 @@ fn dataframe_agg_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> 
             "rask.dataframe.describe_objects",
             Box::new(DescribeObjects { schema: Arc::new(text_statistics) }),
             rask::graph::args![value(&words)],
+        ),
+    ]
+}
+
+/// The three stages of dataframe cumulative ops.
+fn dataframe_cumulative_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use rask::graph::Batch;
+    use rask_collections::dataframe::{CumApply, CumCarry, CumKind, CumLocal};
+    let v: ArrayRef = Arc::new(Int64Array::from(vec![Some(3), None, Some(4)]));
+    let chunk = RecordBatch::try_from_iter([("v", v)]).unwrap();
+    let carry = RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![10])) as ArrayRef)]).unwrap();
+    let value = |b: &RecordBatch| Value::Batch(Batch::new(b.clone()));
+    vec![
+        (
+            "rask.dataframe.cumulative_chunk",
+            Box::new(CumLocal { kind: CumKind::Sum, columns: vec![0], schema: chunk.schema() }),
+            rask::graph::args![value(&chunk)],
+        ),
+        (
+            "rask.dataframe.cumulative_carry",
+            Box::new(CumCarry { kind: CumKind::Max, columns: vec![0] }),
+            rask::graph::args![value(&carry), value(&chunk)],
+        ),
+        (
+            "rask.dataframe.cumulative_apply",
+            Box::new(CumApply { kind: CumKind::Prod, columns: vec![0] }),
+            rask::graph::args![value(&chunk), value(&carry)],
         ),
     ]
 }

@@ -23,6 +23,7 @@
 //! ```
 
 mod agg;
+mod cumulative;
 mod expr;
 mod frame_ops;
 pub mod io;
@@ -44,6 +45,7 @@ pub use agg::{
     AUTO_SHUFFLE_GROUPS, Agg, AggFn, AggPlan, ConcatSorted, DescribeFinish, DescribeObjects, DropDuplicates, GroupBy,
     GroupbyChunk, GroupbyCombine, SplitOut, ValueCounts, ValueCountsFinish,
 };
+pub use cumulative::{CumApply, CumCarry, CumKind, CumLocal};
 pub use expr::{BinaryOp, Expr, Scalar, StrFn, col, lit};
 pub use frame_ops::{ConcatSlices, RowCount, Slice, concat};
 pub use io::{CsvOptions, ParquetOptions, Paths, ScanSummary, read_csv, read_parquet};

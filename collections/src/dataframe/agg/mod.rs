@@ -33,6 +33,7 @@ mod groupby;
 mod kernels;
 mod plan;
 mod stages;
+pub(crate) use stages::{batch_args, one_batch};
 mod state;
 mod value_counts;
 
