@@ -70,7 +70,11 @@ impl CumKind {
 
 impl DataFrame {
     /// Running sums down `columns` (all numeric columns if none is named), across
-    /// partitions in order; see the [module docs](self) for the rules.
+    /// partitions in order. As pandas with `skipna=True`: a null stays null and the running
+    /// value goes on past it; integer columns accumulate as `Int64` (wrapping on overflow,
+    /// as numpy does), float columns as `Float64` (NaN propagates); other columns pass
+    /// through unchanged. Each partition accumulates on its own, then a chain of one-row
+    /// carries joins them, so partitions still run in parallel.
     ///
     /// ```
     /// # use std::sync::Arc;
