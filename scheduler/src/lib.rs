@@ -31,6 +31,7 @@
 
 mod error;
 pub mod events;
+mod pool;
 mod processes;
 pub mod progress;
 mod run;

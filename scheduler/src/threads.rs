@@ -7,6 +7,9 @@
 //! depth-first; idle threads steal. Roots are fed from a shared FIFO injector in priority
 //! order. Threads spin briefly, then park; a thread that makes work only wakes a parked one
 //! when some thread is parked.
+//!
+//! The calling thread is one worker; the others are helper threads kept between computes
+//! (`pool.rs`), so a compute of a tiny graph costs microseconds, not a thread start.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence};
@@ -18,10 +21,14 @@ use rask_graph::{ArgView, Args, Csr, TaskGraph, TaskId, Value};
 
 use crate::error::SchedulerError;
 use crate::events::{RunId, RunReport, TaskRecorder};
+use crate::pool;
 use crate::run::{call_recorded, use_counts};
 use crate::scheduler::Scheduler;
 
-/// Runs tasks on `n` threads (the calling thread and `n - 1` more).
+/// Runs tasks on `n` threads: the calling thread and `n - 1` helpers from a process-wide
+/// pool. Helpers outlive the compute (idle, they block and use no CPU), so the next compute
+/// starts no thread; concurrent and nested computes each get their own helpers. Building
+/// one costs nothing.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -137,22 +144,19 @@ fn run(
             run.injector.push(t.0);
         }
     }
-    std::thread::scope(|scope| {
-        let mut workers = workers.into_iter().enumerate();
-        let (_, own) = workers.next().expect("at least one worker");
-        for (index, local) in workers {
-            let run = &run;
-            std::thread::Builder::new()
-                .name(format!("rask-worker-{index}"))
-                .spawn_scoped(scope, move || run.work(index, local))
-                .expect("spawn a worker thread");
-        }
-        run.work(0, own);
-    });
+    let mut workers = workers.into_iter().enumerate();
+    let (_, own) = workers.next().expect("at least one worker");
+    let lent = &run;
+    let helpers: Vec<Box<dyn FnOnce() + Send + '_>> = workers
+        .map(|(index, local)| Box::new(move || lent.work(index, local)) as Box<dyn FnOnce() + Send + '_>)
+        .collect();
+    // Returns once every helper left the run (or never joined it: the caller alone can
+    // finish the run, as any worker can).
+    pool::scope(helpers, || run.work(0, own));
     if let Some(e) = run.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(e);
     }
-    // SAFETY: all workers have joined; outputs were written and never taken.
+    // SAFETY: every worker left the run; outputs were written and never taken.
     Ok(outputs
         .iter()
         .map(|o| unsafe { (*run.slots[o.index()].0.get()).clone() }.expect("every output was computed"))
@@ -161,6 +165,7 @@ fn run(
 
 impl Run<'_> {
     fn work(&self, me: usize, local: Worker<u32>) {
+        let _stop = StopOnUnwind(self);
         let mut recorder = self.events.map(|run| TaskRecorder::new(run, me as u32));
         let mut idle_rounds = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
@@ -274,6 +279,19 @@ impl Run<'_> {
         drop(first);
         self.stop.store(true, Ordering::SeqCst);
         self.sleep.wake_all();
+    }
+}
+
+/// Stops the run if its worker unwinds (a bug: task panics are caught), so the other
+/// workers leave it and the panic reaches the caller instead of a hang.
+struct StopOnUnwind<'r, 'g>(&'r Run<'g>);
+
+impl Drop for StopOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::SeqCst);
+            self.0.sleep.wake_all();
+        }
     }
 }
 
