@@ -28,6 +28,23 @@ fn rask_scheduler_selects_the_default_and_bad_values_are_errors() {
         assert_eq!(rask::config::scheduler().unwrap().name(), name, "RASK_SCHEDULER={value}");
     }
 
+    // Chosen by the variable, a pool is built once and stays warm across computes.
+    unsafe { std::env::set_var("RASK_WORKER_BIN", env!("CARGO_BIN_EXE_rask-worker")) };
+    set("processes:2");
+    let inc = std::sync::Arc::new(rask::graph::ops::Inc) as std::sync::Arc<dyn rask::graph::Op>;
+    let mut b = rask::graph::TaskGraph::builder();
+    let key = rask::graph::Key::single(rask::graph::Group::new("inc"), rask::graph::Token(5));
+    b.add(key, &inc, [rask::graph::Arg::Value(rask::graph::Value::I64(41))]).unwrap();
+    let graph = b.build().unwrap();
+    let first = rask::config::scheduler().unwrap();
+    assert_eq!(rask::get(&graph, &[key]).unwrap(), vec![rask::graph::Value::I64(42)]);
+    assert_eq!(rask::get(&graph, &[key]).unwrap(), vec![rask::graph::Value::I64(42)]);
+    assert!(std::sync::Arc::ptr_eq(&first, &rask::config::scheduler().unwrap()), "one pool for the same value");
+    set("sync");
+    assert!(!std::sync::Arc::ptr_eq(&first, &rask::config::scheduler().unwrap()), "another value, another scheduler");
+    drop(first);
+    unsafe { std::env::remove_var("RASK_WORKER_BIN") };
+
     for bad in ["gpu", "threads:0", "threads:many", "sync:2", "processes:x", "processes:0"] {
         set(bad);
         let err = x.compute().unwrap_err().to_string();

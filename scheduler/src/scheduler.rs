@@ -128,11 +128,34 @@ pub fn set_default_scheduler(scheduler: Option<Arc<dyn Scheduler>>) {
     *DEFAULT.write().unwrap_or_else(|e| e.into_inner()) = scheduler;
 }
 
+/// The scheduler built from `RASK_SCHEDULER` (or the default spec), kept while the
+/// variable names the same one: a process pool stays warm across computes instead of
+/// starting its workers for each.
+static FROM_ENV: std::sync::Mutex<Option<(SchedulerSpec, Arc<dyn Scheduler>)>> = std::sync::Mutex::new(None);
+
 /// The scheduler to use when a call names none: the one set in code, else
-/// `RASK_SCHEDULER`, else `threads` with one thread per core.
+/// `RASK_SCHEDULER`, else `threads` with one thread per core. The scheduler a spec names is
+/// built once and reused while the spec stays the same, so `RASK_SCHEDULER=processes`
+/// keeps one warm pool for the life of the process (its workers exit with it).
+///
+/// ```
+/// use rask_scheduler::default_scheduler;
+/// let a = default_scheduler().unwrap();
+/// let b = default_scheduler().unwrap();
+/// assert!(std::sync::Arc::ptr_eq(&a, &b), "built once, reused");
+/// ```
 pub fn default_scheduler() -> Result<Arc<dyn Scheduler>, SchedulerError> {
     if let Some(s) = DEFAULT.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return Ok(s.clone());
     }
-    Ok(SchedulerSpec::from_env()?.unwrap_or(SchedulerSpec::Threads(None)).build())
+    let spec = SchedulerSpec::from_env()?.unwrap_or(SchedulerSpec::Threads(None));
+    let mut cached = FROM_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    match cached.as_ref() {
+        Some((built_from, scheduler)) if *built_from == spec => Ok(scheduler.clone()),
+        _ => {
+            let scheduler = spec.build();
+            *cached = Some((spec, scheduler.clone()));
+            Ok(scheduler)
+        }
+    }
 }
