@@ -340,3 +340,22 @@ fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
+
+#[test]
+fn delayed_calls_of_registered_ops_match_threads() {
+    use rask::delayed::{DelayedOp, Input};
+
+    let _serial = serial();
+    let pool = pool(2);
+    let inc = DelayedOp::<i64>::new(ops::Inc);
+    let total = DelayedOp::<i64>::new(ops::Sum);
+    let leaves: Vec<Delayed<i64>> = (0..300i64).map(|i| inc.call([Input::value(i)])).collect();
+    let partials: Vec<Delayed<i64>> = leaves.chunks(7).map(|c| total.call(c.iter().map(Input::from))).collect();
+    let sum = total.call(partials.iter().map(Input::from));
+    let on_threads = sum.compute_with(&threads()).unwrap();
+    assert_eq!(on_threads, 300 * 301 / 2);
+    assert_eq!(sum.compute_with(&options(&pool)).unwrap(), on_threads);
+    // Several delayed results computed together share one graph on the pool.
+    let (a, b) = rask::compute_with(&(partials[0].clone(), sum.clone()), &options(&pool)).unwrap();
+    assert_eq!((a, b), ((1..=7).sum::<i64>(), on_threads));
+}
