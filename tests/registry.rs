@@ -355,7 +355,7 @@ fn npy_path() -> std::path::PathBuf {
 fn dataframe_io_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
     use rask::graph::Batch;
     use rask_collections::dataframe::io::{ReadCsv, ReadParquet, ReadPlan, WriteCsv, WriteParquet};
-    use rask_collections::dataframe::{ConcatSlices, RowCount, Slice};
+    use rask_collections::dataframe::{ConcatSlices, RowCount, Slice, SplitPiece};
     let batch = arrow::array::RecordBatch::try_from_iter([(
         "x",
         Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3])) as arrow::array::ArrayRef,
@@ -400,8 +400,13 @@ fn dataframe_io_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
             "rask.dataframe.concat_slices",
             Box::new(ConcatSlices {
                 slices: vec![Slice { arg: 0, offset: 1, len: 2 }, Slice { arg: 1, offset: 0, len: 1 }],
-                schema,
+                schema: schema.clone(),
             }),
+            rask::graph::args![Value::Batch(Batch::new(batch.clone())), Value::Batch(Batch::new(batch.clone()))],
+        ),
+        (
+            "rask.dataframe.split_piece",
+            Box::new(SplitPiece { piece: 1, pieces: 2, schema }),
             rask::graph::args![Value::Batch(Batch::new(batch.clone())), Value::Batch(Batch::new(batch.clone()))],
         ),
     ]

@@ -1,6 +1,7 @@
 //! head, len, concat, repartition and map_partitions against slices and concatenations
 //! of the data computed directly, over several partitionings (1, 3, 8, empty partitions)
-//! with nulls, on every scheduler; head computes only the partitions it needs.
+//! with nulls, on every scheduler; head computes only the partitions it needs,
+//! repartition nothing when it is built.
 
 mod common;
 
@@ -159,27 +160,63 @@ fn concat_appends_partitions_in_order() {
 }
 
 #[test]
-fn repartition_balances_rows_and_keeps_order() {
+fn repartition_is_lazy_and_keeps_rows_in_order() {
     let all = data();
     for df in frames() {
+        let m = df.npartitions();
+        let input_rows: Vec<usize> = (0..m).map(|i| df.partition(i).unwrap().compute().unwrap().num_rows()).collect();
         for options in common::options() {
-            for n in [1, 2, 3, 5, 13, 50] {
-                let re = df.repartition_with(n, &options).unwrap();
+            for n in [1, 2, m.saturating_sub(1).max(1), m, m + 1, 3 * m] {
+                let counter = Arc::new(AtomicUsize::new(0));
+                let re = counted(&df, &counter).repartition_with(n, &options).unwrap();
+                assert_eq!(counter.load(Ordering::SeqCst), 0, "repartition({n}) of {df} computed at build time");
                 assert_eq!(re.npartitions(), n);
                 assert_eq!(re.compute_with(&options).unwrap(), all, "repartition({n}) of {df}");
-                let rows: Vec<usize> = (0..n).map(|i| re.partition(i).unwrap().compute().unwrap().num_rows()).collect();
-                let (min, max) = (rows.iter().min().unwrap(), rows.iter().max().unwrap());
-                assert!(max - min <= 1, "{rows:?}");
+                let rows: Vec<usize> =
+                    (0..n).map(|j| re.partition(j).unwrap().compute_with(&options).unwrap().num_rows()).collect();
+                assert_eq!(rows, lazy_rows(&input_rows, n), "repartition({n}) of {df}");
             }
         }
     }
     assert!(frames()[0].repartition(0).is_err());
-    // A parquet scan plans from its footers.
+    assert!(frames()[0].repartition_with(0, &common::options()[0]).is_err());
+}
+
+/// The row counts of the lazy plan, as the docs state them: with `n <= m`, output `j`
+/// concatenates inputs `m * j / n .. m * (j + 1) / n`; with more, input `i` is cut into
+/// `n * (i + 1) / m - n * i / m` pieces, piece `p` of `k` holding rows
+/// `[p * len / k, (p + 1) * len / k)`.
+fn lazy_rows(input: &[usize], n: usize) -> Vec<usize> {
+    let m = input.len();
+    if n <= m {
+        return (0..n).map(|j| input[m * j / n..m * (j + 1) / n].iter().sum()).collect();
+    }
+    (0..m)
+        .flat_map(|i| {
+            let (k, len) = (n * (i + 1) / m - n * i / m, input[i]);
+            (0..k).map(move |p| (p + 1) * len / k - p * len / k)
+        })
+        .collect()
+}
+
+#[test]
+fn repartition_of_a_parquet_scan_balances_rows_from_the_footers() {
+    let all = data();
     let dir = std::env::temp_dir().join(format!("rask-frame-ops-{}", std::process::id()));
-    frames()[2].to_parquet(&dir).unwrap();
+    frames()[3].to_parquet(&dir).unwrap(); // partitions of 0, 2, 0, 36 and 0 rows
     let scan = read_parquet(&dir, ParquetOptions::default()).unwrap();
-    let re = scan.repartition(3).unwrap();
-    assert_eq!(re.compute().unwrap(), all);
+    assert!(scan.scan_summary().and_then(|s| s.partition_rows.as_ref()).is_some(), "the footers give the counts");
+    for options in common::options() {
+        for n in [1, 2, 3, 5, 13, 50] {
+            let re = scan.repartition_with(n, &options).unwrap();
+            assert_eq!(re.npartitions(), n);
+            assert_eq!(re.compute_with(&options).unwrap(), all, "repartition({n}) of the scan");
+            let rows: Vec<usize> =
+                (0..n).map(|j| re.partition(j).unwrap().compute_with(&options).unwrap().num_rows()).collect();
+            let (min, max) = (rows.iter().min().unwrap(), rows.iter().max().unwrap());
+            assert!(max - min <= 1, "{rows:?}");
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

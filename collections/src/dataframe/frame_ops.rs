@@ -1,9 +1,9 @@
-//! Operations on a frame's partitions as a whole: `head`, `len`, `concat`, `repartition`
-//! and `map_partitions`.
+//! Operations on a frame's partitions as a whole: `head`, `tail`, `len`, `concat` and
+//! `map_partitions` (`repartition` has its own module).
 //!
 //! `head` computes only the partitions it needs, `len` sums per-partition row counts in a
-//! tree (never concatenating), `concat` appends partitions, `repartition` rebalances rows
-//! between neighbouring partitions, and `map_partitions` runs a closure on each partition.
+//! tree (never concatenating), `concat` appends partitions, and `map_partitions` runs a
+//! closure on each partition.
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,60 +37,6 @@ impl Op for RowCount {
             [Value::Batch(batch)] => Ok(Value::I64(batch.0.num_rows() as i64)),
             other => Err(OpError::new(format!("row_count takes one record batch, got {other:?}"))),
         }
-    }
-}
-
-/// One piece of an output partition: `len` rows from `offset` of argument `arg`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Slice {
-    /// Which argument.
-    pub arg: usize,
-    /// The first row.
-    pub offset: usize,
-    /// How many rows.
-    pub len: usize,
-}
-
-/// Concatenates slices of its arguments, in order (a whole argument is passed through
-/// uncopied, a single slice is a zero-copy view).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConcatSlices {
-    /// The pieces.
-    pub slices: Vec<Slice>,
-    /// The schema of the result (for a partition of no piece).
-    pub schema: SchemaRef,
-}
-
-#[typetag::serde(name = "rask.dataframe.concat_slices")]
-impl Op for ConcatSlices {
-    fn name(&self) -> &str {
-        "concat_slices"
-    }
-
-    fn call(&self, args: Args) -> Result<Value, OpError> {
-        let pieces = self
-            .slices
-            .iter()
-            .map(|s| match args.get(s.arg) {
-                Some(Value::Batch(b)) if s.offset + s.len <= b.0.num_rows() => Ok((b, s)),
-                Some(Value::Batch(b)) => Err(OpError::new(format!(
-                    "concat_slices: rows {}..{} of a partition of {} rows (did the input change since its rows were counted?)",
-                    s.offset,
-                    s.offset + s.len,
-                    b.0.num_rows()
-                ))),
-                _ => Err(OpError::new(format!("concat_slices: argument {} is not a record batch", s.arg))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let batch = match pieces.as_slice() {
-            [(b, s)] if s.offset == 0 && s.len == b.0.num_rows() => return Ok(Value::Batch((*b).clone())),
-            [(b, s)] => b.0.slice(s.offset, s.len),
-            _ => {
-                let slices: Vec<RecordBatch> = pieces.iter().map(|(b, s)| b.0.slice(s.offset, s.len)).collect();
-                concat_batches(&self.schema, &slices).map_err(|e| OpError::new(e.to_string()))?
-            }
-        };
-        Ok(Value::Batch(Batch::new(batch)))
     }
 }
 
@@ -232,32 +178,6 @@ impl DataFrame {
         (Layer::new(tasks, vec![self.layer.clone()]), key(level, 0))
     }
 
-    /// The number of rows of each partition: from the footers for a parquet scan without
-    /// filter, else computed.
-    fn partition_lengths_with(&self, options: &ComputeOptions) -> Result<Vec<usize>> {
-        if let Some(rows) = self.scan_summary().and_then(|s| s.partition_rows.clone()) {
-            return Ok(rows);
-        }
-        let counts = layer_of_partitions(
-            "row_count",
-            Token::of(&("row_count", self.token.0)),
-            self.schema.clone(),
-            self.npartitions,
-            vec![self.layer.clone()],
-            |i| (Arc::new(RowCount) as Arc<dyn Op>, vec![ArgSpec::Key(self.partition_key(i))]),
-        );
-        let targets: Vec<Target> = (0..self.npartitions)
-            .map(|i| Target::Task { key: counts.partition_key(i), layer: counts.layer().clone() })
-            .collect();
-        compute_targets(&targets, options)?
-            .into_iter()
-            .map(|v| match v {
-                Value::I64(rows) => Ok(rows as usize),
-                other => Err(Error::Schema(format!("a row count gave a {}", other.type_name()))),
-            })
-            .collect()
-    }
-
     /// Partitions `range`, computed together and checked against the schema.
     fn compute_partitions(&self, range: std::ops::Range<usize>, options: &ComputeOptions) -> Result<Vec<RecordBatch>> {
         let targets: Vec<Target> =
@@ -267,42 +187,6 @@ impl DataFrame {
             .zip(values)
             .map(|(i, v)| checked_batch(&format!("partition {}", self.partition_key(i)), v, &self.schema))
             .collect()
-    }
-
-    /// The same rows in `npartitions` partitions of nearly equal row counts, in order:
-    /// neighbouring partitions are concatenated or split. The row counts are needed to
-    /// plan this: a parquet scan without filter takes them from its footers; otherwise
-    /// they are computed now on the default scheduler (one pass over the input, as Dask's
-    /// `repartition(partition_size=...)` does).
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// # use arrow::array::Int64Array;
-    /// use rask_collections::dataframe::from_batches;
-    /// let df = rask_collections::dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from_iter_values(0..10)) as _)], 1).unwrap();
-    /// let even = df.repartition(3).unwrap();
-    /// assert_eq!(even.npartitions(), 3);
-    /// assert_eq!(even.partition(0).unwrap().compute().unwrap().num_rows(), 3);
-    /// assert_eq!(even.compute().unwrap(), df.compute().unwrap());
-    /// ```
-    pub fn repartition(&self, npartitions: usize) -> Result<DataFrame> {
-        self.repartition_with(npartitions, &ComputeOptions::default())
-    }
-
-    /// [`repartition`](Self::repartition) computing the row counts, if needed, with
-    /// `options`.
-    pub fn repartition_with(&self, npartitions: usize, options: &ComputeOptions) -> Result<DataFrame> {
-        if npartitions == 0 {
-            return Err(Error::Schema("repartition needs at least one partition".into()));
-        }
-        let lengths = self.partition_lengths_with(options)?;
-        let plan = balanced_slices(&lengths, npartitions);
-        let token = Token::of(&("repartition", self.token.0, &plan));
-        Ok(layer_of_partitions("repartition", token, self.schema.clone(), npartitions, vec![self.layer.clone()], |j| {
-            let (inputs, slices) = &plan[j];
-            let op: Arc<dyn Op> = Arc::new(ConcatSlices { slices: slices.clone(), schema: self.schema.clone() });
-            (op, inputs.iter().map(|&i| ArgSpec::Key(self.partition_key(i))).collect())
-        }))
     }
 
     /// `f` applied to every partition, giving batches of `schema` (checked when computed;
@@ -356,28 +240,6 @@ fn culling(options: &ComputeOptions) -> ComputeOptions {
     options.clone().passes(OptimizeOptions { cull: true, inline: on, fuse: on, order: on })
 }
 
-/// For each of `n` outputs holding rows `[total * j / n, total * (j + 1) / n)` of inputs
-/// of `lengths` rows: the inputs it reads and its slices of them.
-fn balanced_slices(lengths: &[usize], n: usize) -> Vec<(Vec<usize>, Vec<Slice>)> {
-    let total: usize = lengths.iter().sum();
-    let starts: Vec<usize> = lengths.iter().scan(0, |at, &len| Some(std::mem::replace(at, *at + len))).collect();
-    (0..n)
-        .map(|j| {
-            let (lo, hi) = (total * j / n, total * (j + 1) / n);
-            let mut inputs = Vec::new();
-            let mut slices = Vec::new();
-            for (i, (&start, &len)) in starts.iter().zip(lengths).enumerate() {
-                let (from, to) = (lo.max(start), hi.min(start + len));
-                if from < to {
-                    slices.push(Slice { arg: inputs.len(), offset: from - start, len: to - from });
-                    inputs.push(i);
-                }
-            }
-            (inputs, slices)
-        })
-        .collect()
-}
-
 /// The partitions of `frames`, one after the other (pandas' `concat` of rows): all must
 /// have the same column names and types (an error names the first that differs); a column
 /// is nullable if it is in any frame.
@@ -429,23 +291,4 @@ pub fn concat(frames: &[&DataFrame]) -> Result<DataFrame> {
             (identity.clone(), vec![ArgSpec::Key(frames[k].partition_key(i))])
         },
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn balanced_slices_split_and_join_neighbours() {
-        let plan = balanced_slices(&[5, 0, 1, 4], 2);
-        assert_eq!(plan[0], (vec![0], vec![Slice { arg: 0, offset: 0, len: 5 }]));
-        assert_eq!(
-            plan[1],
-            (vec![2, 3], vec![Slice { arg: 0, offset: 0, len: 1 }, Slice { arg: 1, offset: 0, len: 4 }])
-        );
-        let plan = balanced_slices(&[10], 3);
-        let lens: Vec<usize> = plan.iter().map(|(_, s)| s[0].len).collect();
-        assert_eq!(lens, vec![3, 3, 4]);
-        assert!(balanced_slices(&[0, 0], 2).iter().all(|(inputs, _)| inputs.is_empty()));
-    }
 }
