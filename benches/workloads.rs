@@ -171,10 +171,9 @@ fn peak_rss_mb_of(pid: &str) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// This process's peak RSS plus its workers' (for a process pool), in MiB.
-fn peak_rss_mb(pool: Option<&ProcessesScheduler>) -> f64 {
-    let workers: f64 = pool.map_or(0.0, |p| p.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).sum());
-    peak_rss_mb_of("self") + workers
+/// The peak RSS of each of a pool's workers, in MiB (none without a pool).
+fn workers_peak_rss_mb(pool: Option<&ProcessesScheduler>) -> Vec<f64> {
+    pool.map_or_else(Vec::new, |p| p.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).collect())
 }
 
 fn run_case(options: &Options, case: &str) -> Json {
@@ -197,11 +196,12 @@ fn run_case(options: &Options, case: &str) -> Json {
     line["workload"] = json!(options.workload);
     line["case"] = json!(case);
     line["scheduler"] = json!(scheduler.name());
-    line["peak_rss_mb"] = json!(peak_rss_mb(pool.as_deref()));
+    // This process's peak plus its workers' (for a process pool), each read once.
+    let (own, workers) = (peak_rss_mb_of("self"), workers_peak_rss_mb(pool.as_deref()));
+    line["peak_rss_mb"] = json!(own + workers.iter().sum::<f64>());
     if let Some(pool) = &pool {
         line["workers_lost"] = json!(pool.workers_lost());
-        line["peak_rss_mb_own"] = json!(peak_rss_mb_of("self"));
-        let workers: Vec<f64> = pool.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).collect();
+        line["peak_rss_mb_own"] = json!(own);
         line["peak_rss_mb_workers"] = json!(workers);
     }
     line

@@ -60,18 +60,7 @@ impl DataFrame {
     /// [`head`](Self::head) computing with `options` (whose tasks are always culled to the
     /// partitions needed).
     pub fn head_with(&self, n: usize, options: &ComputeOptions) -> Result<RecordBatch> {
-        let options = culling(options);
-        let (mut batches, mut rows, mut next, mut wave) = (Vec::new(), 0, 0, 1);
-        while rows < n && next < self.npartitions {
-            let end = (next + wave).min(self.npartitions);
-            for batch in self.compute_partitions(next..end, &options)? {
-                let take = batch.num_rows().min(n - rows);
-                rows += take;
-                batches.push(batch.slice(0, take));
-            }
-            (next, wave) = (end, wave * 2);
-        }
-        concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
+        self.edge_rows(n, false, options)
     }
 
     /// The last `n` rows across partitions, in partition order (SEMANTICS.md), computed on
@@ -93,19 +82,33 @@ impl DataFrame {
     /// [`tail`](Self::tail) computing with `options` (whose tasks are always culled to the
     /// partitions needed).
     pub fn tail_with(&self, n: usize, options: &ComputeOptions) -> Result<RecordBatch> {
+        self.edge_rows(n, true, options)
+    }
+
+    /// The first (or, `from_end`, the last) `n` rows in partition order, computing waves
+    /// of 1, 2, 4, ... partitions from that end until enough rows came.
+    fn edge_rows(&self, n: usize, from_end: bool, options: &ComputeOptions) -> Result<RecordBatch> {
         let options = culling(options);
-        // Collected from the end, then reversed into partition order.
-        let (mut batches, mut rows, mut end, mut wave) = (Vec::new(), 0, self.npartitions, 1);
-        while rows < n && end > 0 {
-            let start = end.saturating_sub(wave);
-            for batch in self.compute_partitions(start..end, &options)?.into_iter().rev() {
+        // Partitions counted from the chosen end: wave [done, done + wave).
+        let (mut batches, mut rows, mut done, mut wave) = (Vec::new(), 0, 0, 1);
+        while rows < n && done < self.npartitions {
+            let upto = (done + wave).min(self.npartitions);
+            let range = if from_end { self.npartitions - upto..self.npartitions - done } else { done..upto };
+            let mut wave_batches = self.compute_partitions(range, &options)?;
+            if from_end {
+                wave_batches.reverse();
+            }
+            for batch in wave_batches {
                 let take = batch.num_rows().min(n - rows);
                 rows += take;
-                batches.push(batch.slice(batch.num_rows() - take, take));
+                let offset = if from_end { batch.num_rows() - take } else { 0 };
+                batches.push(batch.slice(offset, take));
             }
-            (end, wave) = (start, wave * 2);
+            (done, wave) = (upto, wave * 2);
         }
-        batches.reverse();
+        if from_end {
+            batches.reverse();
+        }
         concat_batches(&self.schema, &batches).map_err(|e| Error::Schema(e.to_string()))
     }
 

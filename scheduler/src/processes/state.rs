@@ -69,11 +69,6 @@ const BATCH_TARGET_US: f64 = 2000.0;
 const OVERHEAD_US: f64 = 2.0;
 /// The most tasks one batch adds beyond `2 × nthreads`.
 const MAX_BATCH: usize = 4096;
-/// The batch beyond `2 × nthreads` before any task has been measured: none, so that slow
-/// tasks spread over every worker (64 tasks of 100 ms on 16 one-thread workers take 0.4 s,
-/// not the 1 s that batches of 8 more per worker gave); the first finished task sizes the
-/// batches after it.
-const FIRST_BATCH: usize = 0;
 
 #[derive(Debug)]
 struct Worker {

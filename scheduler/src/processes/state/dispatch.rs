@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rask_graph::{ArgView, TaskId};
 use smallvec::SmallVec;
 
-use super::{BATCH_TARGET_US, FIRST_BATCH, MAX_BATCH, OVERHEAD_US, Run, State};
+use super::{BATCH_TARGET_US, MAX_BATCH, OVERHEAD_US, Run, State};
 use crate::error::SchedulerError;
 use crate::processes::comm::Comm;
 use crate::wire::{EncodedOp, TaskMsg, ToWorker, WireArg};
@@ -53,7 +53,11 @@ impl Run<'_> {
     fn target(&self, w: usize) -> usize {
         let threads = self.workers[w].spec.nthreads.max(1) as usize;
         let batch = match self.mean_us {
-            None => FIRST_BATCH,
+            // Nothing beyond `2 × nthreads` before any task is measured, so that slow
+            // tasks spread over every worker (64 tasks of 100 ms on 16 one-thread workers
+            // take 0.4 s, not the 1 s that 8 more per worker gave); the first finished
+            // task sizes the batches after it.
+            None => 0,
             Some(m) => ((BATCH_TARGET_US * threads as f64 / (m + OVERHEAD_US)) as usize).clamp(1, MAX_BATCH),
         };
         2 * threads + batch
