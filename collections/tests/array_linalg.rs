@@ -359,7 +359,9 @@ fn map_blocks_with_a_registered_op_is_portable_and_deterministic() {
     let abs = Elementwise { name: "abs".into(), expr: Expr::Unary(UnaryFn::Abs, Box::new(Expr::Input(0))) };
     let z = x.map_blocks_op::<i64>(Arc::new(abs), None).unwrap();
     let e = z.compute().unwrap_err().to_string();
-    assert!(e.contains(&z.block_key(&[0, 0]).to_string()) && e.contains("float64") && e.contains("int64"), "{e}");
+    // Every block is float64, so whichever fails first is named.
+    let names_a_block = (0..3).any(|i| (0..2).any(|j| e.contains(&z.block_key(&[i, j]).to_string())));
+    assert!(names_a_block && e.contains("float64") && e.contains("int64"), "{e}");
 }
 
 #[test]
@@ -368,8 +370,10 @@ fn map_blocks_errors_name_the_block_or_the_chunks() {
     let short = x.map_blocks("short", |b| b.slice(ndarray::s![..1]).to_owned().into_dyn(), None).unwrap();
     let downstream = &short + 1.0;
     for options in options() {
+        // Blocks 0 and 1 (length 2) both come back short; whichever fails first is named.
         let e = downstream.compute_with(&options).unwrap_err().to_string();
-        assert!(e.contains(&short.block_key(&[0]).to_string()) && e.contains("[2]"), "{e}");
+        let names_a_short_block = [0, 1].iter().any(|&i| e.contains(&short.block_key(&[i]).to_string()));
+        assert!(names_a_short_block && e.contains("[2]") && !e.contains(&short.block_key(&[2]).to_string()), "{e}");
     }
     let panicky = x.map_blocks("panicky", |b: &ArrayD<f64>| -> ArrayD<f64> { panic!("no {}", b.len()) }, None).unwrap();
     let e = panicky.compute().unwrap_err().to_string();
