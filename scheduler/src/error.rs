@@ -48,6 +48,22 @@ pub enum SchedulerError {
         /// Tasks not finished.
         remaining: usize,
     },
+    /// A task was running on every one of several workers that died (a task that crashes
+    /// its worker, or needs more memory than one has): it is not tried again, as Dask's
+    /// `KilledWorker`.
+    #[error(
+        "task {key} (op '{op}') was running on {deaths} workers that died, the last one {reason}; it is not tried again: does it crash its worker, or need more memory than a worker has?"
+    )]
+    KilledWorker {
+        /// The task.
+        key: Key,
+        /// Its op's name.
+        op: String,
+        /// How many workers died while running it.
+        deaths: u32,
+        /// Why the last one was lost.
+        reason: String,
+    },
     /// The `rask-worker` binary was not found where the process pool looks for it.
     #[error(
         "cannot find the rask-worker binary: looked in {searched}; build it (`cargo build --bin rask-worker`) or set RASK_WORKER_BIN to its path"

@@ -23,7 +23,7 @@ use crossbeam_channel::RecvTimeoutError;
 use rask_graph::{Key, TaskGraph, TaskId, Value};
 
 use self::comm::Comm;
-use self::pool::{Incoming, Pool, Transport, WorkerProcess};
+use self::pool::{Incoming, Pool, Transport};
 use self::state::{Run, WorkerSpec};
 use crate::error::SchedulerError;
 use crate::events::{Event, EventBuffer, RunId, RunReport};
@@ -48,8 +48,10 @@ const MAX_DRAIN: usize = 4096;
 /// directory), or on `PATH`; a project with ops of its own builds its own worker, a
 /// one-line `main` calling `rask::worker::main()`. Only registered ops can run in a
 /// worker: a graph holding a closure op is refused before anything starts, naming the task.
-/// A worker lost mid-run (killed, crashed) costs only time: its tasks are requeued and the
-/// values it held are recomputed on the others.
+/// A worker lost mid-run (killed, crashed) costs only time: its tasks are requeued, the
+/// values it held are recomputed on the others, and a replacement joins the run. A task
+/// that was running on four workers that died is not tried again
+/// ([`SchedulerError::KilledWorker`]).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -125,7 +127,7 @@ impl ProcessesScheduler {
     }
 
     /// How many workers were lost during computes so far (killed, crashed, disconnected);
-    /// each was replaced by the next compute.
+    /// each is replaced at once, and the run goes on while its replacement starts.
     pub fn workers_lost(&self) -> usize {
         self.lost.load(Ordering::Relaxed)
     }
@@ -213,9 +215,9 @@ fn drive(
 }
 
 fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Result<Vec<Value>, SchedulerError> {
-    let ids: Vec<u64> = pool.workers.iter().map(|w| w.id).collect();
-    let Pool { workers, incoming, .. } = pool;
-    let mut comm = ShellComm { workers, broken: Vec::new(), events: events.map(|r| (r, EventBuffer::default())) };
+    let mut ids: Vec<u64> = pool.workers.iter().map(|w| w.id).collect();
+    let incoming = pool.incoming.clone();
+    let mut comm = ShellComm { pool, broken: Vec::new(), events: events.map(|r| (r, EventBuffer::default())) };
     run.start(&mut comm)?;
     comm.drop_broken(run)?;
     let mut last_poll = Instant::now();
@@ -237,12 +239,15 @@ fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Resul
         }
         if last_poll.elapsed() >= EXIT_POLL {
             last_poll = Instant::now();
-            for w in 0..comm.workers.len() {
-                if comm.workers[w].alive
-                    && let Some(reason) = comm.workers[w].exited()
+            for w in 0..comm.pool.workers.len() {
+                if comm.pool.workers[w].alive
+                    && let Some(reason) = comm.pool.workers[w].exited()
                 {
                     comm.lose(run, w, &reason)?;
                 }
+            }
+            if comm.pool.is_joining() {
+                comm.welcome(run, &mut ids)?;
             }
         }
         run.flush(&mut comm)?;
@@ -256,9 +261,10 @@ fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Resul
     Ok(run.results())
 }
 
-/// The shell's [`Comm`]: writes to the worker sockets, buffers events.
+/// The shell's [`Comm`]: writes to the worker sockets, buffers events, replaces lost
+/// workers.
 struct ShellComm<'p> {
-    workers: &'p mut Vec<WorkerProcess>,
+    pool: &'p mut Pool,
     /// Workers a send failed to, to report lost.
     broken: Vec<(usize, String)>,
     events: Option<(RunId, EventBuffer)>,
@@ -275,12 +281,39 @@ impl ShellComm<'_> {
         }
     }
 
+    /// Gives worker `w` up, starts its replacement and lets the run recover.
     fn lose(&mut self, run: &mut Run<'_>, w: usize, reason: &str) -> Result<(), SchedulerError> {
-        let worker = &mut self.workers[w];
+        let worker = &mut self.pool.workers[w];
+        if !worker.alive {
+            return Ok(()); // Both its connection and its process told us.
+        }
         let reason = format!("worker {} (pid {}): {reason}", worker.info.name, worker.info.pid);
         worker.kill();
         worker.left(&reason);
+        match self.pool.spawn(1) {
+            Ok(()) => run.expect_worker(),
+            Err(e) => tracing::warn!("cannot replace {reason}: {e}"),
+        }
         run.worker_lost(w, &reason)
+    }
+
+    /// Adds the replacements that connected to the run; gives up on those that failed.
+    fn welcome(&mut self, run: &mut Run<'_>, ids: &mut Vec<u64>) -> Result<(), SchedulerError> {
+        let joined = self.pool.poll_joined(Duration::ZERO)?;
+        for i in joined.joined {
+            let worker = &self.pool.workers[i];
+            let spec =
+                WorkerSpec { nthreads: worker.info.nthreads.max(1), data_address: worker.info.data_address.clone() };
+            let index = run.add_worker(spec);
+            debug_assert_eq!(index, ids.len(), "the run and the pool number workers alike");
+            ids.push(worker.id);
+        }
+        self.pool.publish_pids();
+        for reason in joined.failed {
+            tracing::warn!("a replacement worker did not join: {reason}");
+            run.worker_not_coming(&reason)?;
+        }
+        Ok(())
     }
 
     fn drop_broken(&mut self, run: &mut Run<'_>) -> Result<(), SchedulerError> {
@@ -293,7 +326,7 @@ impl ShellComm<'_> {
 
 impl Comm for ShellComm<'_> {
     fn send(&mut self, worker: usize, message: ToWorker) {
-        let w = &mut self.workers[worker];
+        let w = &mut self.pool.workers[worker];
         if !w.alive {
             return;
         }
@@ -307,7 +340,7 @@ impl Comm for ShellComm<'_> {
             let duration = Duration::from_micros(duration_us);
             let now = Instant::now();
             let start = now.checked_sub(duration).unwrap_or(now);
-            let worker = self.workers[worker].id as u32;
+            let worker = self.pool.workers[worker].id as u32;
             buffer.push(Event::TaskStarted { run: *run, key, worker, at: start });
             buffer.push(Event::TaskFinished { run: *run, key, worker, start, duration, nbytes: nbytes as usize });
         }
@@ -315,7 +348,7 @@ impl Comm for ShellComm<'_> {
 
     fn task_failed(&mut self, worker: usize, key: Key, message: &str) {
         if let Some((run, buffer)) = self.events.as_mut() {
-            let worker = self.workers[worker].id as u32;
+            let worker = self.pool.workers[worker].id as u32;
             buffer.push(Event::TaskFailed { run: *run, key, worker, message: message.to_string() });
             buffer.flush();
         }

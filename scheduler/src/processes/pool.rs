@@ -29,6 +29,8 @@ use crate::wire::{
 
 /// How long a starting worker has to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Pool::ensure`] waits for handshakes between checks on the starting workers.
+const JOIN_POLL: Duration = Duration::from_millis(20);
 /// How long dropped workers have to exit after `Shutdown` before they are killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
@@ -91,6 +93,22 @@ impl WorkerProcess {
     }
 }
 
+/// A started worker process that has not connected yet.
+#[derive(Debug)]
+struct Joining {
+    child: Child,
+    deadline: Instant,
+}
+
+/// What [`Pool::poll_joined`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Joined {
+    /// Indices into [`Pool::workers`] of the workers that joined.
+    pub joined: Vec<usize>,
+    /// Why each worker given up on did not join.
+    pub failed: Vec<String>,
+}
+
 /// The pool; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Pool {
@@ -107,6 +125,8 @@ pub(crate) struct Pool {
     stop_accepting: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
     started: usize,
+    /// Started, not yet connected.
+    joining: Vec<Joining>,
     pids: Arc<Mutex<Vec<u32>>>,
     // Last: removed after the listener (in the acceptor) is gone.
     dir: PrivateDir,
@@ -153,12 +173,14 @@ impl Pool {
             stop_accepting,
             acceptor: Some(acceptor),
             started: 0,
+            joining: Vec::new(),
             pids,
             dir,
         })
     }
 
-    /// Prunes dead workers and starts new ones until `n` are connected.
+    /// Prunes dead workers and starts new ones until `n` are connected (counting those
+    /// already starting), waiting for all of them.
     pub fn ensure(&mut self, n: usize) -> Result<(), SchedulerError> {
         for w in &mut self.workers {
             if w.alive
@@ -171,17 +193,24 @@ impl Pool {
             }
         }
         self.workers.retain(|w| w.alive);
-        let missing = n.saturating_sub(self.workers.len());
-        if missing > 0 {
-            let result = self.start_workers(missing);
-            self.publish_pids();
-            result?;
+        let result = self.spawn(n.saturating_sub(self.workers.len() + self.joining.len())).and_then(|()| {
+            while self.is_joining() {
+                if let Some(failure) = self.poll_joined(JOIN_POLL)?.failed.into_iter().next() {
+                    return Err(SchedulerError::Pool(failure));
+                }
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            kill_all(&mut self.joining);
         }
-        Ok(())
+        self.publish_pids();
+        result
     }
 
-    fn start_workers(&mut self, count: usize) -> Result<(), SchedulerError> {
-        let mut starting: Vec<Child> = Vec::with_capacity(count);
+    /// Starts `count` workers without waiting for them: they join through
+    /// [`Pool::poll_joined`].
+    pub fn spawn(&mut self, count: usize) -> Result<(), SchedulerError> {
         for _ in 0..count {
             let i = self.started;
             self.started += 1;
@@ -198,57 +227,67 @@ impl Pool {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
-                .spawn();
-            match child {
-                Ok(c) => starting.push(c),
-                Err(e) => {
-                    kill_all(&mut starting);
-                    return Err(SchedulerError::Pool(format!("cannot start {}: {e}", self.binary.display())));
-                }
-            }
+                .spawn()
+                .map_err(|e| SchedulerError::Pool(format!("cannot start {}: {e}", self.binary.display())))?;
+            self.joining.push(Joining { child, deadline: Instant::now() + CONNECT_TIMEOUT });
         }
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        while !starting.is_empty() {
-            match self.accepted.recv_timeout(Duration::from_millis(20)) {
-                Ok(Ok((conn, hello, id))) => {
-                    let Role::Worker(info) = hello.role else { continue };
-                    let Some(i) = starting.iter().position(|c| c.id() == info.pid) else {
-                        tracing::warn!(pid = info.pid, "a worker that this pool did not start connected; refused");
-                        conn.shutdown();
-                        continue;
-                    };
-                    let child = starting.swap_remove(i);
-                    self.adopt(child, conn, info, id)?;
-                }
+        Ok(())
+    }
+
+    /// Whether started workers have yet to connect.
+    pub fn is_joining(&self) -> bool {
+        !self.joining.is_empty()
+    }
+
+    /// Adopts the started workers whose handshakes arrived (waiting up to `wait` for the
+    /// first) and gives up on those that exited or did not connect in time. An `Err` only
+    /// when the pool itself is broken.
+    pub fn poll_joined(&mut self, wait: Duration) -> Result<Joined, SchedulerError> {
+        let mut outcome = Joined::default();
+        let mut next = self.accepted.recv_timeout(wait);
+        loop {
+            match next {
+                Ok(Ok((conn, hello, id))) => outcome.joined.extend(self.join(conn, hello, id)?),
                 Ok(Err(e)) => tracing::warn!("refused a connection to the process pool: {e}"),
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
-                    kill_all(&mut starting);
                     return Err(SchedulerError::Pool("the accept thread stopped".into()));
                 }
             }
-            for c in &mut starting {
-                if let Ok(Some(status)) = c.try_wait() {
-                    let message = format!(
-                        "worker {} exited ({status}) before connecting to {}",
-                        self.binary.display(),
-                        self.address
-                    );
-                    kill_all(&mut starting);
-                    return Err(SchedulerError::Pool(message));
-                }
-            }
-            if Instant::now() > deadline {
-                kill_all(&mut starting);
-                return Err(SchedulerError::Pool(format!(
-                    "workers ({}) did not connect to {} within {:?}",
-                    self.binary.display(),
-                    self.address,
-                    CONNECT_TIMEOUT
-                )));
-            }
+            next = self.accepted.recv_timeout(Duration::ZERO);
         }
-        Ok(())
+        let now = Instant::now();
+        let (binary, address) = (self.binary.display(), &self.address);
+        self.joining.retain_mut(|j| {
+            let failure = match j.child.try_wait() {
+                Ok(Some(status)) => format!("worker {binary} exited ({status}) before connecting to {address}"),
+                Ok(None) if now > j.deadline => {
+                    format!("worker {binary} did not connect to {address} within {CONNECT_TIMEOUT:?}")
+                }
+                Ok(None) => return true,
+                Err(e) => format!("cannot wait for worker {binary}: {e}"),
+            };
+            let _ = j.child.kill();
+            let _ = j.child.wait();
+            outcome.failed.push(failure);
+            false
+        });
+        Ok(outcome)
+    }
+
+    /// Adopts a connection that completed its handshake if it is a worker this pool
+    /// started and is waiting for; returns its index in [`Pool::workers`].
+    fn join(&mut self, conn: Connection, hello: Hello, id: u64) -> Result<Option<usize>, SchedulerError> {
+        if let Role::Worker(info) = hello.role
+            && let Some(i) = self.joining.iter().position(|j| j.child.id() == info.pid)
+        {
+            let joining = self.joining.swap_remove(i);
+            self.adopt(joining.child, conn, info, id)?;
+            return Ok(Some(self.workers.len() - 1));
+        }
+        tracing::warn!("a worker that this pool did not start connected; refused");
+        conn.shutdown();
+        Ok(None)
     }
 
     fn adopt(&mut self, mut child: Child, conn: Connection, info: WorkerInfo, id: u64) -> Result<(), SchedulerError> {
@@ -299,12 +338,12 @@ fn publish(event: Event) {
     }
 }
 
-fn kill_all(children: &mut Vec<Child>) {
-    for c in children.iter_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
+fn kill_all(joining: &mut Vec<Joining>) {
+    for j in joining.iter_mut() {
+        let _ = j.child.kill();
+        let _ = j.child.wait();
     }
-    children.clear();
+    joining.clear();
 }
 
 fn accept_loop(
@@ -369,6 +408,7 @@ impl Drop for Pool {
             w.kill();
         }
         self.workers.clear();
+        kill_all(&mut self.joining);
         self.publish_pids();
         self.stop_accepting.store(true, Ordering::SeqCst);
         // Wake the acceptor blocked in accept().

@@ -19,7 +19,12 @@
 //!   ([`ToWorker::Gather`]) as they finish;
 //! - **failure**: a [`FromWorker::Failed`] ends the run with the task's error;
 //! - **loss**: a lost worker's tasks are requeued and every value it held that is still
-//!   needed is recomputed, recursively ([`Run::worker_lost`], [`FromWorker::Missing`]).
+//!   needed is recomputed, recursively ([`Run::worker_lost`], [`FromWorker::Missing`]);
+//!   a replacement joins mid-run ([`Run::expect_worker`], [`Run::add_worker`]). The tasks
+//!   a lost worker was most likely running (its first `nthreads` runnable ones by
+//!   priority, the order it runs them in) are suspects; a task suspected in more than
+//!   [`ALLOWED_FAILURES`] deaths ends the run ([`SchedulerError::KilledWorker`]), so a
+//!   task that crashes its worker is not retried forever.
 //!
 //! No I/O: messages go out through a [`Comm`], come in through [`Run::handle`].
 
@@ -69,6 +74,9 @@ const BATCH_TARGET_US: f64 = 2000.0;
 const OVERHEAD_US: f64 = 2.0;
 /// The most tasks one batch adds beyond `2 × nthreads`.
 const MAX_BATCH: usize = 4096;
+/// Worker deaths a task may be suspected in and still be retried (Dask's
+/// `distributed.scheduler.allowed-failures`).
+pub(crate) const ALLOWED_FAILURES: u32 = 3;
 
 #[derive(Debug)]
 struct Worker {
@@ -87,6 +95,20 @@ struct Worker {
 }
 
 impl Worker {
+    fn new(spec: WorkerSpec) -> Worker {
+        Worker {
+            spec,
+            alive: true,
+            in_flight: 0,
+            queue: BinaryHeap::new(),
+            tasks: Vec::new(),
+            ops: Vec::new(),
+            op_slots: SmallVec::new(),
+            release: Vec::new(),
+            gather: Vec::new(),
+        }
+    }
+
     fn load(&self) -> f64 {
         self.in_flight as f64 / self.spec.nthreads.max(1) as f64
     }
@@ -124,6 +146,11 @@ pub(crate) struct Run<'g> {
     mean_us: Option<f64>,
     scratch: Vec<u64>,
     lost: usize,
+    /// Replacements started and not yet joined: while any is coming, having no live
+    /// worker is a wait, not an error.
+    joining: usize,
+    /// Worker deaths each task was suspected in.
+    suspected: FxHashMap<u32, u32>,
     /// A loss was recorded: [`Run::recover`] runs before the next flush sends anything,
     /// once for any number of losses reported together.
     dirty: bool,
@@ -148,20 +175,7 @@ impl<'g> Run<'g> {
                 readers[d.index()] += 1;
             }
         }
-        let workers = workers
-            .into_iter()
-            .map(|spec| Worker {
-                spec,
-                alive: true,
-                in_flight: 0,
-                queue: BinaryHeap::new(),
-                tasks: Vec::new(),
-                ops: Vec::new(),
-                op_slots: SmallVec::new(),
-                release: Vec::new(),
-                gather: Vec::new(),
-            })
-            .collect::<Vec<_>>();
+        let workers = workers.into_iter().map(Worker::new).collect::<Vec<_>>();
         Ok(Run {
             graph,
             dependents: graph.dependents(),
@@ -184,13 +198,15 @@ impl<'g> Run<'g> {
             encoded: FxHashMap::default(),
             mean_us: None,
             lost: 0,
+            joining: 0,
+            suspected: FxHashMap::default(),
             dirty: false,
         })
     }
 
     /// Queues the roots and sends the first batches.
     pub fn start(&mut self, comm: &mut impl Comm) -> Result<(), SchedulerError> {
-        if !self.workers.iter().any(|w| w.alive) {
+        if !self.any_worker() {
             return Err(self.no_workers("the pool has no workers"));
         }
         for t in 0..self.state.len() as u32 {
@@ -246,20 +262,74 @@ impl<'g> Run<'g> {
 
     /// Worker `worker` is gone (its connection closed, its process exited): its queued
     /// and running tasks go back to the queue and the values it held that are still
-    /// needed are recomputed (at the next [`Run::flush`]). An `Err` when no worker is left.
+    /// needed are recomputed (at the next [`Run::flush`]). An `Err` when no worker is left
+    /// nor coming, or when a task it was running has now seen more than
+    /// [`ALLOWED_FAILURES`] workers die.
     pub fn worker_lost(&mut self, worker: usize, reason: &str) -> Result<(), SchedulerError> {
-        let Some(w) = self.workers.get_mut(worker) else { return Ok(()) };
+        let Some(w) = self.workers.get(worker) else { return Ok(()) };
         if !w.alive {
             return Ok(());
         }
-        w.alive = false;
+        let suspects = self.running_on(worker);
+        self.workers[worker].alive = false;
         self.lost += 1;
         tracing::warn!(worker, reason, "worker lost; requeueing its tasks and recomputing its values");
-        if !self.workers.iter().any(|w| w.alive) {
+        for t in suspects {
+            let deaths = self.suspected.entry(t).or_default();
+            *deaths += 1;
+            if *deaths > ALLOWED_FAILURES {
+                let id = TaskId(t);
+                return Err(SchedulerError::KilledWorker {
+                    key: self.graph.key(id),
+                    op: self.graph.op(id).name().to_string(),
+                    deaths: *deaths,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        if !self.any_worker() {
             return Err(self.no_workers(reason));
         }
         self.dirty = true;
         Ok(())
+    }
+
+    /// The tasks worker `worker` was most likely running: its first `nthreads` runnable
+    /// tasks (every input done) by priority, the order a worker runs them in.
+    fn running_on(&self, worker: usize) -> SmallVec<[u32; 8]> {
+        let graph = self.graph;
+        let runnable = |t: usize| {
+            self.state[t] == State::Sent(worker as u32)
+                && graph.dependencies(TaskId(t as u32)).all(|d| matches!(self.state[d.index()], State::Done(_)))
+        };
+        let threads = self.workers[worker].spec.nthreads.max(1) as usize;
+        (0..self.state.len()).filter(|&t| runnable(t)).take(threads).map(|t| t as u32).collect()
+    }
+
+    /// A replacement worker was started; until it joins ([`Run::add_worker`]) or fails
+    /// to ([`Run::worker_not_coming`]), losing every live worker means waiting for it.
+    pub fn expect_worker(&mut self) {
+        self.joining += 1;
+    }
+
+    /// A worker joins the run (a replacement, announced by [`Run::expect_worker`]); it
+    /// gets work at the next [`Run::flush`]. Returns its index.
+    pub fn add_worker(&mut self, spec: WorkerSpec) -> usize {
+        self.joining = self.joining.saturating_sub(1);
+        self.workers.push(Worker::new(spec));
+        self.scratch.push(0);
+        self.workers.len() - 1
+    }
+
+    /// An expected replacement did not join; an `Err` if no worker is left nor coming.
+    pub fn worker_not_coming(&mut self, reason: &str) -> Result<(), SchedulerError> {
+        self.joining = self.joining.saturating_sub(1);
+        if self.any_worker() { Ok(()) } else { Err(self.no_workers(reason)) }
+    }
+
+    /// Whether a worker is alive or coming.
+    fn any_worker(&self) -> bool {
+        self.joining > 0 || self.workers.iter().any(|w| w.alive)
     }
 
     fn no_workers(&self, reason: &str) -> SchedulerError {

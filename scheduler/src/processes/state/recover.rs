@@ -12,7 +12,7 @@ impl Run<'_> {
     /// unfinished task or an ungathered output still needs. O(tasks); losses are rare.
     pub(super) fn recover(&mut self) -> Result<(), SchedulerError> {
         self.dirty = false;
-        if !self.workers.iter().any(|w| w.alive) {
+        if !self.any_worker() {
             return Err(self.no_workers("every worker was lost"));
         }
         let alive: Vec<bool> = self.workers.iter().map(|w| w.alive).collect();

@@ -57,21 +57,11 @@ struct Cluster {
 
 impl Cluster {
     fn new(n: usize) -> Cluster {
-        Cluster {
-            workers: (0..n)
-                .map(|i| FakeWorker {
-                    address: Address::Unix(format!("/fake/worker-{i}").into()),
-                    alive: true,
-                    store: HashMap::new(),
-                    queue: Vec::new(),
-                    out: Vec::new(),
-                    released: Vec::new(),
-                })
-                .collect(),
-            per_step: 3,
-            computes: 0,
-            tasks_sent: 0,
+        let mut cluster = Cluster { workers: Vec::new(), per_step: 3, computes: 0, tasks_sent: 0 };
+        for _ in 0..n {
+            cluster.add();
         }
+        cluster
     }
 
     fn specs(&self) -> Vec<WorkerSpec> {
@@ -197,6 +187,20 @@ impl Cluster {
             out.insert(0, FromWorker::Finished(finished));
         }
         out
+    }
+
+    /// A new worker; returns its spec, for [`Run::add_worker`].
+    fn add(&mut self) -> WorkerSpec {
+        let i = self.workers.len();
+        self.workers.push(FakeWorker {
+            address: Address::Unix(format!("/fake/worker-{i}").into()),
+            alive: true,
+            store: HashMap::new(),
+            queue: Vec::new(),
+            out: Vec::new(),
+            released: Vec::new(),
+        });
+        WorkerSpec { nthreads: 1, data_address: self.workers[i].address.clone() }
     }
 
     fn kill(&mut self, w: usize) {
@@ -548,6 +552,103 @@ fn losing_every_worker_is_an_error_saying_so() {
     let text = e.to_string();
     assert!(text.contains("no worker is left") && text.contains("pid 7"), "{text}");
     assert!(Run::new(&graph, &outputs, Vec::new()).unwrap().start(&mut comm).is_err());
+}
+
+#[test]
+fn a_replacement_joins_mid_run_and_gets_work() {
+    let (graph, outputs) = tree(3000);
+    let mut cluster = Cluster::new(2);
+    let mut comm = Recorder::default();
+    let mut run = Run::new(&graph, &outputs, cluster.specs()).unwrap();
+    let result = drive(&mut run, &mut cluster, &mut comm, |step, run, cluster| {
+        if step == 10 {
+            cluster.kill(1);
+            run.expect_worker();
+            run.worker_lost(1, "killed")?;
+        }
+        if step == 14 {
+            assert_eq!(run.add_worker(cluster.add()), 2, "the run numbers workers as the cluster does");
+        }
+        Ok(())
+    });
+    assert_eq!(result.unwrap(), expected(&graph, &outputs));
+    assert!(!cluster.workers[2].released.is_empty(), "the replacement ran tasks (and freed their values)");
+    assert!(cluster.workers[2].store.is_empty() && cluster.workers[0].store.is_empty());
+}
+
+#[test]
+fn losing_every_worker_while_a_replacement_starts_waits_for_it() {
+    let (graph, outputs) = tree(500);
+    let mut cluster = Cluster::new(1);
+    let mut comm = Recorder::default();
+    let mut run = Run::new(&graph, &outputs, cluster.specs()).unwrap();
+    let result = drive(&mut run, &mut cluster, &mut comm, |step, run, cluster| {
+        if step == 5 {
+            cluster.kill(0);
+            run.expect_worker();
+            run.worker_lost(0, "killed")?;
+            // With nobody alive, recovering requeues everything and sends nothing.
+            let mut idle = Recorder::default();
+            run.flush(&mut idle)?;
+            assert!(idle.sent.is_empty());
+            run.add_worker(cluster.add());
+        }
+        Ok(())
+    });
+    assert_eq!(result.unwrap(), expected(&graph, &outputs));
+    assert_eq!(run.workers_lost(), 1);
+
+    // A replacement that never comes, with nobody left: the run ends saying so.
+    let mut run = Run::new(&graph, &outputs, Cluster::new(1).specs()).unwrap();
+    run.start(&mut comm).unwrap();
+    run.expect_worker();
+    run.worker_lost(0, "killed").unwrap();
+    let e = run.worker_not_coming("worker exited (status 1) before connecting").unwrap_err();
+    assert!(e.to_string().contains("before connecting"), "{e}");
+}
+
+#[test]
+fn a_task_running_on_four_workers_that_died_is_not_tried_again() {
+    // `crash` (an inc) is the only root with 1-thread workers; a slow sibling chain keeps
+    // other tasks queued behind it on the same worker, which are not suspected.
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let mut b = TaskGraph::builder();
+    let crash = b.add(Key::single(Group::new("crash"), Token(1)), &inc, [Arg::Value(Value::I64(0))]).unwrap();
+    let after = b.add(Key::single(Group::new("after"), Token(2)), &inc, [Arg::Task(crash)]).unwrap();
+    let graph = b.build().unwrap();
+    let mut comm = Recorder::default();
+    let mut cluster = Cluster::new(1);
+    let mut run = Run::new(&graph, &[after], cluster.specs()).unwrap();
+    run.start(&mut comm).unwrap();
+    let mut w = 0;
+    for death in 1..=4 {
+        let sent: Vec<_> = std::mem::take(&mut comm.sent);
+        let tasks: Vec<Key> = sent
+            .iter()
+            .filter(|(to, _)| *to == w)
+            .flat_map(|(_, m)| match m {
+                ToWorker::Compute { tasks, .. } => tasks.iter().map(|t| t.key).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(tasks, vec![graph.key(crash), graph.key(after)], "attempt {death}: the chain is sent whole");
+        cluster.kill(w);
+        run.expect_worker();
+        let result = run.worker_lost(w, &format!("worker {w} died (signal 9)"));
+        if death <= ALLOWED_FAILURES {
+            result.unwrap();
+            w = run.add_worker(cluster.add());
+            run.flush(&mut comm).unwrap();
+        } else {
+            let e = result.unwrap_err();
+            assert!(
+                matches!(&e, SchedulerError::KilledWorker { key, deaths: 4, .. } if *key == graph.key(crash)),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert!(text.contains("crash") && text.contains("4 workers") && text.contains("signal 9"), "{text}");
+        }
+    }
 }
 
 #[test]
