@@ -4,6 +4,7 @@
 //! ```text
 //! RASK_TOKEN=... rask-worker --scheduler ADDR [--nthreads N] [--memory-limit BYTES|4GiB|500MB|auto]
 //!                            [--local-dir DIR] [--name NAME]
+//!                            [--listen-address ADDR] [--contact-address ADDR]
 //! ```
 //!
 //! `ADDR` is `tcp://host:port` or `unix:///path`; the shared secret comes from the
@@ -70,6 +71,15 @@ struct Cli {
     /// A name for logs [default: host-pid].
     #[arg(long)]
     name: Option<String>,
+    /// Where the data server listens for peers: tcp://host:port (tcp://0.0.0.0:0 for
+    /// every interface) or unix:///path [default: the interface that reaches the
+    /// scheduler, a free port].
+    #[arg(long, value_name = "ADDR")]
+    listen_address: Option<String>,
+    /// The data address announced to peers, when they reach this worker through another
+    /// address (NAT, containers) [default: the address listened on].
+    #[arg(long, value_name = "ADDR")]
+    contact_address: Option<String>,
 }
 
 /// What was wrong with the command line or environment.
@@ -84,9 +94,16 @@ pub enum CliError {
         "{TOKEN_VAR} is not set: the worker needs the scheduler's shared secret in the {TOKEN_VAR} environment variable"
     )]
     MissingToken,
-    /// `--scheduler` is not an address.
-    #[error("--scheduler: {0}")]
-    Address(#[source] WireError),
+    /// An address option (`--scheduler`, `--listen-address`, `--contact-address`) is not
+    /// an address.
+    #[error("--{option}: {source}")]
+    Address {
+        /// The option, without its dashes.
+        option: &'static str,
+        /// Why it is not an address.
+        #[source]
+        source: WireError,
+    },
     /// `--memory-limit` is not a size.
     #[error("--memory-limit {value:?}: {reason}")]
     MemoryLimit {
@@ -165,6 +182,11 @@ fn auto_memory_limit() -> Result<u64, String> {
 /// assert_eq!((config.nthreads, config.memory_limit), (3, Some(2 << 30)));
 /// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://127.0.0.1:8786"], None).is_err());
 /// assert!(config_from_args(["rask-worker", "--scheduler", "http://x"], Some("s".into())).is_err());
+/// let on_all = config_from_args(
+///     ["rask-worker", "--scheduler", "tcp://10.0.0.1:8786", "--listen-address", "tcp://0.0.0.0:9000"],
+///     Some("secret".to_string()),
+/// )?;
+/// assert_eq!(on_all.listen, Some("tcp://0.0.0.0:9000".parse().unwrap()));
 /// # Ok::<(), rask::worker::CliError>(())
 /// ```
 pub fn config_from_args<I, T>(args: I, token: Option<String>) -> Result<WorkerConfig, CliError>
@@ -173,7 +195,10 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let cli = Cli::try_parse_from(args)?;
-    let scheduler: Address = cli.scheduler.parse().map_err(CliError::Address)?;
+    let address = |option: &'static str, text: &str| {
+        text.parse::<Address>().map_err(|source| CliError::Address { option, source })
+    };
+    let scheduler = address("scheduler", &cli.scheduler)?;
     let token = token.filter(|t| !t.is_empty()).ok_or(CliError::MissingToken)?;
     let mut config = WorkerConfig::new(scheduler, token);
     if let Some(n) = cli.nthreads {
@@ -186,6 +211,8 @@ where
     if let Some(name) = cli.name {
         config.name = name;
     }
+    config.listen = cli.listen_address.as_deref().map(|a| address("listen-address", a)).transpose()?;
+    config.contact = cli.contact_address.as_deref().map(|a| address("contact-address", a)).transpose()?;
     Ok(config)
 }
 

@@ -47,6 +47,13 @@ fn a_bad_address_is_a_clear_error() {
     assert!(message.contains("--scheduler") && message.contains("http://localhost:8786"), "{message}");
     assert!(message.contains("tcp://host:port or unix:///path"), "{message}");
 
+    for option in ["--listen-address", "--contact-address"] {
+        let output = run(&["--scheduler", "tcp://127.0.0.1:1", option, "0.0.0.0:9000"], Some("t"));
+        assert_eq!(output.status.code(), Some(1));
+        let message = stderr(&output);
+        assert!(message.contains(option) && message.contains("0.0.0.0:9000"), "{message}");
+    }
+
     let output = run(&["--scheduler", "tcp://127.0.0.1:1", "--memory-limit", "lots"], Some("t"));
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("--memory-limit \"lots\""), "{}", stderr(&output));

@@ -72,6 +72,11 @@ struct Session {
 }
 
 fn start(name: &str, unix: bool, memory_limit: Option<u64>) -> Session {
+    start_with(name, unix, |config| config.memory_limit = memory_limit)
+}
+
+/// [`start`], with `configure` given the last word on the worker's configuration.
+fn start_with(name: &str, unix: bool, configure: impl FnOnce(&mut WorkerConfig)) -> Session {
     let local_dir = scratch_dir(name);
     let address: Address = if unix {
         std::fs::create_dir_all(&local_dir).unwrap();
@@ -82,9 +87,9 @@ fn start(name: &str, unix: bool, memory_limit: Option<u64>) -> Session {
     let listener = Listener::bind(&address).unwrap();
     let mut config = WorkerConfig::new(listener.address().clone(), TOKEN);
     config.nthreads = 2;
-    config.memory_limit = memory_limit;
     config.local_dir = local_dir.clone();
     config.name = name.to_string();
+    configure(&mut config);
     let worker = std::thread::spawn(move || run_worker(config));
     let mut conn = listener.accept().unwrap();
     let hello = accept_handshake(&mut conn, TOKEN, 1).unwrap();
@@ -492,12 +497,10 @@ fn a_bad_peer_is_refused_and_good_peers_are_still_served() {
     truncated.write_all(&100u64.to_le_bytes()).unwrap();
     truncated.write_all(&[1, 2, 3]).unwrap();
     truncated.shutdown();
-    // A good peer.
-    let mut good = Connection::connect(&data).unwrap();
-    connect_handshake(&mut good, &Hello { token: TOKEN.into(), role: Role::Peer }).unwrap();
+    // A good peer, asking twice on one connection.
+    let mut good = peer(&data);
     for _ in 0..2 {
-        write_message(&mut good, &PeerRequest::Get(vec![key("served", 0), key("absent", 0)])).unwrap();
-        let PeerReply::Values(values) = read_message(&mut good, MAX_FRAME_BYTES).unwrap() else { unreachable!() };
+        let values = peer_get(&mut good, vec![key("served", 0), key("absent", 0)]);
         assert_eq!(values, vec![(key("served", 0), Some(Value::I64(10))), (key("absent", 0), None)]);
     }
     drop(garbage);
@@ -508,6 +511,53 @@ fn a_bad_peer_is_refused_and_good_peers_are_still_served() {
     let (elapsed, result) = a.close();
     result.unwrap();
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+}
+
+/// A peer connection to the data server at `data`.
+fn peer(data: &Address) -> Connection {
+    let mut conn = Connection::connect(data).unwrap();
+    connect_handshake(&mut conn, &Hello { token: TOKEN.into(), role: Role::Peer }).unwrap();
+    conn
+}
+
+fn peer_get(conn: &mut Connection, keys: Vec<Key>) -> Vec<(Key, Option<Value>)> {
+    write_message(conn, &PeerRequest::Get(keys)).unwrap();
+    match read_message(conn, MAX_FRAME_BYTES).unwrap() {
+        PeerReply::Values(values) => values,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+#[test]
+fn the_data_server_listens_where_asked_and_announces_a_reachable_address() {
+    // On every interface: the announced host is the interface that reached the scheduler.
+    let mut a = start_with("listen-all", false, |c| c.listen = Some("tcp://0.0.0.0:0".parse().unwrap()));
+    let Address::Tcp(hostport) = &a.info.data_address else { panic!("{}", a.info.data_address) };
+    let announced: std::net::SocketAddr = hostport.parse().unwrap();
+    assert!(announced.ip().is_loopback() && announced.port() != 0, "{announced}");
+    a.compute(&[&ops::Inc], vec![task(key("everywhere", 0), 0, vec![WireArg::Value(Value::I64(1))], 0)]);
+    a.finish(&[key("everywhere", 0)]);
+    let data = a.info.data_address.clone();
+    assert_eq!(
+        peer_get(&mut peer(&data), vec![key("everywhere", 0)]),
+        vec![(key("everywhere", 0), Some(Value::I64(2)))]
+    );
+    a.close().1.unwrap();
+
+    // A contact address is announced as given.
+    let contact: Address = "tcp://worker-7.example:9999".parse().unwrap();
+    let b = start_with("contact", false, |c| c.contact = Some(contact.clone()));
+    assert_eq!(b.info.data_address, contact);
+    b.close().1.unwrap();
+
+    // An address this machine does not have is an error naming it.
+    let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut config = WorkerConfig::new(listener.address().clone(), TOKEN);
+    config.local_dir = scratch_dir("listen-elsewhere");
+    config.listen = Some("tcp://192.0.2.1:0".parse().unwrap()); // TEST-NET-1: nobody's
+    let err = run_worker(config).unwrap_err();
+    assert!(matches!(err, WorkerError::DataServer(_)) && err.to_string().contains("192.0.2.1"), "{err}");
+    let _ = std::fs::remove_dir_all(local_dir("listen-elsewhere"));
 }
 
 #[test]

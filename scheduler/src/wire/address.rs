@@ -174,6 +174,15 @@ impl Connection {
         &self.peer
     }
 
+    /// The local IP address of a TCP connection (the interface that reaches the peer);
+    /// `None` for Unix sockets.
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        match &self.stream {
+            Stream::Tcp(s) => s.local_addr().ok().map(|a| a.ip()),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// A second handle on the same stream (one thread reads while another writes).
     pub fn try_clone(&self) -> Result<Connection, WireError> {
         let context = || format!("cannot clone connection to {}", self.peer);

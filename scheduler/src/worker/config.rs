@@ -33,6 +33,16 @@ pub struct WorkerConfig {
     pub local_dir: PathBuf,
     /// A name for logs and the dashboard.
     pub name: String,
+    /// Where the data server listens for peers (`None`: a Unix socket in the worker's
+    /// directory when the scheduler's address is a Unix socket, otherwise TCP on the
+    /// interface that reaches the scheduler, on a free port). `tcp://0.0.0.0:PORT`
+    /// listens on every interface.
+    pub listen: Option<Address>,
+    /// The data address announced to the scheduler and peers (`None`: the address
+    /// listened on; for an unspecified host such as 0.0.0.0, the interface that reaches
+    /// the scheduler). Set it when peers reach this worker through another address (NAT,
+    /// containers).
+    pub contact: Option<Address>,
 }
 
 impl WorkerConfig {
@@ -46,6 +56,8 @@ impl WorkerConfig {
             memory_limit: None,
             local_dir: std::env::temp_dir(),
             name: default_name(),
+            listen: None,
+            contact: None,
         }
     }
 }
@@ -59,6 +71,8 @@ impl fmt::Debug for WorkerConfig {
             .field("memory_limit", &self.memory_limit)
             .field("local_dir", &self.local_dir)
             .field("name", &self.name)
+            .field("listen", &self.listen)
+            .field("contact", &self.contact)
             .finish()
     }
 }

@@ -141,27 +141,42 @@ impl Shared {
     }
 }
 
+/// The address peers should use for a listener bound at `bound`: itself, unless its host
+/// is unspecified (`0.0.0.0`, `::`), which becomes `reachable` (same port).
+fn contact_address(bound: &Address, reachable: std::net::IpAddr) -> Address {
+    match bound {
+        Address::Tcp(hostport) => match hostport.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_unspecified() => {
+                Address::Tcp(std::net::SocketAddr::new(reachable, a.port()).to_string())
+            }
+            _ => bound.clone(),
+        },
+        Address::Unix(_) => bound.clone(),
+    }
+}
+
 /// Runs a worker until its scheduler closes the connection or says `Shutdown`.
 ///
-/// Binds the data server first (a Unix socket in the worker's directory when the
-/// scheduler's address is a Unix socket, `tcp://127.0.0.1:0` otherwise), then connects
-/// and handshakes as [`Role::Worker`]. Returns `Ok(())` when the scheduler went away or
+/// Connects to the scheduler, binds the data server (where [`WorkerConfig::listen`]
+/// says), then handshakes as [`Role::Worker`], announcing its contact address
+/// ([`WorkerConfig::contact`]). Returns `Ok(())` when the scheduler went away or
 /// asked the worker to stop; an error if it could not start or the connection broke with
 /// a protocol error.
 pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let dir = LocalDir::create(&config.local_dir)
         .map_err(|source| WorkerError::LocalDir { path: config.local_dir.clone(), source })?;
-    let data_address = match &config.scheduler {
-        Address::Unix(_) => Address::Unix(dir.path().join("data.sock")),
-        Address::Tcp(_) => Address::Tcp("127.0.0.1:0".to_string()),
-    };
-    let listener = Listener::bind(&data_address).map_err(WorkerError::DataServer)?;
-    let me = listener.address().clone();
-    let nthreads = config.nthreads.max(1);
-
     let address = config.scheduler.clone();
     let mut conn =
         Connection::connect(&address).map_err(|source| WorkerError::Connect { address: address.clone(), source })?;
+    // The interface that reaches the scheduler is the one peers are most likely to reach.
+    let reachable = conn.local_ip().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let data_address = config.listen.clone().unwrap_or_else(|| match &config.scheduler {
+        Address::Unix(_) => Address::Unix(dir.path().join("data.sock")),
+        Address::Tcp(_) => Address::Tcp(std::net::SocketAddr::new(reachable, 0).to_string()),
+    });
+    let listener = Listener::bind(&data_address).map_err(WorkerError::DataServer)?;
+    let me = config.contact.clone().unwrap_or_else(|| contact_address(listener.address(), reachable));
+    let nthreads = config.nthreads.max(1);
     let hello = Hello {
         token: config.token.clone(),
         role: Role::Worker(WorkerInfo {
