@@ -125,3 +125,53 @@ fn no_columns_named_means_every_numeric_column_and_bad_names_are_errors() {
     let out = df.cum_prod::<&str>([]).unwrap().compute().unwrap();
     assert_eq!(out.column(0).as_ref(), &Int64Array::from(vec![None, None, None, Some(2), Some(6)]) as &dyn Array);
 }
+
+#[test]
+fn the_ops_refuse_malformed_inputs_with_errors_naming_the_op() {
+    use arrow::datatypes::{Field, Schema};
+    use rask_collections::dataframe::{CumApply, CumCarry, DescribeObjects};
+    use rask_graph::{Batch, Op, Value, args};
+
+    let ints = |v: &[i64]| {
+        let column = Arc::new(Int64Array::from(v.to_vec())) as ArrayRef;
+        Value::Batch(Batch::new(RecordBatch::try_from_iter([("a", column)]).unwrap()))
+    };
+    let floats = |v: &[f64]| {
+        let column = Arc::new(Float64Array::from(v.to_vec())) as ArrayRef;
+        Value::Batch(Batch::new(RecordBatch::try_from_iter([("a", column)]).unwrap()))
+    };
+    let carry = CumCarry { kind: CumKind::Sum, columns: vec![0] };
+    let apply = CumApply { kind: CumKind::Sum, columns: vec![0] };
+    let describe = DescribeObjects {
+        schema: Arc::new(Schema::new(vec![
+            Field::new("statistic", DataType::Utf8, false),
+            Field::new("s", DataType::Utf8, true),
+        ])),
+    };
+    let error = |op: &dyn Op, args: rask_graph::Args| op.call(args).unwrap_err().to_string();
+
+    // Not batches at all.
+    for op in [&carry as &dyn Op, &apply, &describe] {
+        let e = error(op, args![Value::I64(3)]);
+        assert!(e.contains(op.name()), "{}: {e}", op.name());
+    }
+    // Columns that are not there, in the chunk or in the carry.
+    let wide = CumCarry { kind: CumKind::Sum, columns: vec![0, 1] };
+    assert!(error(&wide, args![ints(&[1, 2])]).contains("no column 1"));
+    assert!(error(&wide, args![ints(&[5]), ints(&[1, 2])]).contains("no column"));
+    let wide_apply = CumApply { kind: CumKind::Sum, columns: vec![0, 1] };
+    assert!(error(&wide_apply, args![ints(&[1, 2]), ints(&[5])]).contains("no column 1"));
+    // A carry of another type than its chunk.
+    let e = error(&apply, args![ints(&[1, 2]), floats(&[0.5])]);
+    assert!(e.contains("Int64") && e.contains("Float64"), "{e}");
+    let e = error(&carry, args![floats(&[0.5]), ints(&[1, 2])]);
+    assert!(e.contains("carry"), "{e}");
+    // describe of a column that is not text.
+    assert!(error(&describe, args![ints(&[1, 2])]).contains("describe"));
+    // The well-formed calls still agree with a loop: 3 + (1, 2) = (4, 5), and the carry after it is 5.
+    let out = apply.call(args![ints(&[1, 2]), ints(&[3])]).unwrap();
+    let Value::Batch(b) = out else { panic!() };
+    assert_eq!(b.0.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![4, 5]);
+    let Value::Batch(next) = carry.call(args![ints(&[3]), ints(&[1, 2])]).unwrap() else { panic!() };
+    assert_eq!(next.0.column(0).as_primitive::<Int64Type>().value(0), 5);
+}

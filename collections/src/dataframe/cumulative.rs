@@ -287,7 +287,15 @@ impl Op for CumCarry {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (j, &c) in self.columns.iter().enumerate() {
             let column = chunk.columns().get(c).ok_or_else(|| OpError::new(format!("carry: no column {c}")))?;
-            let before = previous.map(|p| p.column(j).clone());
+            let before = match previous {
+                Some(p) => Some(
+                    p.columns()
+                        .get(j)
+                        .cloned()
+                        .ok_or_else(|| OpError::new(format!("carry: the carry has no column {j}")))?,
+                ),
+                None => None,
+            };
             fields.push(Field::new(chunk.schema().field(c).name(), column.data_type().clone(), true));
             columns.push(match column.data_type() {
                 DataType::Float64 => {
@@ -350,22 +358,34 @@ impl Op for CumApply {
         let kind = self.kind;
         let mut columns = chunk.columns().to_vec();
         for (j, &c) in self.columns.iter().enumerate() {
-            let start = carry.column(j);
-            if !start.is_valid(0) {
+            let start = carry
+                .columns()
+                .get(j)
+                .ok_or_else(|| OpError::new(format!("{}: the carry has no column {j}", kind.name())))?;
+            if start.is_empty() || !start.is_valid(0) {
                 continue;
             }
             let column = columns.get(c).ok_or_else(|| OpError::new(format!("{}: no column {c}", kind.name())))?;
-            columns[c] = match (column.as_primitive_opt::<Float64Type>(), column.as_primitive_opt::<Int64Type>()) {
-                (Some(values), _) => {
-                    let s = start.as_primitive::<Float64Type>().value(0);
+            let floats = (column.as_primitive_opt::<Float64Type>(), start.as_primitive_opt::<Float64Type>());
+            let ints = (column.as_primitive_opt::<Int64Type>(), start.as_primitive_opt::<Int64Type>());
+            columns[c] = match (floats, ints) {
+                ((Some(values), Some(start)), _) => {
+                    let s = start.value(0);
                     Arc::new(Float64Array::from_iter(values.iter().map(|v| v.map(|v| kind.combine_f64(s, v)))))
                         as ArrayRef
                 }
-                (_, Some(values)) => {
-                    let s = start.as_primitive::<Int64Type>().value(0);
+                (_, (Some(values), Some(start))) => {
+                    let s = start.value(0);
                     Arc::new(Int64Array::from_iter(values.iter().map(|v| v.map(|v| kind.combine_i64(s, v)))))
                 }
-                _ => return Err(OpError::new(format!("{}: column {c} is not Int64 or Float64", kind.name()))),
+                _ => {
+                    return Err(OpError::new(format!(
+                        "{}: column {c} ({}) and its carry ({}) are not both Int64 or both Float64",
+                        kind.name(),
+                        column.data_type(),
+                        start.data_type()
+                    )));
+                }
             };
         }
         let out =

@@ -126,7 +126,7 @@ impl Op for DescribeFinish {
     fn call(&self, args: Args) -> Result<Value, OpError> {
         let batches = batch_args("describe", &args)?;
         let fail = |e: arrow::error::ArrowError| OpError::new(format!("describe: {e}"));
-        let described = self.schema.fields().len() - 1;
+        let described = self.schema.fields().len().saturating_sub(1);
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(STATISTICS.to_vec()))];
         for c in 0..described {
             let all = concat_column(&batches, c, &DataType::Float64)?;
@@ -180,7 +180,7 @@ impl Op for DescribeObjects {
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
         let batches = batch_args("describe", &args)?;
-        let described = self.schema.fields().len() - 1;
+        let described = self.schema.fields().len().saturating_sub(1);
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(OBJECT_STATISTICS.to_vec()))];
         for c in 0..described {
             let all = concat_column(&batches, c, &DataType::Utf8)?;
