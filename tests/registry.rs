@@ -16,9 +16,103 @@ fn block(values: &[f64]) -> Value {
     Value::Array(ArrayChunk::F64(Arc::new(ndarray::Array1::from(values.to_vec()).into_dyn())))
 }
 
+/// Every built-in op with a well-formed call of it.
+fn all_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    graph_and_array_cases()
+        .into_iter()
+        .chain(array_creation_cases())
+        .chain(unknown_size_cases())
+        .chain(dataframe_join_sort_cases())
+        .chain(dataframe_agg_cases())
+        .chain(dataframe_cumulative_cases())
+        .chain(dataframe_io_cases())
+        .collect()
+}
+
 #[test]
 fn built_in_ops_decode_by_name_in_a_downstream_binary() {
-    let cases: Vec<(&str, Box<dyn rask::graph::Op>, Args)> = vec![
+    let _files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, op, args) in all_cases() {
+        let bytes = encode_op(op.as_ref()).unwrap();
+        assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
+        let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
+        assert_eq!(back.call(args.clone()).unwrap(), op.call(args).unwrap(), "{name}");
+    }
+    std::fs::remove_file(npy_path()).unwrap();
+    std::fs::remove_dir_all(dataframe_dir()).unwrap();
+}
+
+/// The two tests share the temporary files of the I/O ops.
+static TEMP_FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Arguments of the wrong kind, count or shape for most ops.
+fn malformed_arguments() -> Vec<(&'static str, Args)> {
+    use rask::graph::Batch;
+    let batch = |name: &str, column: arrow::array::ArrayRef| {
+        Value::Batch(Batch::new(arrow::array::RecordBatch::try_from_iter([(name, column)]).unwrap()))
+    };
+    let text = batch("s", Arc::new(arrow::array::StringArray::from(vec!["a", "b"])));
+    let ints = batch("x", Arc::new(arrow::array::Int64Array::from(vec![1, 2, 3])));
+    let no_columns =
+        Value::Batch(Batch::new(arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()))));
+    let matrix = Value::Array(ArrayChunk::I64(Arc::new(ndarray::ArrayD::zeros(vec![2, 3]))));
+    let scalar = Value::Array(ArrayChunk::Bool(Arc::new(ndarray::arr0(true).into_dyn())));
+    let empty = Value::Array(ArrayChunk::F32(Arc::new(ndarray::ArrayD::zeros(vec![0]))));
+    vec![
+        ("no arguments", Args::new()),
+        ("unit", rask::graph::args![Value::Unit]),
+        ("a string", rask::graph::args![Value::Str("x".into())]),
+        ("an empty list", rask::graph::args![Value::List(Vec::new().into())]),
+        ("a 1-d float64 block", rask::graph::args![block(&[1.0, 2.0, 3.0])]),
+        ("a 2-d int64 block", rask::graph::args![matrix.clone()]),
+        ("two 2-d int64 blocks", rask::graph::args![matrix.clone(), matrix]),
+        ("a 0-d bool block", rask::graph::args![scalar]),
+        ("an empty float32 block", rask::graph::args![empty]),
+        ("a batch of text", rask::graph::args![text.clone()]),
+        ("a batch of ints", rask::graph::args![ints.clone()]),
+        ("a batch without columns", rask::graph::args![no_columns]),
+        ("text and ints batches", rask::graph::args![text, ints]),
+    ]
+}
+
+#[test]
+fn malformed_arguments_are_errors_never_panics() {
+    let _files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut panics = Vec::new();
+    for (name, op, good) in all_cases() {
+        let mut calls = malformed_arguments();
+        // The good call with one argument too many, and with each argument replaced.
+        let mut extra = good.clone();
+        extra.push(Value::Unit);
+        calls.push(("one argument too many", extra));
+        for i in 0..good.len() {
+            let mut replaced = good.clone();
+            replaced[i] = Value::I64(-1);
+            calls.push(("one argument replaced by -1", replaced));
+        }
+        for (what, args) in calls {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op.call(args)));
+            if let Err(payload) = outcome {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panics.push(format!("{name} given {what}: {message}"));
+            }
+        }
+    }
+    std::panic::set_hook(previous_hook);
+    let _ = std::fs::remove_file(npy_path());
+    let _ = std::fs::remove_dir_all(dataframe_dir());
+    assert!(panics.is_empty(), "{} panics:\n{}", panics.len(), panics.join("\n"));
+}
+
+/// Graph ops and the array ops of computation.
+fn graph_and_array_cases() -> Vec<(&'static str, Box<dyn rask::graph::Op>, Args)> {
+    vec![
         ("rask.identity", Box::new(ops::Identity), rask::graph::args![Value::I64(1)]),
         ("rask.inc", Box::new(ops::Inc), rask::graph::args![Value::I64(1)]),
         ("rask.add", Box::new(ops::Add), rask::graph::args![Value::I64(1), Value::I64(2)]),
@@ -92,23 +186,7 @@ fn built_in_ops_decode_by_name_in_a_downstream_binary() {
             Box::new(MapBlock { op: Arc::new(ops::Identity), shape: vec![2], dtype: DType::F32 }),
             rask::graph::args![Value::Array(f32::wrap(Arc::new(ndarray::array![1.0f32, 2.0].into_dyn())))],
         ),
-    ];
-    let all = cases
-        .into_iter()
-        .chain(array_creation_cases())
-        .chain(unknown_size_cases())
-        .chain(dataframe_join_sort_cases())
-        .chain(dataframe_agg_cases())
-        .chain(dataframe_cumulative_cases())
-        .chain(dataframe_io_cases());
-    for (name, op, args) in all {
-        let bytes = encode_op(op.as_ref()).unwrap();
-        assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is the wire name");
-        let back = decode_op(&bytes).unwrap_or_else(|e| panic!("{name} did not decode: {e}"));
-        assert_eq!(back.call(args.clone()).unwrap(), op.call(args).unwrap(), "{name}");
-    }
-    std::fs::remove_file(npy_path()).unwrap();
-    std::fs::remove_dir_all(dataframe_dir()).unwrap();
+    ]
 }
 
 /// The ops of array creation, random numbers, persist/from_delayed and `.npy` I/O (the

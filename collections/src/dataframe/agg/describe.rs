@@ -103,7 +103,11 @@ fn describe_output(columns: &[String], data_type: DataType) -> SchemaRef {
 
 /// The concatenation of column `c` of `batches` (an empty array of `data_type` for none).
 fn concat_column(batches: &[&RecordBatch], c: usize, data_type: &DataType) -> Result<ArrayRef, OpError> {
-    let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+    let parts = batches
+        .iter()
+        .map(|b| b.columns().get(c).map(|a| a.as_ref()))
+        .collect::<Option<Vec<&dyn Array>>>()
+        .ok_or_else(|| OpError::new(format!("describe: an input batch has no column {c}")))?;
     if parts.is_empty() {
         return Ok(arrow::array::new_empty_array(data_type));
     }

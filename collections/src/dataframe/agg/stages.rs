@@ -4,7 +4,7 @@
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices, take, take_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use rask_graph::{Args, OpError, Value};
 
 use super::kernels::{Groups, group_rows};
@@ -36,7 +36,7 @@ pub(crate) fn chunk_batch(plan: &AggPlan, batch: &RecordBatch) -> Result<RecordB
 /// Partial results (in partition order) merged into one.
 pub(crate) fn combine_batches(plan: &AggPlan, partials: &[&RecordBatch]) -> Result<RecordBatch, String> {
     let schema = plan.partial_schema();
-    let all = concat_batches(&schema, partials.iter().copied()).map_err(|e| format!("combining partials: {e}"))?;
+    let all = concat_as(&schema, partials.iter().copied()).map_err(|e| format!("combining partials: {e}"))?;
     let keys = all.columns()[..plan.nkeys()].to_vec();
     // Null keys still here were kept on purpose (`dropna(false)`).
     let groups = group(&keys, false, all.num_rows())?;
@@ -51,6 +51,7 @@ pub(crate) fn combine_batches(plan: &AggPlan, partials: &[&RecordBatch]) -> Resu
 /// The result from a merged partial: keys, then one column per aggregation, sorted by
 /// key if the plan says so (nulls last).
 pub(crate) fn finish_batch(plan: &AggPlan, partial: &RecordBatch) -> Result<RecordBatch, String> {
+    conforms(&plan.partial_schema(), partial)?;
     let mut columns = partial.columns()[..plan.nkeys()].to_vec();
     for (planned, states) in plan.aggs().iter().zip(state_columns(plan, partial)) {
         columns.push(state::finish(planned, states)?);
@@ -120,5 +121,30 @@ pub(crate) fn one_batch<'a>(op: &str, args: &'a Args) -> Result<&'a RecordBatch,
 
 /// The record batches an op was given, of `schema`, concatenated in order.
 pub(crate) fn concat_args(op: &str, schema: &SchemaRef, args: &Args) -> Result<RecordBatch, OpError> {
-    concat_batches(schema, batch_args(op, args)?).map_err(|e| OpError::new(format!("{op}: {e}")))
+    concat_as(schema, batch_args(op, args)?).map_err(|e| OpError::new(format!("{op}: {e}")))
+}
+
+/// `batches` concatenated as `schema`, once each is checked to have its columns (count and
+/// types): Arrow's concatenation indexes columns by the schema and panics on fewer.
+pub(crate) fn concat_as<'a>(
+    schema: &SchemaRef,
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
+) -> Result<RecordBatch, String> {
+    let batches: Vec<&RecordBatch> = batches.into_iter().collect();
+    for (i, batch) in batches.iter().enumerate() {
+        conforms(schema, batch).map_err(|e| format!("input {i}: {e}"))?;
+    }
+    concat_batches(schema, batches).map_err(|e| e.to_string())
+}
+
+/// Whether `batch` has the columns of `schema`, by count and type (names may differ).
+pub(crate) fn conforms(schema: &Schema, batch: &RecordBatch) -> Result<(), String> {
+    let types =
+        |fields: &arrow::datatypes::Fields| fields.iter().map(|f| f.data_type().to_string()).collect::<Vec<_>>();
+    let (want, got) = (types(schema.fields()), types(batch.schema_ref().fields()));
+    if want == got {
+        Ok(())
+    } else {
+        Err(format!("a batch of columns [{}], expected [{}]", got.join(", "), want.join(", ")))
+    }
 }

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use rask_graph::{Args, Batch, Op, OpError, Token, Value};
 use serde::{Deserialize, Serialize};
 
-use super::stages::one_batch;
+use super::stages::{conforms, one_batch};
 use crate::dataframe::partitions::map_partitions_with;
 use crate::dataframe::{DataFrame, col};
 use crate::error::Result;
@@ -100,7 +100,11 @@ impl Op for ValueCountsFinish {
     }
 
     fn call(&self, args: Args) -> Result<Value, OpError> {
-        let sorted = by_count(one_batch("value_counts", &args)?).map_err(|e| OpError::new(e.to_string()))?;
+        let batch = one_batch("value_counts", &args)?;
+        let values = self.schema.fields().first().ok_or_else(|| OpError::new("value_counts: empty output schema"))?;
+        let counted = Schema::new(vec![values.as_ref().clone(), Field::new("count", DataType::Int64, false)]);
+        conforms(&counted, batch).map_err(|e| OpError::new(format!("value_counts: {e}")))?;
+        let sorted = by_count(batch).map_err(|e| OpError::new(e.to_string()))?;
         let counts = sorted.column(1).clone();
         let value: Arc<dyn Array> = if self.normalize {
             let counts = counts.as_primitive::<Int64Type>();

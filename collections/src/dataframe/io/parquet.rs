@@ -302,6 +302,16 @@ impl ReadParquet {
     fn read(&self) -> Result<RecordBatch, String> {
         let file = File::open(&self.path).map_err(|e| e.to_string())?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+        // The file may have changed since the read was planned: the reader panics on
+        // row groups and columns that are not there.
+        let groups = builder.metadata().num_row_groups();
+        if let Some(g) = self.row_groups.iter().find(|&&g| g >= groups) {
+            return Err(format!("no row group {g}: the file has {groups} (did it change since it was opened?)"));
+        }
+        let roots = builder.parquet_schema().root_schema().get_fields().len();
+        if let Some(c) = self.plan.columns.iter().find(|&&c| c >= roots) {
+            return Err(format!("no column {c}: the file has {roots} (did it change since it was opened?)"));
+        }
         let mask = ProjectionMask::roots(builder.parquet_schema(), self.plan.columns.iter().copied());
         let mut builder = builder
             .with_projection(mask)
