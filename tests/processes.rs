@@ -318,24 +318,28 @@ fn workers_exit_when_their_scheduler_process_is_killed() {
         return;
     }
     let _serial = serial();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env(PARENT_MODE_VAR, "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    // libtest prints the test's name on the same line, before the child's own output.
-    let line = stdout.lines().map_while(Result::ok).find_map(|l| Some(l.split_once("pids ")?.1.to_string()));
-    let pids: Vec<u32> = line.expect("the child's worker pids").split(' ').map(|p| p.parse().unwrap()).collect();
-    assert_eq!(pids.len(), 2);
-    assert!(pids.iter().all(|&p| !process_is_gone(p) && !is_zombie(p)), "workers {pids:?} run before the kill");
-    child.kill().unwrap(); // SIGKILL: no destructor of the child runs.
-    child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !pids.iter().all(|&p| process_is_gone(p) || is_zombie(p)) {
-        assert!(Instant::now() < deadline, "workers {pids:?} outlived their killed scheduler");
-        std::thread::sleep(Duration::from_millis(20));
+    // SIGKILL runs no destructor of the child; SIGINT is Ctrl-C sent to it alone.
+    for signal in ["-KILL", "-INT"] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(PARENT_MODE_VAR, "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        // libtest prints the test's name on the same line, before the child's own output.
+        let line = stdout.lines().map_while(Result::ok).find_map(|l| Some(l.split_once("pids ")?.1.to_string()));
+        let pids: Vec<u32> = line.expect("the child's worker pids").split(' ').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(pids.len(), 2);
+        assert!(pids.iter().all(|&p| !process_is_gone(p) && !is_zombie(p)), "workers {pids:?} run before {signal}");
+        let sent = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pids.iter().all(|&p| process_is_gone(p) || is_zombie(p)) {
+            assert!(Instant::now() < deadline, "workers {pids:?} outlived their scheduler, sent {signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
