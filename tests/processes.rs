@@ -1,6 +1,7 @@
 //! The `processes(n)` scheduler end to end, with real `rask-worker` processes: the same
 //! results as `threads` for raw graphs of registered ops, arrays and dataframes; a worker
-//! killed with SIGKILL mid-run; closure ops refused before anything starts; a missing
+//! killed with SIGKILL mid-run; a worker frozen with SIGSTOP (lost once silent beyond its
+//! ttl); closure ops refused before anything starts; a missing
 //! worker binary; no child process left behind.
 //!
 //! The tests run one at a time (a lock): they start processes on a small machine, and the
@@ -188,6 +189,45 @@ fn a_worker_killed_mid_run_costs_only_time() {
     assert!(left.len() == 1 && left[0].contains(&format!("pid {victim}")), "{left:?}");
     let replacement = pool.worker_pids().into_iter().find(|&p| p != pids_before[0]).expect("a new worker");
     assert_eq!(joined, vec![replacement]);
+    assert!(!pool.worker_pids().contains(&victim));
+}
+
+#[test]
+fn a_hung_worker_is_taken_for_lost_once_silent_beyond_its_ttl() {
+    let _serial = serial();
+    let ttl = Duration::from_secs(3);
+    let pool = Arc::new(ProcessesScheduler::new(2).with_worker_binary(WORKER).with_worker_ttl(ttl));
+    let (small, small_out) = tree(64);
+    pool.execute(&small, &small_out).unwrap();
+    let victim = pool.worker_pids()[0];
+
+    let x = array::random::random(5, &[1600, 1600], [100, 100]).unwrap();
+    let total: Array<f64> = (&(&x + &x.t()) * 2.0).sum(..).unwrap();
+    let want = total.compute_with(&threads()).unwrap();
+    let events = bus().subscribe();
+    let started = Instant::now();
+    let run = {
+        let (pool, total) = (pool.clone(), total.clone());
+        std::thread::spawn(move || total.compute_with(&options(&pool)))
+    };
+    // Freeze one worker once some tasks finished: its connection stays open, it just
+    // goes silent, as a hung or swapped-out process would.
+    let mut finished = 0;
+    while finished < 10 && started.elapsed() < Duration::from_secs(60) {
+        if let Ok(batch) = events.receiver().recv_timeout(Duration::from_millis(100)) {
+            finished += batch.iter().filter(|e| matches!(e, Event::TaskFinished { .. })).count();
+        }
+    }
+    drop(events);
+    assert!(finished >= 10, "the run made no progress");
+    let frozen = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-STOP", &victim.to_string()]).status().unwrap().success());
+    let got = run.join().unwrap().unwrap();
+    assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
+    assert_eq!(pool.workers_lost(), 1);
+    // It was last heard at most a heartbeat (1 s) before it froze.
+    assert!(frozen.elapsed() >= ttl - Duration::from_secs(1), "lost before its ttl ran out");
+    assert!(process_is_gone(victim), "the frozen worker was killed and reaped");
     assert!(!pool.worker_pids().contains(&victim));
 }
 

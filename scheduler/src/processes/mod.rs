@@ -34,6 +34,8 @@ pub use self::locate::WORKER_BIN_VAR;
 
 /// How often the loop checks that worker processes are still running.
 const EXIT_POLL: Duration = Duration::from_millis(50);
+/// How long a worker may stay silent before it is taken for hung (Dask's `worker-ttl`).
+const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(300);
 /// Messages handled before the loop sends what they made ready.
 const MAX_DRAIN: usize = 4096;
 
@@ -71,6 +73,7 @@ pub struct ProcessesScheduler {
     pool: Mutex<Option<Pool>>,
     pids: Arc<Mutex<Vec<u32>>>,
     lost: AtomicUsize,
+    worker_ttl: Duration,
 }
 
 impl std::fmt::Debug for ProcessesScheduler {
@@ -94,6 +97,7 @@ impl ProcessesScheduler {
             pool: Mutex::new(None),
             pids: Arc::new(Mutex::new(Vec::new())),
             lost: AtomicUsize::new(0),
+            worker_ttl: DEFAULT_WORKER_TTL,
         }
     }
 
@@ -101,6 +105,25 @@ impl ProcessesScheduler {
     pub fn with_threads_per_worker(mut self, threads: usize) -> Self {
         self.threads_per_worker = threads.max(1);
         self
+    }
+
+    /// A worker silent this long during a compute (no heartbeat, which it sends every
+    /// second even while busy) is taken for hung: it is killed, replaced, and its work
+    /// redone elsewhere. Default: five minutes, as Dask's `worker-ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = rask_scheduler::ProcessesScheduler::new(2).with_worker_ttl(Duration::from_secs(30));
+    /// assert_eq!(pool.worker_ttl(), Duration::from_secs(30));
+    /// ```
+    pub fn with_worker_ttl(mut self, ttl: Duration) -> Self {
+        self.worker_ttl = ttl;
+        self
+    }
+
+    /// How long a worker may stay silent; see [`with_worker_ttl`](Self::with_worker_ttl).
+    pub fn worker_ttl(&self) -> Duration {
+        self.worker_ttl
     }
 
     /// Workers connect over TCP loopback instead of a Unix socket.
@@ -180,7 +203,8 @@ impl Scheduler for ProcessesScheduler {
         // A panic from here on drops `pool` while unwinding: its workers are shut down.
         pool.ensure(self.workers)?;
         let report = RunReport::begin(graph, &self.name());
-        let result = drive(&mut pool, graph, outputs, report.listened().then(|| report.run()), &self.lost);
+        let events = report.listened().then(|| report.run());
+        let result = drive(&mut pool, graph, outputs, events, self.worker_ttl, &self.lost);
         report.finish(result.is_ok());
         pool.publish_pids();
         if result.is_ok() {
@@ -198,6 +222,7 @@ fn drive(
     graph: &TaskGraph,
     outputs: &[TaskId],
     events: Option<RunId>,
+    ttl: Duration,
     lost: &AtomicUsize,
 ) -> Result<Vec<Value>, SchedulerError> {
     let specs = pool
@@ -209,15 +234,22 @@ fn drive(
     if run.is_done() {
         return Ok(run.results());
     }
-    let result = drive_run(pool, &mut run, events);
+    let result = drive_run(pool, &mut run, events, ttl);
     lost.fetch_add(run.workers_lost(), Ordering::Relaxed);
     result
 }
 
-fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Result<Vec<Value>, SchedulerError> {
+fn drive_run(
+    pool: &mut Pool,
+    run: &mut Run<'_>,
+    events: Option<RunId>,
+    ttl: Duration,
+) -> Result<Vec<Value>, SchedulerError> {
     let mut ids: Vec<u64> = pool.workers.iter().map(|w| w.id).collect();
     let incoming = pool.incoming.clone();
-    let mut comm = ShellComm { pool, broken: Vec::new(), events: events.map(|r| (r, EventBuffer::default())) };
+    let heard = vec![Instant::now(); ids.len()];
+    let events = events.map(|r| (r, EventBuffer::default()));
+    let mut comm = ShellComm { pool, broken: Vec::new(), events, heard };
     run.start(&mut comm)?;
     comm.drop_broken(run)?;
     let mut last_poll = Instant::now();
@@ -240,10 +272,13 @@ fn drive_run(pool: &mut Pool, run: &mut Run<'_>, events: Option<RunId>) -> Resul
         if last_poll.elapsed() >= EXIT_POLL {
             last_poll = Instant::now();
             for w in 0..comm.pool.workers.len() {
-                if comm.pool.workers[w].alive
-                    && let Some(reason) = comm.pool.workers[w].exited()
-                {
+                if !comm.pool.workers[w].alive {
+                    continue;
+                }
+                if let Some(reason) = comm.pool.workers[w].exited() {
                     comm.lose(run, w, &reason)?;
+                } else if comm.heard[w].elapsed() > ttl {
+                    comm.lose(run, w, &format!("silent for {ttl:?}, no heartbeat: taken for hung"))?;
                 }
             }
             if comm.pool.is_joining() {
@@ -268,6 +303,8 @@ struct ShellComm<'p> {
     /// Workers a send failed to, to report lost.
     broken: Vec<(usize, String)>,
     events: Option<(RunId, EventBuffer)>,
+    /// When each worker was last heard from.
+    heard: Vec<Instant>,
 }
 
 impl ShellComm<'_> {
@@ -275,6 +312,7 @@ impl ShellComm<'_> {
         let Some(w) = ids.iter().position(|&i| i == id) else {
             return Ok(()); // A worker of an earlier run, since pruned.
         };
+        self.heard[w] = Instant::now();
         match message {
             Incoming::Message(m) => run.handle(w, m, self),
             Incoming::Closed(reason) => self.lose(run, w, &format!("connection closed: {reason}")),
@@ -307,6 +345,7 @@ impl ShellComm<'_> {
             let index = run.add_worker(spec);
             debug_assert_eq!(index, ids.len(), "the run and the pool number workers alike");
             ids.push(worker.id);
+            self.heard.push(Instant::now());
         }
         self.pool.publish_pids();
         for reason in joined.failed {
