@@ -215,15 +215,20 @@ mod tests {
         assert!(ran.load(Ordering::SeqCst) <= 600);
     }
 
+    /// A job that says it started, then takes 50 ms to set `flag`.
+    fn slow_job(started: std::sync::mpsc::Sender<()>, flag: &AtomicUsize) -> Box<dyn FnOnce() + Send + '_> {
+        Box::new(move || {
+            started.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            flag.store(1, Ordering::SeqCst);
+        })
+    }
+
     #[test]
     fn a_started_job_is_waited_for() {
         let flag = AtomicUsize::new(0);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let job: Box<dyn FnOnce() + Send + '_> = Box::new(|| {
-            tx.send(()).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            flag.store(1, Ordering::SeqCst);
-        });
+        let job = slow_job(tx, &flag);
         // `main` returns only once the job started, so the scope must wait for its end.
         scope(vec![job], || rx.recv().unwrap());
         assert_eq!(flag.load(Ordering::SeqCst), 1);
@@ -253,11 +258,7 @@ mod tests {
     fn a_main_panic_waits_for_started_jobs_then_unwinds() {
         let flag = AtomicUsize::new(0);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let job: Box<dyn FnOnce() + Send + '_> = Box::new(|| {
-            tx.send(()).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            flag.store(1, Ordering::SeqCst);
-        });
+        let job = slow_job(tx, &flag);
         let caught = catch_unwind(AssertUnwindSafe(|| {
             scope(vec![job], || {
                 rx.recv().unwrap();
