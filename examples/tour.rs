@@ -186,8 +186,9 @@ fn dataframes() -> Result<(), Box<dyn Error>> {
     generate_w3(&dir, 400_000, 4, 7)?;
     let df = read_parquet(&dir, ParquetOptions::default())?;
     println!("[dataframes] {df}");
-    // select/filter right after a scan go into the reader: it decodes id, x and y (for the
-    // filter), not s, and skips row groups whose statistics rule the filter out.
+    // Per-row steps after a scan go into the reader: it decodes id, x and y (for the
+    // filter), not s, and skips row groups whose statistics rule the filter out. The
+    // groupby below decodes only id, x and y too.
     let big = df.filter(col("y").gt(lit(0.5)))?.select([col("id"), col("x")])?;
     println!("[dataframes] pushdown: {:?}", big.scan_summary());
     let started = Instant::now();

@@ -236,10 +236,95 @@ fn row_group_skipping_follows_and_or_not_and_renamed_columns() {
     let computed = scan.select([(col("id") + lit(0)).alias("key")]).unwrap().filter(col("key").lt(lit(5))).unwrap();
     assert_eq!(computed.scan_summary().unwrap().row_groups_read, Some(8));
     assert_eq!(computed.compute().unwrap().num_rows(), 5);
-    // Steps that are not select/filter go on top of the scan as map steps.
-    let mapped = scan.with_column((col("id") * lit(2)).alias("id2")).unwrap();
-    assert!(mapped.scan_summary().is_none());
-    assert_eq!(mapped.compute().unwrap().num_columns(), 4);
+    // Through renames and copies made by with_columns, filters still prune row groups.
+    let renamed = scan.rename([("id", "key")]).unwrap().filter(col("key").lt(lit(5))).unwrap();
+    assert_eq!(renamed.scan_summary().unwrap().row_groups_read, Some(1));
+    let copied = scan.with_columns([col("id").alias("k"), (col("id") * lit(2)).alias("id2")]).unwrap();
+    assert_eq!(copied.filter(col("k").gt_eq(lit(35))).unwrap().scan_summary().unwrap().row_groups_read, Some(1));
+    assert_eq!(copied.filter(col("id2").gt_eq(lit(70))).unwrap().scan_summary().unwrap().row_groups_read, Some(8));
+    let mapped = copied.compute().unwrap();
+    assert_eq!(mapped.num_columns(), 5);
+    assert_eq!(
+        mapped.column(4).as_ref(),
+        &arrow::compute::kernels::numeric::mul(&id, &scalar(2)).unwrap() as &dyn Array
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_per_row_step_is_pushed_into_the_scan_and_decodes_only_what_it_needs() {
+    let dir = scratch("steps");
+    let all = data();
+    from_batches(vec![all.slice(0, 13), all.slice(13, 27)]).unwrap().to_parquet(&dir).unwrap();
+    let scan = read_parquet(&dir, ParquetOptions::default()).unwrap();
+    let memory = from_batches(vec![all.clone()]).unwrap();
+    type Chain =
+        fn(&rask_collections::dataframe::DataFrame) -> rask_collections::Result<rask_collections::dataframe::DataFrame>;
+    let chains: Vec<(&str, Chain, Vec<&str>)> = vec![
+        (
+            "with_column then select",
+            |df| df.with_column((col("x") * lit(2.0)).alias("z"))?.select([col("id"), col("z")]),
+            vec!["id", "x"],
+        ),
+        (
+            "rename then select",
+            |df| df.rename([("x", "a"), ("id", "x")])?.select([col("a"), col("x")]),
+            vec!["id", "x"],
+        ),
+        ("drop", |df| df.drop(["s", "t", "d"]), vec!["id", "x", "b", "k"]),
+        // A replaced column keeps its place, so it is decoded even though it is overwritten.
+        (
+            "replace then select",
+            |df| df.with_column((col("k") + lit(1)).alias("x"))?.select([col("id"), col("x")]),
+            vec!["id", "x", "k"],
+        ),
+        (
+            "filter, rename, drop",
+            |df| df.filter(col("x").gt(lit(0.0)))?.rename([("s", "name")])?.drop(["b", "d", "t"]),
+            vec!["id", "x", "s", "k"],
+        ),
+        (
+            "drop then with_column",
+            |df| df.drop(["s"])?.with_column((col("k") * lit(3)).alias("k3"))?.select([col("k3")]),
+            vec!["k"],
+        ),
+    ];
+    for (what, chain, decoded) in chains {
+        let pushed = chain(&scan).unwrap();
+        assert_eq!(
+            pushed.scan_summary().map(|s| s.columns.clone()),
+            Some(decoded.iter().map(|c| c.to_string()).collect()),
+            "{what}"
+        );
+        assert_same(&pushed.compute().unwrap(), &chain(&memory).unwrap().compute().unwrap());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn aggregations_of_a_scan_decode_only_the_columns_they_read() {
+    // Column `s` is declared Int64 but holds words: any task that decodes it fails.
+    let dir = scratch("agg-pruning");
+    let path = dir.join("data.csv");
+    let rows: String = (0..60).map(|i| format!("{},{},word{}\n", i % 4, i as f64 / 2.0, i)).collect();
+    std::fs::write(&path, format!("id,x,s\n{rows}")).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("x", DataType::Float64, true),
+        Field::new("s", DataType::Int64, true),
+    ]));
+    let scan = read_csv(&path, CsvOptions::default().schema(schema)).unwrap();
+    assert!(scan.compute().is_err(), "decoding s fails");
+    let sums = scan.groupby(["id"]).agg([col("x").sum()]).unwrap().compute().unwrap();
+    let expected: Vec<f64> = (0..4).map(|k| (0..60).filter(|i| i % 4 == k).map(|i| i as f64 / 2.0).sum()).collect();
+    assert_eq!(sums.column(1).as_ref(), &Float64Array::from(expected) as &dyn Array);
+    let total = scan.agg([col("x").max()]).unwrap().compute().unwrap();
+    assert_eq!(total.column(0).as_ref(), &Float64Array::from(vec![29.5]) as &dyn Array);
+    let counts = scan.value_counts("id").unwrap().compute().unwrap();
+    assert_eq!(counts.column(1).as_ref(), &Int64Array::from(vec![15, 15, 15, 15]) as &dyn Array);
+    // Reading s on purpose still fails, naming the file.
+    let e = scan.groupby(["id"]).agg([col("s").sum()]).unwrap().compute().unwrap_err().to_string();
+    assert!(e.contains("data.csv"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

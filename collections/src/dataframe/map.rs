@@ -88,6 +88,21 @@ impl Step {
         Ok(Arc::new(Schema::new(fields)))
     }
 
+    /// This step on a batch of `schema` that may lack columns nobody reads: renames and
+    /// drops of absent columns are left out (the others are unchanged).
+    pub(crate) fn restricted_to(&self, schema: &Schema) -> std::borrow::Cow<'_, Step> {
+        let present = |c: &String| schema.field_with_name(c).is_ok();
+        match self {
+            Step::Rename(pairs) if !pairs.iter().all(|(from, _)| present(from)) => {
+                std::borrow::Cow::Owned(Step::Rename(pairs.iter().filter(|(from, _)| present(from)).cloned().collect()))
+            }
+            Step::Drop(columns) if !columns.iter().all(present) => {
+                std::borrow::Cow::Owned(Step::Drop(columns.iter().filter(|c| present(c)).cloned().collect()))
+            }
+            step => std::borrow::Cow::Borrowed(step),
+        }
+    }
+
     /// The step applied to one partition.
     pub fn apply(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
         let columns = |exprs: &[Expr], batch: &RecordBatch| -> Result<Vec<ArrayRef>, String> {

@@ -140,20 +140,24 @@ impl GroupBy {
     /// rules). Mistakes are errors when the graph is built, naming the column and the
     /// schema.
     pub fn agg(&self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
-        let plan = AggPlan::new(self.df.schema(), &self.keys, aggs.into_iter().collect(), self.dropna, self.sort)?;
+        let aggs: Vec<Agg> = aggs.into_iter().collect();
+        // A file scan decodes only the keys and the aggregated columns.
+        let read: Vec<String> = self.keys.iter().cloned().chain(aggs.iter().flat_map(|a| a.input.columns())).collect();
+        let df = self.df.pruned_to(&read)?;
+        let plan = AggPlan::new(df.schema(), &self.keys, aggs, self.dropna, self.sort)?;
         if self.split_every < 2 {
             return Err(Error::Schema(format!("split_every must be at least 2, not {}", self.split_every)));
         }
-        let chunks = |known| chunk_layer(&self.df, &plan, known);
-        match strategy(&self.df, self.split_out, plan.nkeys() > 0, AUTO_SHUFFLE_GROUPS, chunks)? {
+        let chunks = |known| chunk_layer(&df, &plan, known);
+        match strategy(&df, self.split_out, plan.nkeys() > 0, AUTO_SHUFFLE_GROUPS, chunks)? {
             Strategy::Tree(known) => {
                 let combine = |finish| -> (Arc<dyn Op>, SchemaRef) {
                     let schema = if finish { plan.output_schema() } else { plan.partial_schema() };
                     (Arc::new(GroupbyCombine { plan: plan.clone(), finish }), schema)
                 };
-                Ok(tree_reduce("groupby", chunk_layer(&self.df, &plan, known), self.split_every, combine))
+                Ok(tree_reduce("groupby", chunk_layer(&df, &plan, known), self.split_every, combine))
             }
-            Strategy::Shuffle(n) => shuffled(&self.df, &plan, n),
+            Strategy::Shuffle(n) => shuffled(&df, &plan, n),
         }
     }
 }

@@ -88,8 +88,9 @@ impl CsvOptions {
 
 /// A lazy dataframe of CSV files: a file, a directory of `.csv` files, a glob pattern, or
 /// a list of them (see [`Paths`]). The schema is given or inferred from the first file
-/// now; a missing file or a bad pattern is an error naming it. `select` and `filter`
-/// applied directly to the result are pushed into the scan: only the columns they need are
+/// now; a missing file or a bad pattern is an error naming it. Per-row steps
+/// applied to the result (`select`, `filter`, `with_columns`, `rename`, `drop`) are pushed
+/// into the scan, and aggregations prune it: only the columns they need are
 /// parsed. One partition per file, large files split on line boundaries (see the module
 /// docs of `dataframe::io::csv`).
 ///

@@ -3,8 +3,9 @@
 //!
 //! - [`read_parquet`] and [`read_csv`] read files, directories or glob patterns
 //!   ([`Paths`]); the schema is known when the dataframe is built (parquet footers, or
-//!   CSV inference on the first file). `select` and `filter` applied directly to what they
-//!   return are pushed into the scan ([`ScanSummary`] shows what is read).
+//!   CSV inference on the first file). Per-row steps on what they return (`select`,
+//!   `filter`, `with_columns`, `rename`, `drop`) are pushed into the scan, and aggregations
+//!   prune it to the columns they read ([`ScanSummary`] shows what is read).
 //! - [`DataFrame::to_parquet`](super::DataFrame::to_parquet) and
 //!   [`DataFrame::to_csv`](super::DataFrame::to_csv) write `part-{i}` files, each by its
 //!   partition's task: the frame is never gathered.

@@ -69,9 +69,10 @@ impl ParquetOptions {
 /// A lazy dataframe of parquet files: a file, a directory of `.parquet` files, a glob
 /// pattern, or a list of them (see [`Paths`]). The footers are read now: the schema comes
 /// from them (all files must agree), and a missing file, a bad pattern or a file that is
-/// not parquet is an error naming it. `select` and `filter` applied directly to the result
-/// are pushed into the scan: only the columns they need are decoded, and row groups whose
-/// statistics rule the filter out are not read ([`DataFrame::scan_summary`] shows what is
+/// not parquet is an error naming it. Per-row steps applied to the result (`select`,
+/// `filter`, `with_columns`, `rename`, `drop`) are pushed into the scan, and aggregations
+/// prune it: only the columns they need are decoded, and row groups whose statistics rule
+/// the filters out are not read ([`DataFrame::scan_summary`] shows what is
 /// read). Partitions follow the row groups (see the module docs of `dataframe::io::parquet`).
 ///
 /// ```

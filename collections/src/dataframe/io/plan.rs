@@ -42,6 +42,23 @@ pub struct ReadPlan {
     pub schema: SchemaRef,
 }
 
+/// The columns a step reads to give the columns `after` needed from it.
+///
+/// A column that `with_columns` replaces stays needed if it was: decoding it keeps it at
+/// its place in the column order, which the plan's schema fixes.
+fn needed_before(step: &Step, after: Vec<String>) -> Vec<String> {
+    match step {
+        Step::Select(exprs) => exprs.iter().flat_map(Expr::columns).collect(),
+        Step::Filter(predicate) => after.into_iter().chain(predicate.columns()).collect(),
+        Step::WithColumns(exprs) => after.into_iter().chain(exprs.iter().flat_map(Expr::columns)).collect(),
+        Step::Rename(pairs) => after
+            .into_iter()
+            .map(|name| pairs.iter().find(|(_, to)| *to == name).map_or(name, |(from, _)| from.clone()))
+            .collect(),
+        Step::Drop(_) => after,
+    }
+}
+
 impl ReadPlan {
     /// The plan applying `steps` to files of `file_schema`, giving `schema`.
     pub(crate) fn new(file_schema: &Schema, steps: Vec<Step>, schema: SchemaRef) -> ReadPlan {
@@ -51,11 +68,7 @@ impl ReadPlan {
             if i + 1 < steps.len() {
                 keep[i] = Some(needed.clone());
             }
-            needed = match step {
-                Step::Select(exprs) => exprs.iter().flat_map(Expr::columns).collect(),
-                Step::Filter(predicate) => needed.into_iter().chain(predicate.columns()).collect(),
-                _ => file_schema.fields().iter().map(|f| f.name().clone()).collect(),
-            };
+            needed = needed_before(step, needed);
         }
         let needed: HashSet<String> = needed.into_iter().collect();
         let mut columns: Vec<usize> = file_schema
@@ -159,6 +172,8 @@ impl ReadPlan {
                     filter_record_batch(&batch, &mask).map_err(|e| e.to_string())?
                 }
                 step => {
+                    // Renames and drops of columns not decoded (nobody reads them) are moot.
+                    let step = step.restricted_to(&batch.schema());
                     let schema = step.output_schema(&batch.schema()).map_err(|e| e.to_string())?;
                     step.apply(batch, &schema)?
                 }
@@ -204,7 +219,32 @@ impl ReadPlan {
                         })
                         .collect()
                 }
-                _ => names.clear(),
+                Step::WithColumns(exprs) => {
+                    // Evaluated side by side: every expression reads the names before the step.
+                    let made: Vec<(String, Option<String>)> = exprs
+                        .iter()
+                        .map(|e| match plain_column(e) {
+                            Some((name, source)) => (name.to_string(), names.get(source).cloned()),
+                            None => (e.output_name(), None),
+                        })
+                        .collect();
+                    for (name, file_column) in made {
+                        match file_column {
+                            Some(f) => names.insert(name, f),
+                            None => names.remove(&name),
+                        };
+                    }
+                }
+                Step::Rename(pairs) => {
+                    names = names
+                        .into_iter()
+                        .map(|(name, f)| match pairs.iter().find(|(from, _)| *from == name) {
+                            Some((_, to)) => (to.clone(), f),
+                            None => (name, f),
+                        })
+                        .collect()
+                }
+                Step::Drop(columns) => names.retain(|name, _| !columns.contains(name)),
             }
         }
         filters

@@ -1,10 +1,12 @@
-//! File scans that absorb `select` and `filter`: projection and predicate pushdown.
+//! File scans that absorb per-row steps: projection and predicate pushdown.
 //!
 //! A dataframe made by a reader remembers its [`Scan`]: the files' [`Source`] and the
-//! steps pushed into it so far. `select` or `filter` on such a dataframe does not add a map
-//! step; it builds a new scan with one more step, whose tasks decode only the columns the
-//! steps need (and, for parquet, only the row groups whose statistics let the filters
-//! pass). The steps still run, in the read task, right after decoding ([`ReadPlan`]).
+//! steps pushed into it so far. A per-row step on such a dataframe (`select`, `filter`,
+//! `with_columns`, `rename`, `drop`) does not add a map step; it builds a new scan with one
+//! more step, whose tasks decode only the columns the steps need (and, for parquet, only
+//! the row groups whose statistics let the filters pass). The steps still run, in the read
+//! task, right after decoding ([`ReadPlan`]). Aggregations prune the scan to the columns
+//! they read the same way ([`DataFrame::pruned_to`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -99,20 +101,35 @@ pub(crate) fn scan_dataframe(source: Arc<dyn Source>, steps: Vec<Step>) -> Resul
 }
 
 impl DataFrame {
-    /// The same scan with `step` pushed into it, when this dataframe is a scan and the step
-    /// a `select` or `filter`.
+    /// The same scan with `step` pushed into it, when this dataframe is a scan.
     pub(crate) fn push_into_scan(&self, step: &Step) -> Result<Option<DataFrame>> {
         let Some(scan) = &self.scan else { return Ok(None) };
-        if !matches!(step, Step::Select(_) | Step::Filter(_)) {
-            return Ok(None);
-        }
         let mut steps = scan.steps.clone();
         steps.push(step.clone());
         scan_dataframe(scan.source.clone(), steps).map(Some)
     }
 
+    /// This dataframe with only `columns` (in its own column order) when it is a scan that
+    /// decodes more than them, so that the scan decodes only those; otherwise itself. For
+    /// operations that read only some columns (aggregations): they are built on the result.
+    /// Names that are not columns leave it whole, for the operation to report.
+    pub(crate) fn pruned_to(&self, columns: &[String]) -> Result<DataFrame> {
+        let schema = self.schema();
+        let all_known = columns.iter().all(|c| schema.field_with_name(c).is_ok());
+        let keep: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .filter(|f| columns.contains(f.name()))
+            .map(|f| Expr::Column(f.name().clone()))
+            .collect();
+        if self.scan.is_none() || !all_known || keep.is_empty() || keep.len() == schema.fields().len() {
+            return Ok(self.clone());
+        }
+        self.select(keep)
+    }
+
     /// What this dataframe reads, if it is a file scan (`read_parquet`/`read_csv`, with
-    /// any `select` and `filter` applied directly to it); see [`ScanSummary`].
+    /// any per-row steps applied to it); see [`ScanSummary`].
     pub fn scan_summary(&self) -> Option<&ScanSummary> {
         self.scan.as_ref().map(|s| &s.summary)
     }
