@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use rask_collections::dataframe::{
-    CsvOptions, ParquetOptions, col, from_arrays, from_batches, io::generate_w3, lit, read_csv, read_parquet,
+    CsvOptions, Join, ParquetOptions, col, from_arrays, from_batches, io::generate_w3, lit, read_csv, read_parquet,
 };
 
 /// A fresh directory for one test.
@@ -322,6 +322,32 @@ fn aggregations_of_a_scan_decode_only_the_columns_they_read() {
     assert_eq!(total.column(0).as_ref(), &Float64Array::from(vec![29.5]) as &dyn Array);
     let counts = scan.value_counts("id").unwrap().compute().unwrap();
     assert_eq!(counts.column(1).as_ref(), &Int64Array::from(vec![15, 15, 15, 15]) as &dyn Array);
+    // Through a join: the scan side decodes only the key and the grouped column, and the
+    // other side's extra column is pruned too; results match the join of in-memory frames.
+    let lookup = from_arrays(
+        vec![
+            ("id", Arc::new(Int64Array::from(vec![0, 1, 2])) as ArrayRef),
+            ("label", Arc::new(StringArray::from(vec!["zero", "one", "two"])) as ArrayRef),
+            ("x", Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5])) as ArrayRef),
+        ],
+        1,
+    )
+    .unwrap();
+    let joined = scan.join(&lookup, Join::on(["id"])).unwrap();
+    assert!(joined.compute().is_err(), "the whole join decodes s");
+    let by_label = joined.groupby(["label"]).agg([col("x").sum(), col("x_right").max()]).unwrap().compute().unwrap();
+    let memory_left = scan.select([col("id"), col("x")]).unwrap().compute().unwrap();
+    let memory = from_batches(vec![memory_left])
+        .unwrap()
+        .join(&lookup, Join::on(["id"]))
+        .unwrap()
+        .groupby(["label"])
+        .agg([col("x").sum(), col("x_right").max()])
+        .unwrap()
+        .compute()
+        .unwrap();
+    assert_same(&by_label, &memory);
+    assert_eq!(by_label.num_rows(), 3);
     // Reading s on purpose still fails, naming the file.
     let e = scan.groupby(["id"]).agg([col("s").sum()]).unwrap().compute().unwrap_err().to_string();
     assert!(e.contains("data.csv"), "{e}");

@@ -72,6 +72,9 @@ pub struct DataFrame {
     /// The file scan this dataframe is, if it is one: `select`/`filter` then build a new
     /// scan reading fewer columns and row groups (see [`io`]).
     scan: Option<Arc<io::Scan>>,
+    /// The join this dataframe is, if it is one: pruning it to some columns prunes its
+    /// sides (see [`DataFrame::pruned_to`]).
+    joined: Option<Arc<join::Joined>>,
 }
 
 impl DataFrame {
@@ -84,7 +87,7 @@ impl DataFrame {
         token: Token,
         layer: Arc<Layer>,
     ) -> Self {
-        DataFrame { schema, npartitions, group, token, layer, scan: None }
+        DataFrame { schema, npartitions, group, token, layer, scan: None, joined: None }
     }
 
     /// The schema every partition has.

@@ -110,9 +110,10 @@ impl DataFrame {
     }
 
     /// This dataframe with only `columns` (in its own column order) when it is a scan that
-    /// decodes more than them, so that the scan decodes only those; otherwise itself. For
-    /// operations that read only some columns (aggregations): they are built on the result.
-    /// Names that are not columns leave it whole, for the operation to report.
+    /// decodes more than them, so that the scan decodes only those, or a join whose sides
+    /// can be pruned so (recursively); otherwise itself. For operations that read only
+    /// some columns (aggregations): they are built on the result. Names that are not
+    /// columns leave it whole, for the operation to report.
     pub(crate) fn pruned_to(&self, columns: &[String]) -> Result<DataFrame> {
         let schema = self.schema();
         let all_known = columns.iter().all(|c| schema.field_with_name(c).is_ok());
@@ -122,10 +123,16 @@ impl DataFrame {
             .filter(|f| columns.contains(f.name()))
             .map(|f| Expr::Column(f.name().clone()))
             .collect();
-        if self.scan.is_none() || !all_known || keep.is_empty() || keep.len() == schema.fields().len() {
+        if !all_known || keep.is_empty() || keep.len() == schema.fields().len() {
             return Ok(self.clone());
         }
-        self.select(keep)
+        if self.scan.is_some() {
+            return self.select(keep);
+        }
+        match &self.joined {
+            Some(joined) => Ok(joined.pruned_to(&keep)?.unwrap_or_else(|| self.clone())),
+            None => Ok(self.clone()),
+        }
     }
 
     /// What this dataframe reads, if it is a file scan (`read_parquet`/`read_csv`, with

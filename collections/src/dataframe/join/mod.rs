@@ -221,7 +221,13 @@ impl DataFrame {
     /// assert!(orders.join(&lookup, Join::on(["nope"])).unwrap_err().to_string().contains("nope"));
     /// ```
     pub fn join(&self, other: &DataFrame, join: Join) -> Result<DataFrame> {
-        let plan = JoinPlan::new(self.schema(), other.schema(), &join)?;
+        let mut joined = self.join_layers(other, &join)?;
+        joined.joined = Some(Arc::new(Joined { left: self.clone(), right: other.clone(), join }));
+        Ok(joined)
+    }
+
+    fn join_layers(&self, other: &DataFrame, join: &Join) -> Result<DataFrame> {
+        let plan = JoinPlan::new(self.schema(), other.schema(), join)?;
         let all = |df: &DataFrame| (0..df.npartitions()).map(|i| ArgSpec::Key(df.partition_key(i))).collect::<Vec<_>>();
         match join.route(self.npartitions(), other.npartitions())? {
             Route::BroadcastRight => Ok(join_layer(self, other, plan, Route::BroadcastRight, |i| {
@@ -238,6 +244,45 @@ impl DataFrame {
                 }))
             }
         }
+    }
+}
+
+/// What a join dataframe was made of, to rebuild it from pruned sides.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    left: DataFrame,
+    right: DataFrame,
+    join: Join,
+}
+
+impl Joined {
+    /// The join of the sides pruned to what the output columns `keep` (and the keys) need,
+    /// then `keep` selected; `None` when neither side gets any narrower. A column named
+    /// alike on both sides is kept on both, so that output names (suffixes) stay the same.
+    pub(crate) fn pruned_to(&self, keep: &[Expr]) -> Result<Option<DataFrame>> {
+        let plan = JoinPlan::new(self.left.schema(), self.right.schema(), &self.join)?;
+        let (mut left, mut right) = (plan.left_on.clone(), plan.right_on.clone());
+        let kept = |name: &str| keep.iter().any(|e| e.output_name() == name);
+        for (field, origin) in plan.schema.fields().iter().zip(&plan.columns) {
+            if !kept(field.name()) {
+                continue;
+            }
+            match origin {
+                OutputColumn::Left(c) => left.push(c.clone()),
+                OutputColumn::Right(c) => right.push(c.clone()),
+                OutputColumn::Key { .. } => {} // keys are kept anyway
+            }
+        }
+        let names = |df: &DataFrame| df.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+        let (left_names, right_names) = (names(&self.left), names(&self.right));
+        left.extend(left_names.iter().filter(|c| right_names.contains(c)).cloned());
+        right.extend(right_names.iter().filter(|c| left_names.contains(c)).cloned());
+        let pruned_left = self.left.pruned_to(&left)?;
+        let pruned_right = self.right.pruned_to(&right)?;
+        if pruned_left.token() == self.left.token() && pruned_right.token() == self.right.token() {
+            return Ok(None);
+        }
+        pruned_left.join(&pruned_right, self.join.clone())?.select(keep.to_vec()).map(Some)
     }
 }
 
