@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::{StreamDecoder, StreamReader};
-use arrow_ipc::writer::StreamWriter;
+use arrow_ipc::writer::StreamEncoder;
 use serde::de::Error as _;
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -37,12 +37,32 @@ impl Batch {
 
     /// The batch as an Arrow IPC stream.
     pub fn to_ipc(&self) -> Result<Vec<u8>, arrow_schema::ArrowError> {
-        let mut out = Vec::with_capacity(self.nbytes() + 512);
-        let mut writer = StreamWriter::try_new(&mut out, self.0.schema_ref())?;
-        writer.write(&self.0)?;
-        writer.finish()?;
-        drop(writer);
+        let pieces = self.to_ipc_buffers()?;
+        let mut out = Vec::with_capacity(pieces.iter().map(|p| p.len()).sum());
+        for piece in &pieces {
+            out.extend_from_slice(piece.as_slice());
+        }
         Ok(out)
+    }
+
+    /// The batch as an Arrow IPC stream in pieces, to write in order: the framing, and the
+    /// columns' own buffers where they need no re-encoding (no copy of the data).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Int64Array, RecordBatch};
+    /// use rask_graph::Batch;
+    /// let batch = Batch::new(RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![1, 2])) as _)]).unwrap());
+    /// let pieces = batch.to_ipc_buffers().unwrap();
+    /// let stream: Vec<u8> = pieces.iter().flat_map(|p| p.as_slice()).copied().collect();
+    /// assert_eq!(stream, batch.to_ipc().unwrap());
+    /// assert_eq!(Batch::from_ipc(&stream).unwrap(), batch);
+    /// ```
+    pub fn to_ipc_buffers(&self) -> Result<Vec<arrow_buffer::Buffer>, arrow_schema::ArrowError> {
+        let mut encoder = StreamEncoder::try_new(self.0.schema_ref())?;
+        let mut pieces = encoder.encode(&self.0)?;
+        pieces.extend(encoder.finish()?);
+        Ok(pieces)
     }
 
     /// Reads a batch back from an Arrow IPC stream holding exactly one batch. Malformed

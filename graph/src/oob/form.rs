@@ -195,11 +195,13 @@ impl<'de> Deserialize<'de> for Shape {
 
 /// Serializes a batch's IPC stream as a payload.
 pub(crate) fn serialize_batch<S: Serializer>(batch: &Batch, s: S) -> Result<S::Ok, S::Error> {
-    let ipc = batch.to_ipc().map_err(S::Error::custom)?;
-    if ipc.len() <= INLINE_MAX {
-        return Payload::Inline(Cow::Borrowed(&ipc)).serialize(s);
+    let pieces = batch.to_ipc_buffers().map_err(S::Error::custom)?;
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    if len <= INLINE_MAX {
+        let ipc: Vec<u8> = pieces.iter().flat_map(|p| p.as_slice()).copied().collect();
+        return Payload::Inline(Cow::Owned(ipc)).serialize(s);
     }
-    Payload::Buffer(register(SendData::Arrow(ipc)).map_err(S::Error::custom)?).serialize(s)
+    Payload::Buffer(register(SendData::Arrow(pieces)).map_err(S::Error::custom)?).serialize(s)
 }
 
 /// Reads a batch's payload back; an out-of-band stream is decoded without copying its

@@ -26,7 +26,8 @@
 //! let received = buffers
 //!     .iter()
 //!     .map(|b| {
-//!         let mut bytes = b.bytes();
+//!         let all = b.to_vec();
+//!         let mut bytes = all.as_slice();
 //!         oob::RecvBuffer::fill(b.kind(), bytes.len(), |piece| {
 //!             let (head, rest) = bytes.split_at(piece.len());
 //!             piece.copy_from_slice(head);
@@ -133,7 +134,8 @@ enum SendData {
     /// A block in C or Fortran order (contiguous, whichever it is).
     Array(ArrayChunk),
     Bytes(Arc<[u8]>),
-    Arrow(Vec<u8>),
+    /// An Arrow IPC stream in pieces: its framing, and the batch's own column buffers.
+    Arrow(Vec<arrow_buffer::Buffer>),
 }
 
 impl SendBuffer {
@@ -146,13 +148,34 @@ impl SendBuffer {
         }
     }
 
-    /// The bytes to send: the block's own memory, not a copy.
-    pub fn bytes(&self) -> &[u8] {
+    /// The bytes to send, in order: the value's own memory, not a copy (an array block or
+    /// byte string is one piece; a record batch's IPC stream is its framing interleaved
+    /// with the columns' buffers).
+    pub fn pieces(&self) -> Vec<&[u8]> {
         match &self.0 {
-            SendData::Array(chunk) => form::contiguous_bytes(chunk),
-            SendData::Bytes(bytes) => bytes,
-            SendData::Arrow(bytes) => bytes,
+            SendData::Array(chunk) => vec![form::contiguous_bytes(chunk)],
+            SendData::Bytes(bytes) => vec![bytes],
+            SendData::Arrow(buffers) => buffers.iter().map(|b| b.as_slice()).collect(),
         }
+    }
+
+    /// How many bytes [`pieces`](Self::pieces) hold in all.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            SendData::Array(chunk) => form::contiguous_bytes(chunk).len(),
+            SendData::Bytes(bytes) => bytes.len(),
+            SendData::Arrow(buffers) => buffers.iter().map(|b| b.len()).sum(),
+        }
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All the bytes in one piece (a copy when there are several).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces().concat()
     }
 }
 

@@ -35,11 +35,10 @@ pub fn write_message<W: Write, M: Serialize + ?Sized>(writer: &mut W, message: &
     let count = u32::try_from(buffers.len()).map_err(|_| WireError::Encode("more than 2^32 buffers".into()))?;
     head.reserve(buffers.len() * ENTRY + 8);
     for buffer in &buffers {
-        Entry { kind: buffer.kind().code(), len: buffer.bytes().len() as u64 }.encode(&mut head);
+        Entry { kind: buffer.kind().code(), len: buffer.len() as u64 }.encode(&mut head);
     }
     head.resize(head.len() + padding(head.len() as u64) as usize, 0);
-    let body = (head.len() - 8) as u64
-        + buffers.iter().map(|b| b.bytes().len() as u64 + padding(b.bytes().len() as u64)).sum::<u64>();
+    let body = (head.len() - 8) as u64 + buffers.iter().map(|b| b.len() as u64 + padding(b.len() as u64)).sum::<u64>();
     if body > MAX_FRAME_BYTES {
         return Err(WireError::Oversized { len: body, max: MAX_FRAME_BYTES });
     }
@@ -49,9 +48,8 @@ pub fn write_message<W: Write, M: Serialize + ?Sized>(writer: &mut W, message: &
     let mut slices = Vec::with_capacity(1 + 2 * buffers.len());
     slices.push(IoSlice::new(&head));
     for buffer in &buffers {
-        let bytes = buffer.bytes();
-        slices.push(IoSlice::new(bytes));
-        let pad = padding(bytes.len() as u64) as usize;
+        slices.extend(buffer.pieces().into_iter().map(IoSlice::new));
+        let pad = padding(buffer.len() as u64) as usize;
         if pad > 0 {
             slices.push(IoSlice::new(&ZEROS[..pad]));
         }

@@ -184,7 +184,22 @@ fn over(address: &str) {
     let block = Value::Array(ArrayChunk::F64(Arc::new(
         ArrayD::from_shape_fn(IxDyn(&[2000, 1875]), |i| (i[0] * 3 + i[1]) as f64).reversed_axes(),
     )));
-    let message = FromWorker::Values(vec![(key(0), Some(block)), (key(1), Some(Value::Batch(batch(50_000))))]);
+    // A batch sent as its columns' own buffers: 700 string columns with nulls are more
+    // pieces than one vectored write takes (IOV_MAX, 1024), and a slice starts mid-buffer.
+    let wide: Vec<(String, arrow_array::ArrayRef)> = (0..700)
+        .map(|c| {
+            let column: StringArray = (0..300).map(|i| ((i + c) % 4 != 0).then(|| format!("{c}:{i}"))).collect();
+            (format!("c{c}"), Arc::new(column) as arrow_array::ArrayRef)
+        })
+        .collect();
+    let wide = RecordBatch::try_from_iter(wide).unwrap().slice(17, 250);
+    let sliced = batch(50_000).0.slice(1234, 30_000);
+    let message = FromWorker::Values(vec![
+        (key(0), Some(block)),
+        (key(1), Some(Value::Batch(batch(50_000)))),
+        (key(2), Some(Value::Batch(Batch::new(wide)))),
+        (key(3), Some(Value::Batch(Batch::new(sliced)))),
+    ]);
     let expected = match &message {
         FromWorker::Values(v) => v.clone(),
         _ => unreachable!(),
