@@ -7,7 +7,7 @@
 //! (dtype, shape, memory order, buffer index) and registers its block as a
 //! [`SendBuffer`]; so do a [`Value::Bytes`](crate::Value::Bytes) (its bytes) and a
 //! [`Batch`](crate::Batch) (its Arrow IPC stream). The writer then sends the buffers'
-//! memory ([`SendBuffer::bytes`]) after the header. A reader receives each buffer into
+//! memory ([`SendBuffer::pieces`]) after the header. A reader receives each buffer into
 //! typed memory ([`RecvBuffer::fill`]) and deserializes the header inside
 //! [`with_buffers`], where each placeholder takes its buffer back.
 //!
