@@ -224,7 +224,9 @@ fn a_hung_worker_is_taken_for_lost_once_silent_beyond_its_ttl() {
     assert!(std::process::Command::new("kill").args(["-STOP", &victim.to_string()]).status().unwrap().success());
     let got = run.join().unwrap().unwrap();
     assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
-    assert_eq!(pool.workers_lost(), 1);
+    // At least the frozen one (a healthy worker starved of CPU for 3 s on a loaded machine
+    // would be given up on too, and the result would still be right).
+    assert!(pool.workers_lost() >= 1);
     // It was last heard at most a heartbeat (1 s) before it froze.
     assert!(frozen.elapsed() >= ttl - Duration::from_secs(1), "lost before its ttl ran out");
     assert!(process_is_gone(victim), "the frozen worker was killed and reaped");
