@@ -252,6 +252,48 @@ fn row_group_skipping_follows_and_or_not_and_renamed_columns() {
 }
 
 #[test]
+fn filters_after_a_join_reach_the_scan_under_it_when_they_commute() {
+    use rask_collections::dataframe::How;
+    let (dir, all) = sorted_files("join-filter");
+    let scan = read_parquet(&dir, ParquetOptions::default()).unwrap();
+    assert_eq!(scan.npartitions(), 8);
+    let lookup = from_arrays(
+        vec![
+            ("id", Arc::new(Int64Array::from_iter_values((0..40).step_by(2))) as ArrayRef),
+            ("w", Arc::new(Float64Array::from_iter((0..20).map(|i| (i % 4 != 1).then_some(i as f64)))) as ArrayRef),
+        ],
+        1,
+    )
+    .unwrap();
+    let memory = from_batches(vec![all]).unwrap();
+    // (predicate, how, partitions of the result: fewer when the scan skips row groups)
+    let cases = [
+        (col("id").lt(lit(5)), How::Inner, 1),
+        (col("id").gt_eq(lit(35)), How::Left, 1),
+        // x = id / 2, s = "s{id}": ids 21 to 29, row groups 4 and 5.
+        (col("x").gt(lit(10.0)) & col("s").lt(lit("s30")), How::Inner, 2),
+        (col("w").gt(lit(3.0)), How::Inner, 8),
+        // Not commuting: a right column after a left join (its nulls), a key of an outer
+        // join, columns of both sides.
+        (col("w").is_null(), How::Left, 8),
+        (col("id").lt(lit(5)), How::Outer, 8),
+        (col("id").lt(lit(5)) & col("w").gt(lit(1.0)), How::Inner, 8),
+    ];
+    for (predicate, how, partitions) in cases {
+        let join = Join::on(["id"]).how(how);
+        let pushed = scan.join(&lookup, join.clone()).unwrap().filter(predicate.clone()).unwrap();
+        assert_eq!(pushed.npartitions(), partitions, "{predicate} after a {how:?} join");
+        let expected = memory.join(&lookup, join).unwrap().filter(predicate.clone()).unwrap().compute().unwrap();
+        let sort = |b: RecordBatch| {
+            let order = arrow::compute::sort_to_indices(b.column(0), None, None).unwrap();
+            arrow::compute::take_record_batch(&b, &order).unwrap()
+        };
+        assert_same(&sort(pushed.compute().unwrap()), &sort(expected));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn every_per_row_step_is_pushed_into_the_scan_and_decodes_only_what_it_needs() {
     let dir = scratch("steps");
     let all = data();

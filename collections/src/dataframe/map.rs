@@ -197,6 +197,11 @@ impl DataFrame {
         if let Some(scan) = self.push_into_scan(&step)? {
             return Ok(scan);
         }
+        if let (Step::Filter(predicate), Some(joined)) = (&step, &self.joined)
+            && let Some(filtered_first) = joined.filter_first(predicate)?
+        {
+            return Ok(filtered_first);
+        }
         let schema = step.output_schema(&self.schema)?;
         let token = Token::of(&format!("{step:?}"));
         let op: Arc<dyn Op> = Arc::new(MapPartition { steps: vec![step] });

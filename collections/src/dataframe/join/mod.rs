@@ -286,6 +286,55 @@ impl Joined {
     }
 }
 
+impl Joined {
+    /// The join with `predicate` applied to one side first, when it reads only that
+    /// side's columns under their own names (or a key holding the left value, of the
+    /// left key's type) and the join passes that side's rows through unchanged: the left
+    /// side of an inner or left join, the right side of an inner or right join. Then a
+    /// filter right after a join reaches a scan under it (fewer row groups, fewer rows
+    /// joined). `None` otherwise.
+    pub(crate) fn filter_first(&self, predicate: &Expr) -> Result<Option<DataFrame>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Side {
+            Left,
+            Right,
+        }
+        let plan = JoinPlan::new(self.left.schema(), self.right.schema(), &self.join)?;
+        let mut side = None;
+        for c in predicate.columns() {
+            let Ok(i) = plan.schema.index_of(&c) else { return Ok(None) };
+            let of_left_type = |name: &str| {
+                self.left
+                    .schema()
+                    .field_with_name(name)
+                    .is_ok_and(|f| f.data_type() == plan.schema.field(i).data_type())
+            };
+            let this = match &plan.columns[i] {
+                OutputColumn::Left(name) if *name == c => Side::Left,
+                OutputColumn::Right(name) if *name == c => Side::Right,
+                OutputColumn::Key { left, .. } if *left == c && self.join.how != How::Outer && of_left_type(left) => {
+                    Side::Left
+                }
+                _ => return Ok(None),
+            };
+            if side.is_some_and(|s| s != this) {
+                return Ok(None);
+            }
+            side = Some(this);
+        }
+        let join = self.join.clone();
+        match (side, self.join.how) {
+            (Some(Side::Left), How::Inner | How::Left) => {
+                self.left.filter(predicate.clone())?.join(&self.right, join).map(Some)
+            }
+            (Some(Side::Right), How::Inner | How::Right) => {
+                self.left.join(&self.right.filter(predicate.clone())?, join).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The dataframe of join tasks over `left` and `right`, one per output partition; `args(i)`
 /// lists the left partitions task `i` reads, then the right ones.
 fn join_layer(
