@@ -81,3 +81,23 @@ fn chunks_that_do_not_fit_are_errors_at_build_time() {
     let err = array::ones::<i32>(&[3], [0]).unwrap_err().to_string();
     assert!(err.contains("chunk size 0"), "{err}");
 }
+
+#[test]
+fn chunkings_of_too_many_blocks_are_errors_not_allocations() {
+    // Counted before anything is built: these would need terabytes of block indices.
+    let cases: Vec<(Vec<usize>, ChunkSpec)> = vec![
+        (vec![usize::MAX, 2], ChunkSpec::uniform(&[10, 2])),
+        (vec![1 << 40], ChunkSpec::uniform(&[1])),
+        (vec![1 << 20, 1 << 20], ChunkSpec::uniform(&[64, 64])),
+    ];
+    for (shape, chunks) in cases {
+        let e = array::zeros::<f64>(&shape, chunks.clone()).unwrap_err().to_string();
+        assert!(e.contains("blocks") && e.contains(&array::MAX_BLOCKS.to_string()), "{e}");
+        assert!(array::random::random(1, &shape, chunks).is_err());
+    }
+    // Explicit sizes whose sum overflows are a mismatch, not a panic.
+    let e = array::zeros::<f64>(&[10], ChunkSpec::explicit(vec![vec![usize::MAX, 11]])).unwrap_err().to_string();
+    assert!(e.contains("sum to more than 2^64"), "{e}");
+    // Just under the limit is fine (nothing is computed).
+    assert_eq!(array::zeros::<f64>(&[10_000, 10_000], [1, 100]).unwrap().numblocks(), vec![10_000, 100]);
+}

@@ -131,3 +131,26 @@ fn integer_division_is_true_division_and_literals_adopt_the_column_type() {
     let batch = out.compute().unwrap();
     assert_eq!(batch.column(0).as_ref(), &Float64Array::from(vec![3.5, -3.5, 1.5]) as &dyn Array);
 }
+
+#[test]
+fn partition_counts_beyond_the_limit_are_errors_not_allocations() {
+    use rask_collections::dataframe::MAX_PARTITIONS;
+    let x = || vec![("x", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef)];
+    let df = from_arrays(x(), 2).unwrap();
+    let too_many = MAX_PARTITIONS + 1;
+    for e in [
+        from_arrays(x(), too_many).unwrap_err(),
+        from_arrays(x(), usize::MAX).unwrap_err(),
+        df.repartition(usize::MAX).unwrap_err(),
+        df.shuffle(&["x"], too_many).unwrap_err(),
+        // Fewer outputs than the limit, but outputs × inputs edges beyond it.
+        df.shuffle(&["x"], MAX_PARTITIONS / 2 + 1).unwrap_err(),
+        df.sort_by(rask_collections::dataframe::Sort::by(["x"]).npartitions(usize::MAX)).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains(&MAX_PARTITIONS.to_string()), "{e}");
+    }
+    for e in [from_arrays(x(), 0).unwrap_err(), df.repartition(0).unwrap_err(), df.shuffle(&["x"], 0).unwrap_err()] {
+        assert!(e.to_string().contains("at least one partition"), "{e}");
+    }
+    assert_eq!(df.repartition(1000).unwrap().compute().unwrap().num_rows(), 3);
+}

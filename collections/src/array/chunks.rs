@@ -40,8 +40,17 @@ impl ChunkSpec {
     }
 
     /// The block sizes along each axis of an array of `shape`, or an error naming the shape
-    /// and the chunks that do not fit it.
+    /// and the chunks that do not fit it, or that would make more than [`MAX_BLOCKS`]
+    /// blocks.
+    ///
+    /// ```
+    /// use rask_collections::array::ChunkSpec;
+    /// assert_eq!(ChunkSpec::uniform(&[4]).resolve(&[10]).unwrap(), vec![vec![4, 4, 2]]);
+    /// let e = ChunkSpec::uniform(&[10, 2]).resolve(&[usize::MAX, 2]).unwrap_err().to_string();
+    /// assert!(e.contains("blocks"), "{e}");
+    /// ```
     pub fn resolve(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>> {
+        self.check_block_count(shape)?;
         match self {
             ChunkSpec::Whole => Ok(shape.iter().map(|&n| vec![n]).collect()),
             ChunkSpec::Uniform(sizes) => {
@@ -62,8 +71,9 @@ impl ChunkSpec {
             ChunkSpec::Explicit(chunks) => {
                 check_ndim(chunks.len(), shape, || format!("{chunks:?}"))?;
                 for (axis, (&n, sizes)) in shape.iter().zip(chunks).enumerate() {
-                    let total: usize = sizes.iter().sum();
-                    if total != n {
+                    let total = sizes.iter().try_fold(0usize, |t, &s| t.checked_add(s));
+                    if total != Some(n) {
+                        let total = total.map_or("more than 2^64".to_string(), |t| t.to_string());
                         return Err(Error::Shape(format!(
                             "chunks {sizes:?} on axis {axis} sum to {total}, but the array of shape {shape:?} has {n} there"
                         )));
@@ -78,7 +88,42 @@ impl ChunkSpec {
             }
         }
     }
+
+    /// An error if the chunks would cut an array of `shape` into more than [`MAX_BLOCKS`]
+    /// blocks (counted without building them).
+    fn check_block_count(&self, shape: &[usize]) -> Result<()> {
+        let counts: Vec<usize> = match self {
+            ChunkSpec::Whole => return Ok(()),
+            ChunkSpec::Uniform(sizes) => {
+                shape.iter().zip(sizes).map(|(&n, &size)| if size == 0 { 1 } else { n.div_ceil(size).max(1) }).collect()
+            }
+            ChunkSpec::Explicit(chunks) => chunks.iter().map(|c| c.len().max(1)).collect(),
+        };
+        match counts.iter().try_fold(1usize, |total, &c| total.checked_mul(c)) {
+            Some(blocks) if blocks <= MAX_BLOCKS => Ok(()),
+            blocks => Err(Error::Shape(format!(
+                "chunks {} would cut an array of shape {shape:?} into {} blocks, more than the {MAX_BLOCKS} \
+                 one array may have; use larger chunks",
+                self.describe(),
+                blocks.map_or("more than 2^64".to_string(), |b| b.to_string()),
+            ))),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ChunkSpec::Whole => "whole".to_string(),
+            ChunkSpec::Uniform(sizes) => format!("{sizes:?}"),
+            ChunkSpec::Explicit(chunks) if chunks.iter().map(Vec::len).sum::<usize>() <= 16 => format!("{chunks:?}"),
+            ChunkSpec::Explicit(chunks) => {
+                format!("of {:?} blocks per axis", chunks.iter().map(Vec::len).collect::<Vec<_>>())
+            }
+        }
+    }
 }
+
+/// The most blocks one array may have: a graph of that many tasks already takes gigabytes.
+pub const MAX_BLOCKS: usize = 100_000_000;
 
 fn check_ndim(given: usize, shape: &[usize], what: impl Fn() -> String) -> Result<()> {
     if given == shape.len() {

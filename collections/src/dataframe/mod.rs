@@ -30,6 +30,7 @@ pub mod io;
 mod join;
 mod map;
 mod partitions;
+pub use partitions::MAX_PARTITIONS;
 mod repartition;
 mod shuffle;
 mod sort;

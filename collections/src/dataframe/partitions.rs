@@ -6,6 +6,24 @@ use arrow::datatypes::SchemaRef;
 use rask_graph::{ArgSpec, Group, Key, Layer, Op, TaskSpec, Token};
 
 use super::DataFrame;
+use crate::error::{Error, Result};
+
+/// The most partitions a dataframe built by an operation may have, and the most
+/// partition-to-partition edges a shuffle may make: a graph of that many tasks already
+/// takes gigabytes.
+pub const MAX_PARTITIONS: usize = 10_000_000;
+
+/// `n` partitions for `what`, or an error when there are none or too many (more than
+/// [`MAX_PARTITIONS`]).
+pub(crate) fn check_partitions(what: &str, n: usize) -> Result<usize> {
+    match n {
+        0 => Err(Error::Schema(format!("{what} needs at least one partition"))),
+        n if n > MAX_PARTITIONS => Err(Error::Schema(format!(
+            "{what}: {n} partitions are more than the {MAX_PARTITIONS} a dataframe may have"
+        ))),
+        n => Ok(n),
+    }
+}
 
 /// A dataframe of `npartitions` partitions of `schema`, named `name` and keyed by
 /// `token`: `task(i)` gives partition `i`'s op and arguments. The layer reads

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::DataFrame;
 use super::partitions::layer_of_partitions;
 use crate::compute::ComputeOptions;
-use crate::error::{Error, Result};
+use crate::dataframe::partitions::check_partitions;
+use crate::error::Result;
 
 /// One piece of an output partition: `len` rows from `offset` of argument `arg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -208,9 +209,7 @@ impl DataFrame {
     /// assert!(df.repartition(0).is_err());
     /// ```
     pub fn repartition(&self, npartitions: usize) -> Result<DataFrame> {
-        if npartitions == 0 {
-            return Err(Error::Schema("repartition needs at least one partition".into()));
-        }
+        check_partitions("repartition", npartitions)?;
         if let Some(lengths) = self.scan_summary().and_then(|s| s.partition_rows.as_deref()) {
             let plan = balanced_slices(lengths, npartitions);
             let token = Token::of(&("repartition", self.token.0, &plan));

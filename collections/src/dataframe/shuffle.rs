@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DataFrame;
 use super::partitions::{layer_of_partitions, map_partitions_with};
+use crate::dataframe::partitions::check_partitions;
 use crate::error::{Error, Result};
 
 /// The output partition (of `parts`) of every row of `batch`, by the hash of `keys`.
@@ -138,9 +139,8 @@ pub(crate) fn hash_shuffle(df: &DataFrame, keys: &[String], npartitions: usize) 
             Error::Schema(format!("no key column {k:?} in the schema [{}]", super::describe_schema(df.schema())))
         })?;
     }
-    if npartitions == 0 {
-        return Err(Error::Schema("a shuffle needs at least one output partition".into()));
-    }
+    check_partitions("a shuffle", npartitions)?;
+    check_partitions("a shuffle's edges (inputs × outputs)", npartitions.saturating_mul(df.npartitions()))?;
     let split: Arc<dyn Op> = Arc::new(HashSplit { keys: keys.to_vec(), parts: npartitions });
     let token = Token::of(&("shuffle", keys, npartitions));
     let splits = map_partitions_with("shuffle-split", df, split, token, df.schema().clone());

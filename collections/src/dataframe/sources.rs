@@ -9,6 +9,7 @@ use rask_graph::{ArgSpec, Batch, Op, Token, TokenHasher, Value, ops};
 use super::DataFrame;
 use super::expr::describe_schema;
 use super::partitions::layer_of_partitions;
+use crate::dataframe::partitions::check_partitions;
 use crate::error::{Error, Result};
 
 /// A dataframe with one partition per batch, all of one schema (an error names the batch
@@ -55,9 +56,10 @@ pub fn from_batches(batches: Vec<RecordBatch>) -> Result<DataFrame> {
 /// assert!(rask_collections::dataframe::from_arrays::<&str>(vec![], 1).is_err());
 /// ```
 pub fn from_arrays<S: Into<String>>(columns: Vec<(S, ArrayRef)>, npartitions: usize) -> Result<DataFrame> {
-    if columns.is_empty() || npartitions == 0 {
-        return Err(Error::Schema("from_arrays needs at least one column and one partition".into()));
+    if columns.is_empty() {
+        return Err(Error::Schema("from_arrays needs at least one column".into()));
     }
+    check_partitions("from_arrays", npartitions)?;
     let (names, arrays): (Vec<String>, Vec<ArrayRef>) = columns.into_iter().map(|(n, a)| (n.into(), a)).unzip();
     let fields: Vec<Field> =
         names.iter().zip(&arrays).map(|(n, a)| Field::new(n, a.data_type().clone(), true)).collect();

@@ -15,6 +15,7 @@ pub use ops::{RangeSplit, SortBoundaries, SortKeys, SortParts, SortSample};
 use super::DataFrame;
 use super::describe_schema;
 use super::partitions::{layer_of_partitions, map_partitions_with};
+use crate::dataframe::partitions::check_partitions;
 use crate::error::{Error, Result};
 
 /// The key columns and options of a sort. A column name or a list of them converts into
@@ -173,9 +174,8 @@ impl DataFrame {
         let sort = sort.into();
         let keys = sort.keys(self.schema())?;
         let parts = sort.npartitions.unwrap_or(self.npartitions());
-        if parts == 0 {
-            return Err(Error::Schema("sort_by needs at least one output partition".into()));
-        }
+        check_partitions("sort_by", parts)?;
+        check_partitions("sort_by's edges (inputs × outputs)", parts.saturating_mul(self.npartitions()))?;
         let token = Token::of(&("sort", &keys, parts, self.token().0));
         let schema = self.schema().clone();
         let all = |df: &DataFrame| (0..df.npartitions()).map(|i| ArgSpec::Key(df.partition_key(i))).collect();
