@@ -234,6 +234,41 @@ fn a_hung_worker_is_taken_for_lost_once_silent_beyond_its_ttl() {
 }
 
 #[test]
+fn workers_under_a_tiny_memory_limit_spill_everything_and_still_agree() {
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("rask-processes-spill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // One byte: every value a worker holds goes to disk and comes back when read.
+    let pool =
+        Arc::new(ProcessesScheduler::new(2).with_worker_binary(WORKER).with_memory_limit(1).with_local_dir(&dir));
+    let x = array::random::random(9, &[1200, 1200], [100, 100]).unwrap();
+    let total: Array<f64> = (&(&x + &x.t()) * 3.0).sum(..).unwrap();
+    let want = total.compute_with(&threads()).unwrap();
+    let run = {
+        let (pool, total) = (pool.clone(), total.clone());
+        std::thread::spawn(move || total.compute_with(&options(&pool)))
+    };
+    // Spill files appear in the workers' directories while the run goes on.
+    let mut seen_spill_file = false;
+    while !run.is_finished() && !seen_spill_file {
+        seen_spill_file = walk(&dir).iter().any(|p| p.extension().is_some_and(|e| e == "spill"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let got = run.join().unwrap().unwrap();
+    assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
+    assert!(seen_spill_file, "no spill file showed up under {}", dir.display());
+    drop(pool);
+    assert!(walk(&dir).is_empty(), "the workers removed their directories: {:?}", walk(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file under `dir`, recursively (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+#[test]
 fn closure_ops_are_refused_before_anything_runs() {
     let _serial = serial();
     let pool = pool(2);

@@ -23,7 +23,7 @@ use crossbeam_channel::RecvTimeoutError;
 use rask_graph::{Key, TaskGraph, TaskId, Value};
 
 use self::comm::Comm;
-use self::pool::{Incoming, Pool, Transport};
+use self::pool::{Incoming, Pool, Transport, WorkerArgs};
 use self::state::{Run, WorkerSpec};
 use crate::error::SchedulerError;
 use crate::events::{Event, EventBuffer, RunId, RunReport};
@@ -67,7 +67,7 @@ const MAX_DRAIN: usize = 4096;
 /// ```
 pub struct ProcessesScheduler {
     workers: usize,
-    threads_per_worker: usize,
+    args: WorkerArgs,
     transport: Transport,
     binary: Option<PathBuf>,
     pool: Mutex<Option<Pool>>,
@@ -80,7 +80,8 @@ impl std::fmt::Debug for ProcessesScheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessesScheduler")
             .field("workers", &self.workers)
-            .field("threads_per_worker", &self.threads_per_worker)
+            .field("threads_per_worker", &self.args.nthreads)
+            .field("memory_limit", &self.args.memory_limit)
             .field("pids", &self.worker_pids())
             .finish()
     }
@@ -91,7 +92,7 @@ impl ProcessesScheduler {
     pub fn new(workers: usize) -> Self {
         ProcessesScheduler {
             workers: workers.max(1),
-            threads_per_worker: 1,
+            args: WorkerArgs { nthreads: 1, memory_limit: None, local_dir: None },
             transport: Transport::Unix,
             binary: None,
             pool: Mutex::new(None),
@@ -103,7 +104,26 @@ impl ProcessesScheduler {
 
     /// Each worker runs tasks on `threads` threads (at least one).
     pub fn with_threads_per_worker(mut self, threads: usize) -> Self {
-        self.threads_per_worker = threads.max(1);
+        self.args.nthreads = threads.max(1);
+        self
+    }
+
+    /// Each worker keeps at most this many bytes of values in memory and spills the least
+    /// recently used to disk beyond it (`rask-worker --memory-limit`; default: no limit).
+    ///
+    /// ```
+    /// let pool = rask_scheduler::ProcessesScheduler::new(2).with_memory_limit(4 << 30);
+    /// # let _ = pool;
+    /// ```
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.args.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Workers spill to directories they make in `dir` (`rask-worker --local-dir`;
+    /// default: a private directory of the pool, under the system temp dir).
+    pub fn with_local_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.args.local_dir = Some(dir.into());
         self
     }
 
@@ -174,7 +194,7 @@ impl ProcessesScheduler {
             }
             None => locate::find_worker_binary()?,
         };
-        Pool::new(binary, self.threads_per_worker, self.transport, self.pids.clone())
+        Pool::new(binary, self.args.clone(), self.transport, self.pids.clone())
     }
 }
 

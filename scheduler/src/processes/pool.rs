@@ -52,6 +52,17 @@ pub(crate) enum Transport {
     Tcp,
 }
 
+/// What each worker of a pool is started with.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkerArgs {
+    /// Threads running tasks.
+    pub nthreads: usize,
+    /// `--memory-limit`, in bytes (`None`: no limit).
+    pub memory_limit: Option<u64>,
+    /// `--local-dir` (`None`: the pool's private directory).
+    pub local_dir: Option<PathBuf>,
+}
+
 /// One connected worker process.
 #[derive(Debug)]
 pub(crate) struct WorkerProcess {
@@ -113,7 +124,7 @@ pub(crate) struct Joined {
 #[derive(Debug)]
 pub(crate) struct Pool {
     binary: PathBuf,
-    nthreads: usize,
+    args: WorkerArgs,
     token: String,
     address: Address,
     /// Worker processes, connected (dead ones are pruned by [`Pool::ensure`]).
@@ -136,7 +147,7 @@ impl Pool {
     /// Listens and starts no worker yet; [`Pool::ensure`] starts them.
     pub fn new(
         binary: PathBuf,
-        nthreads: usize,
+        args: WorkerArgs,
         transport: Transport,
         pids: Arc<Mutex<Vec<u32>>>,
     ) -> Result<Pool, SchedulerError> {
@@ -163,7 +174,7 @@ impl Pool {
         let (incoming_tx, incoming) = crossbeam_channel::unbounded();
         Ok(Pool {
             binary,
-            nthreads,
+            args,
             token,
             address,
             workers: Vec::new(),
@@ -214,15 +225,20 @@ impl Pool {
         for _ in 0..count {
             let i = self.started;
             self.started += 1;
-            let child = Command::new(&self.binary)
+            let mut command = Command::new(&self.binary);
+            command
                 .arg("--scheduler")
                 .arg(self.address.to_string())
                 .arg("--nthreads")
-                .arg(self.nthreads.to_string())
+                .arg(self.args.nthreads.max(1).to_string())
                 .arg("--name")
                 .arg(format!("procs-{i}"))
                 .arg("--local-dir")
-                .arg(self.dir.path().join(format!("worker-{i}")))
+                .arg(self.args.local_dir.clone().unwrap_or_else(|| self.dir.path().join(format!("worker-{i}"))));
+            if let Some(bytes) = self.args.memory_limit {
+                command.arg("--memory-limit").arg(bytes.to_string());
+            }
+            let child = command
                 .env("RASK_TOKEN", &self.token)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
