@@ -62,7 +62,7 @@ impl DataFrame {
             .map(|f| f.name().clone())
             .collect();
         if !numeric.is_empty() {
-            let values = self.select(numeric.iter().map(|c| col(c).cast(DataType::Float64)))?;
+            let values = self.pruned_to(&numeric)?.select(numeric.iter().map(|c| col(c).cast(DataType::Float64)))?;
             let schema = describe_output(&numeric, DataType::Float64);
             return Ok(describe_with(values, Arc::new(DescribeFinish { schema: schema.clone() }), schema));
         }
@@ -79,7 +79,7 @@ impl DataFrame {
                 describe_schema(self.schema())
             )));
         }
-        let values = self.select(others.iter().map(|c| col(c).cast(DataType::Utf8)))?;
+        let values = self.pruned_to(&others)?.select(others.iter().map(|c| col(c).cast(DataType::Utf8)))?;
         let schema = describe_output(&others, DataType::Utf8);
         Ok(describe_with(values, Arc::new(DescribeObjects { schema: schema.clone() }), schema))
     }
