@@ -218,11 +218,20 @@ fn a_hung_worker_is_taken_for_lost_once_silent_beyond_its_ttl() {
             finished += batch.iter().filter(|e| matches!(e, Event::TaskFinished { .. })).count();
         }
     }
-    drop(events);
     assert!(finished >= 10, "the run made no progress");
     let frozen = Instant::now();
     assert!(std::process::Command::new("kill").args(["-STOP", &victim.to_string()]).status().unwrap().success());
     let got = run.join().unwrap().unwrap();
+    // The healthy worker's heartbeats reached the bus meanwhile, with the bytes it held.
+    let memory: Vec<u64> = std::iter::from_fn(|| events.receiver().recv_timeout(Duration::from_millis(100)).ok())
+        .flat_map(|batch| batch.to_vec())
+        .filter_map(|e| match e {
+            Event::WorkerMemory { memory, spilled: 0, .. } => Some(memory),
+            _ => None,
+        })
+        .collect();
+    drop(events);
+    assert!(memory.iter().any(|&m| m > 0), "heartbeats on the bus: {memory:?}");
     assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
     // At least the frozen one (a healthy worker starved of CPU for 3 s on a loaded machine
     // would be given up on too, and the result would still be right).

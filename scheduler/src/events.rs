@@ -102,6 +102,17 @@ pub enum Event {
         /// When.
         at: Instant,
     },
+    /// A worker process's memory, from its heartbeat (every second) during a run.
+    WorkerMemory {
+        /// Its id.
+        worker: u32,
+        /// Bytes of values it holds in memory.
+        memory: u64,
+        /// Bytes of values it spilled to disk.
+        spilled: u64,
+        /// When the heartbeat arrived.
+        at: Instant,
+    },
     /// The run ended.
     RunFinished {
         /// The run.

@@ -28,7 +28,7 @@ use self::state::{Run, WorkerSpec};
 use crate::error::SchedulerError;
 use crate::events::{Event, EventBuffer, RunId, RunReport};
 use crate::scheduler::Scheduler;
-use crate::wire::ToWorker;
+use crate::wire::{FromWorker, ToWorker};
 
 pub use self::locate::WORKER_BIN_VAR;
 
@@ -334,6 +334,12 @@ impl ShellComm<'_> {
         };
         self.heard[w] = Instant::now();
         match message {
+            Incoming::Message(FromWorker::Heartbeat { memory, spilled }) => {
+                if let Some((_, buffer)) = self.events.as_mut() {
+                    buffer.push(Event::WorkerMemory { worker: id as u32, memory, spilled, at: Instant::now() });
+                }
+                Ok(())
+            }
             Incoming::Message(m) => run.handle(w, m, self),
             Incoming::Closed(reason) => self.lose(run, w, &format!("connection closed: {reason}")),
         }
