@@ -284,9 +284,7 @@ impl Joined {
         }
         pruned_left.join(&pruned_right, self.join.clone())?.select(keep.to_vec()).map(Some)
     }
-}
 
-impl Joined {
     /// The join with `predicate` applied to one side first, when it reads only that
     /// side's columns under their own names (or a key holding the left value, of the
     /// left key's type) and the join passes that side's rows through unchanged: the left
