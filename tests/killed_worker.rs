@@ -6,7 +6,9 @@
 //!   had only that worker, and the result is right;
 //! - a task that kills every worker it runs on: after four deaths the run ends with
 //!   `KilledWorker` naming it, rather than retrying forever, and the pool serves the
-//!   next compute.
+//!   next compute;
+//! - a replacement that cannot start (its binary gone) or exits before connecting: the run
+//!   ends on the other workers, or with an error saying so when nobody is left.
 //!
 //! `harness = false`: `main` tells the two roles apart by the command line.
 
@@ -122,12 +124,53 @@ fn a_task_that_kills_every_worker_is_not_tried_a_fifth_time() {
     assert!(pids.iter().all(|&p| process_is_gone(p)), "no worker outlives its pool");
 }
 
+/// A pool of `n` workers started through a symlink to this binary in a fresh directory,
+/// so that a test can take the binary away from under the pool.
+fn pool_through_link(n: usize, name: &str) -> (ProcessesScheduler, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("rask-killed-worker-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("worker");
+    std::os::unix::fs::symlink(std::env::current_exe().unwrap(), &link).unwrap();
+    (ProcessesScheduler::new(n).with_worker_binary(&link), dir)
+}
+
+fn a_replacement_that_cannot_start_leaves_the_run_to_the_others() {
+    // The binary is gone when the replacement should start: the run ends on the other worker.
+    let (pool, dir) = pool_through_link(2, "gone");
+    let (warm, warm_out, _) = graph_with(KillsItsWorker { spare_if: Some(std::env::current_exe().unwrap()) }, 3);
+    pool.execute(&warm, &[warm_out]).unwrap();
+    std::fs::remove_file(dir.join("worker")).unwrap();
+    let (graph, total, _) = graph_with(KillsItsWorker { spare_if: Some(dir.join("killed")) }, 200);
+    assert_eq!(pool.execute(&graph, &[total]).unwrap(), vec![expected_sum(200)]);
+    assert_eq!(pool.workers_lost(), 1);
+    assert_eq!(pool.worker_pids().len(), 1, "nobody replaced the lost worker");
+    // The next compute cannot fill the pool again, and says why.
+    let e = pool.execute(&warm, &[warm_out]).unwrap_err().to_string();
+    assert!(e.contains("cannot start"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A replacement that exits before connecting, with nobody else left: the run ends
+    // saying so.
+    let (pool, dir) = pool_through_link(1, "exits");
+    pool.execute(&warm, &[warm_out]).unwrap();
+    let link = dir.join("worker");
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(&link, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&link, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (graph, total, _) = graph_with(KillsItsWorker { spare_if: Some(dir.join("killed")) }, 50);
+    let e = pool.execute(&graph, &[total]).unwrap_err();
+    assert!(matches!(e, SchedulerError::NoWorkersLeft { .. }), "{e:?}");
+    assert!(e.to_string().contains("before connecting"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("--scheduler") {
         rask::worker::main(); // a worker of one of the pools below
         return;
     }
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 3] = [
         (
             "a_task_that_kills_its_worker_once_gets_a_replacement_mid_run",
             a_task_that_kills_its_worker_once_gets_a_replacement_mid_run,
@@ -135,6 +178,10 @@ fn main() {
         (
             "a_task_that_kills_every_worker_is_not_tried_a_fifth_time",
             a_task_that_kills_every_worker_is_not_tried_a_fifth_time,
+        ),
+        (
+            "a_replacement_that_cannot_start_leaves_the_run_to_the_others",
+            a_replacement_that_cannot_start_leaves_the_run_to_the_others,
         ),
     ];
     println!("\nrunning {} tests", tests.len());

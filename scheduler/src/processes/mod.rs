@@ -23,8 +23,8 @@ use crossbeam_channel::RecvTimeoutError;
 use rask_graph::{Key, TaskGraph, TaskId, Value};
 
 use self::comm::Comm;
-use self::pool::{Incoming, Pool, Transport, WorkerArgs};
-use self::state::{Run, WorkerSpec};
+use self::pool::{Incoming, Pool, Transport, WorkerArgs, WorkerProcess};
+use self::state::Run;
 use crate::error::SchedulerError;
 use crate::events::{Event, EventBuffer, RunId, RunReport};
 use crate::scheduler::Scheduler;
@@ -245,11 +245,7 @@ fn drive(
     ttl: Duration,
     lost: &AtomicUsize,
 ) -> Result<Vec<Value>, SchedulerError> {
-    let specs = pool
-        .workers
-        .iter()
-        .map(|w| WorkerSpec { nthreads: w.info.nthreads.max(1), data_address: w.info.data_address.clone() })
-        .collect();
+    let specs = pool.workers.iter().map(WorkerProcess::spec).collect();
     let mut run = Run::new(graph, outputs, specs)?;
     if run.is_done() {
         return Ok(run.results());
@@ -366,9 +362,7 @@ impl ShellComm<'_> {
         let joined = self.pool.poll_joined(Duration::ZERO)?;
         for i in joined.joined {
             let worker = &self.pool.workers[i];
-            let spec =
-                WorkerSpec { nthreads: worker.info.nthreads.max(1), data_address: worker.info.data_address.clone() };
-            let index = run.add_worker(spec);
+            let index = run.add_worker(worker.spec());
             debug_assert_eq!(index, ids.len(), "the run and the pool number workers alike");
             ids.push(worker.id);
             self.heard.push(Instant::now());

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::locate::{PrivateDir, random_token};
+use super::state::WorkerSpec;
 use crate::error::SchedulerError;
 use crate::events::{Event, bus};
 use crate::wire::{
@@ -53,7 +54,7 @@ pub(crate) enum Transport {
 }
 
 /// What each worker of a pool is started with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct WorkerArgs {
     /// Threads running tasks.
     pub nthreads: usize,
@@ -75,6 +76,11 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
+    /// The worker as a run's state machine sees it.
+    pub fn spec(&self) -> WorkerSpec {
+        WorkerSpec { nthreads: self.info.nthreads.max(1), data_address: self.info.data_address.clone() }
+    }
+
     /// Marks the worker gone and tells the event bus why.
     pub fn left(&mut self, reason: &str) {
         self.alive = false;
@@ -99,8 +105,7 @@ impl WorkerProcess {
     pub fn kill(&mut self) {
         self.alive = false;
         self.writer.shutdown();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        reap(&mut self.child);
     }
 }
 
@@ -283,8 +288,7 @@ impl Pool {
                 Ok(None) => return true,
                 Err(e) => format!("cannot wait for worker {binary}: {e}"),
             };
-            let _ = j.child.kill();
-            let _ = j.child.wait();
+            reap(&mut j.child);
             outcome.failed.push(failure);
             false
         });
@@ -310,8 +314,7 @@ impl Pool {
         let reader = match conn.try_clone() {
             Ok(r) => r,
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                reap(&mut child);
                 return Err(SchedulerError::Pool(e.to_string()));
             }
         };
@@ -319,8 +322,7 @@ impl Pool {
         let spawned =
             std::thread::Builder::new().name(format!("rask-pool-read-{id}")).spawn(move || read_loop(reader, id, &tx));
         if let Err(e) = spawned {
-            let _ = child.kill();
-            let _ = child.wait();
+            reap(&mut child);
             return Err(SchedulerError::Pool(format!("cannot start a reader thread: {e}")));
         }
         tracing::debug!(name = %info.name, pid = info.pid, data = %info.data_address, "worker joined the pool");
@@ -354,10 +356,15 @@ fn publish(event: Event) {
     }
 }
 
+/// Kills a child process (a no-op if it exited) and waits for it, so no zombie is left.
+fn reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn kill_all(joining: &mut Vec<Joining>) {
     for j in joining.iter_mut() {
-        let _ = j.child.kill();
-        let _ = j.child.wait();
+        reap(&mut j.child);
     }
     joining.clear();
 }

@@ -221,13 +221,13 @@ impl DataFrame {
     /// assert!(orders.join(&lookup, Join::on(["nope"])).unwrap_err().to_string().contains("nope"));
     /// ```
     pub fn join(&self, other: &DataFrame, join: Join) -> Result<DataFrame> {
-        let mut joined = self.join_layers(other, &join)?;
-        joined.joined = Some(Arc::new(Joined { left: self.clone(), right: other.clone(), join }));
+        let plan = JoinPlan::new(self.schema(), other.schema(), &join)?;
+        let mut joined = self.join_layers(other, &join, plan.clone())?;
+        joined.joined = Some(Arc::new(Joined { left: self.clone(), right: other.clone(), join, plan }));
         Ok(joined)
     }
 
-    fn join_layers(&self, other: &DataFrame, join: &Join) -> Result<DataFrame> {
-        let plan = JoinPlan::new(self.schema(), other.schema(), join)?;
+    fn join_layers(&self, other: &DataFrame, join: &Join, plan: JoinPlan) -> Result<DataFrame> {
         let all = |df: &DataFrame| (0..df.npartitions()).map(|i| ArgSpec::Key(df.partition_key(i))).collect::<Vec<_>>();
         match join.route(self.npartitions(), other.npartitions())? {
             Route::BroadcastRight => Ok(join_layer(self, other, plan, Route::BroadcastRight, |i| {
@@ -253,6 +253,8 @@ pub(crate) struct Joined {
     left: DataFrame,
     right: DataFrame,
     join: Join,
+    /// The plan the join was built with (where each output column comes from).
+    plan: JoinPlan,
 }
 
 impl Joined {
@@ -260,7 +262,7 @@ impl Joined {
     /// then `keep` selected; `None` when neither side gets any narrower. A column named
     /// alike on both sides is kept on both, so that output names (suffixes) stay the same.
     pub(crate) fn pruned_to(&self, keep: &[Expr]) -> Result<Option<DataFrame>> {
-        let plan = JoinPlan::new(self.left.schema(), self.right.schema(), &self.join)?;
+        let plan = &self.plan;
         let (mut left, mut right) = (plan.left_on.clone(), plan.right_on.clone());
         let kept = |name: &str| keep.iter().any(|e| e.output_name() == name);
         for (field, origin) in plan.schema.fields().iter().zip(&plan.columns) {
@@ -297,7 +299,7 @@ impl Joined {
             Left,
             Right,
         }
-        let plan = JoinPlan::new(self.left.schema(), self.right.schema(), &self.join)?;
+        let plan = &self.plan;
         let mut side = None;
         for c in predicate.columns() {
             let Ok(i) = plan.schema.index_of(&c) else { return Ok(None) };
