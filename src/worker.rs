@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RASK_TOKEN=... rask-worker --scheduler ADDR [--nthreads N] [--memory-limit BYTES|4GiB|500MB|auto]
-//!                            [--local-dir DIR] [--name NAME]
+//!                            [--local-dir DIR] [--name NAME] [--transfer-limit BYTES]
 //!                            [--listen-address ADDR] [--contact-address ADDR]
 //! ```
 //!
@@ -71,6 +71,11 @@ struct Cli {
     /// A name for logs [default: host-pid].
     #[arg(long)]
     name: Option<String>,
+    /// The largest message taken from the scheduler or a peer, as --memory-limit
+    /// (500MB, 4GiB); a larger value is refused, and the task needing it fails saying so
+    /// [default: the host's memory].
+    #[arg(long, value_name = "BYTES")]
+    transfer_limit: Option<String>,
     /// Where the data server listens for peers: tcp://host:port (tcp://0.0.0.0:0 for
     /// every interface) or unix:///path [default: the interface that reaches the
     /// scheduler, a free port].
@@ -104,9 +109,11 @@ pub enum CliError {
         #[source]
         source: WireError,
     },
-    /// `--memory-limit` is not a size.
-    #[error("--memory-limit {value:?}: {reason}")]
-    MemoryLimit {
+    /// A size option (`--memory-limit`, `--transfer-limit`) is not a size.
+    #[error("--{option} {value:?}: {reason}")]
+    Size {
+        /// The option, without its dashes.
+        option: &'static str,
         /// The text given.
         value: String,
         /// Why it is not a size.
@@ -116,7 +123,8 @@ pub enum CliError {
 
 /// Parses a byte size: a plain number, a number with a unit (`B`, `KB`/`MB`/`GB`/`TB` in
 /// powers of 1000, `KiB`/`MiB`/`GiB`/`TiB` in powers of 1024, case-insensitive, decimals
-/// allowed), or `auto` for 80% of the physical memory (`MemTotal` in `/proc/meminfo`).
+/// allowed), or `auto` for 80% of the physical memory (`MemTotal` in `/proc/meminfo`). An
+/// `Err` says what is wrong with the text.
 ///
 /// ```
 /// use rask::worker::parse_bytes;
@@ -128,8 +136,8 @@ pub enum CliError {
 /// assert!(parse_bytes("lots").is_err());
 /// assert!(parse_bytes("4 parsecs").is_err());
 /// ```
-pub fn parse_bytes(text: &str) -> Result<u64, CliError> {
-    let invalid = |reason: &str| CliError::MemoryLimit { value: text.to_string(), reason: reason.to_string() };
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let invalid = |reason: &str| reason.to_string();
     let trimmed = text.trim();
     if trimmed.eq_ignore_ascii_case("auto") {
         return auto_memory_limit().map_err(|reason| invalid(&reason));
@@ -158,16 +166,16 @@ pub fn parse_bytes(text: &str) -> Result<u64, CliError> {
     Ok(bytes.round() as u64)
 }
 
-/// 80% of `MemTotal` from `/proc/meminfo`.
+/// 80% of the physical memory (`MemTotal` in `/proc/meminfo`).
 fn auto_memory_limit() -> Result<u64, String> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo")
-        .map_err(|e| format!("auto needs /proc/meminfo, which cannot be read: {e}"))?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "auto: no MemTotal line in /proc/meminfo".to_string())?;
-    Ok(kib * 1024 / 10 * 8)
+    let total = rask_scheduler::wire::physical_memory()
+        .ok_or_else(|| "auto needs MemTotal from /proc/meminfo, which cannot be read".to_string())?;
+    Ok(total / 10 * 8)
+}
+
+/// A size option's value.
+fn size(option: &'static str, text: &str) -> Result<u64, CliError> {
+    parse_bytes(text).map_err(|reason| CliError::Size { option, value: text.to_string(), reason })
 }
 
 /// Builds the worker's configuration from command-line arguments (the first is the
@@ -180,6 +188,11 @@ fn auto_memory_limit() -> Result<u64, String> {
 ///     Some("secret".to_string()),
 /// )?;
 /// assert_eq!((config.nthreads, config.memory_limit), (3, Some(2 << 30)));
+/// let limited = config_from_args(
+///     ["rask-worker", "--scheduler", "tcp://127.0.0.1:8786", "--transfer-limit", "1MiB"],
+///     Some("secret".to_string()),
+/// )?;
+/// assert_eq!(limited.transfer_limit, 1 << 20);
 /// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://127.0.0.1:8786"], None).is_err());
 /// assert!(config_from_args(["rask-worker", "--scheduler", "http://x"], Some("s".into())).is_err());
 /// let on_all = config_from_args(
@@ -204,7 +217,10 @@ where
     if let Some(n) = cli.nthreads {
         config.nthreads = n as usize;
     }
-    config.memory_limit = cli.memory_limit.as_deref().map(parse_bytes).transpose()?;
+    config.memory_limit = cli.memory_limit.as_deref().map(|m| size("memory-limit", m)).transpose()?;
+    if let Some(limit) = cli.transfer_limit.as_deref() {
+        config.transfer_limit = size("transfer-limit", limit)?;
+    }
     if let Some(dir) = cli.local_dir {
         config.local_dir = dir;
     }

@@ -349,7 +349,7 @@ fn intruders_on_the_pool_socket_are_refused_and_the_pool_keeps_working() {
 
     // A wrong token is refused, and the caller is told why.
     let mut conn = Connection::connect(&address).unwrap();
-    let e = connect_handshake(&mut conn, &Hello { token: "guess".into(), role: Role::Client }).unwrap_err();
+    let e = connect_handshake(&mut conn, &Hello::new("guess", Role::Client)).unwrap_err();
     assert!(e.to_string().contains("wrong token"), "{e}");
 
     // Another protocol version is refused with both versions named.

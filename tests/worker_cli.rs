@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rask::array::FullBlock;
 use rask::graph::{Element, Group, Key, Token, Value};
 use rask::scheduler::wire::{
-    Address, EncodedOp, FromWorker, Listener, MAX_FRAME_BYTES, Role, TaskMsg, ToWorker, WireArg, accept_handshake,
-    read_message, write_message,
+    Address, EncodedOp, FromWorker, Listener, Lookup, MAX_FRAME_BYTES, Role, TaskMsg, ToWorker, Welcome, WireArg,
+    accept_handshake, read_message, write_message,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_rask-worker");
@@ -85,7 +85,7 @@ fn a_wrong_token_is_refused_with_a_clear_error() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(accept_handshake(&mut listener.accept().unwrap(), "right", 1).is_err());
+    assert!(accept_handshake(&mut listener.accept().unwrap(), "right", Welcome::new(1)).is_err());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
@@ -107,7 +107,7 @@ fn the_binary_runs_tasks_and_exits_when_the_scheduler_closes() {
         .spawn()
         .unwrap();
     let mut conn = listener.accept().unwrap();
-    let hello = accept_handshake(&mut conn, "cli-token", 1).unwrap();
+    let hello = accept_handshake(&mut conn, "cli-token", Welcome::new(1)).unwrap();
     let Role::Worker(info) = hello.role else { panic!("{:?}", hello.role) };
     assert_eq!((info.name.as_str(), info.nthreads, info.memory_limit), ("cli-test", 2, Some(64 << 20)));
     assert_eq!(info.pid, child.id());
@@ -148,9 +148,9 @@ fn the_binary_runs_tasks_and_exits_when_the_scheduler_closes() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(values[1], (sum_key, Some(Value::I64(5))));
+    assert_eq!(values[1], (sum_key, Lookup::Found(Value::I64(5))));
     let expected = Value::Array(f64::wrap(Arc::new(ndarray::Array1::from_elem(5, 1.5).into_dyn())));
-    assert_eq!(values[0], (key, Some(expected)));
+    assert_eq!(values[0], (key, Lookup::Found(expected)));
 
     // The scheduler goes away: the worker exits with 0 and removes its directory.
     drop(conn);

@@ -75,6 +75,21 @@ pub enum SchedulerError {
     /// The process pool could not start or talk to its workers.
     #[error("process pool: {0}")]
     Pool(String),
+    /// A value cannot move between processes (it exceeds the receiver's transfer limit):
+    /// a task's output to gather, an input another worker needs, or a task's literal
+    /// arguments. Nothing is retried: the same value would be refused again.
+    #[error(
+        "the value of task {key} cannot be moved: {reason}; raise the limit (ProcessesScheduler::with_transfer_limit, rask-worker --transfer-limit) or make the value smaller (smaller chunks or partitions, or reduce it on the workers)"
+    )]
+    Transfer {
+        /// The task whose value (or, for literal arguments, whose input) was refused.
+        key: Key,
+        /// What was refused, and the limit.
+        reason: String,
+    },
+    /// A scheduler was configured with a setting it cannot work with.
+    #[error("invalid scheduler setting: {0}")]
+    Config(String),
     /// The graph was malformed (an output id outside it, for example).
     #[error(transparent)]
     Graph(#[from] GraphError),

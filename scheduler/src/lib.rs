@@ -29,8 +29,10 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod cleanup;
 mod error;
 pub mod events;
+mod net;
 mod pool;
 mod processes;
 pub mod progress;

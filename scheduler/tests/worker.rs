@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use rask_graph::{Args, ArrayChunk, Group, Key, Op, OpError, Token, Value, ops};
 use rask_scheduler::wire::{
-    Address, Connection, EncodedOp, Finished, FromWorker, Hello, Listener, MAX_FRAME_BYTES, PeerReply, PeerRequest,
-    Role, TaskFailure, TaskMsg, ToWorker, WireArg, WorkerInfo, accept_handshake, connect_handshake, read_message,
-    write_message,
+    Address, Connection, EncodedOp, Finished, FromWorker, Hello, Listener, Lookup, MAX_FRAME_BYTES, PeerReply,
+    PeerRequest, Role, TaskFailure, TaskMsg, ToWorker, Welcome, WireArg, WorkerInfo, accept_handshake,
+    connect_handshake, read_message, write_message,
 };
 use rask_scheduler::worker::{WorkerConfig, WorkerError, run_worker};
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,7 @@ fn start_with(name: &str, unix: bool, configure: impl FnOnce(&mut WorkerConfig))
     configure(&mut config);
     let worker = std::thread::spawn(move || run_worker(config));
     let mut conn = listener.accept().unwrap();
-    let hello = accept_handshake(&mut conn, TOKEN, 1).unwrap();
+    let hello = accept_handshake(&mut conn, TOKEN, Welcome::new(1)).unwrap();
     let Role::Worker(info) = hello.role else { panic!("not a worker: {:?}", hello.role) };
     conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     Session { conn, info, worker: Some(worker), local_dir, heartbeats: Vec::new() }
@@ -131,15 +131,25 @@ impl Session {
         (done, other)
     }
 
-    fn gather(&mut self, keys: &[Key]) -> Vec<Option<Value>> {
+    /// The answers to a gather of `keys`, in order (they may come in several messages).
+    fn gather_answers(&mut self, keys: &[Key]) -> Vec<Lookup> {
         self.send(&ToWorker::Gather(keys.to_vec()));
-        match self.recv() {
-            FromWorker::Values(values) => {
-                assert_eq!(values.iter().map(|(k, _)| *k).collect::<Vec<_>>(), keys);
-                values.into_iter().map(|(_, v)| v).collect()
+        let mut answers = std::collections::HashMap::new();
+        while answers.len() < keys.len() {
+            match self.recv() {
+                FromWorker::Values(values) => {
+                    for (k, v) in values {
+                        assert!(keys.contains(&k) && answers.insert(k, v).is_none(), "{k} answered once");
+                    }
+                }
+                other => panic!("expected values, got {other:?}"),
             }
-            other => panic!("expected values, got {other:?}"),
         }
+        keys.iter().map(|k| answers.remove(k).unwrap()).collect()
+    }
+
+    fn gather(&mut self, keys: &[Key]) -> Vec<Option<Value>> {
+        self.gather_answers(keys).into_iter().map(found).collect()
     }
 
     /// Closes the connection and waits for the worker to return.
@@ -489,11 +499,11 @@ fn a_bad_peer_is_refused_and_good_peers_are_still_served() {
     garbage.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     // A wrong token.
     let mut wrong = Connection::connect(&data).unwrap();
-    let refused = connect_handshake(&mut wrong, &Hello { token: "nope".into(), role: Role::Peer });
+    let refused = connect_handshake(&mut wrong, &Hello::new("nope", Role::Peer));
     assert!(refused.unwrap_err().to_string().contains("wrong token"));
     // A truncated frame after a good handshake.
     let mut truncated = Connection::connect(&data).unwrap();
-    connect_handshake(&mut truncated, &Hello { token: TOKEN.into(), role: Role::Peer }).unwrap();
+    connect_handshake(&mut truncated, &Hello::new(TOKEN, Role::Peer)).unwrap();
     truncated.write_all(&100u64.to_le_bytes()).unwrap();
     truncated.write_all(&[1, 2, 3]).unwrap();
     truncated.shutdown();
@@ -516,15 +526,24 @@ fn a_bad_peer_is_refused_and_good_peers_are_still_served() {
 /// A peer connection to the data server at `data`.
 fn peer(data: &Address) -> Connection {
     let mut conn = Connection::connect(data).unwrap();
-    connect_handshake(&mut conn, &Hello { token: TOKEN.into(), role: Role::Peer }).unwrap();
+    connect_handshake(&mut conn, &Hello::new(TOKEN, Role::Peer)).unwrap();
     conn
 }
 
 fn peer_get(conn: &mut Connection, keys: Vec<Key>) -> Vec<(Key, Option<Value>)> {
     write_message(conn, &PeerRequest::Get(keys)).unwrap();
     match read_message(conn, MAX_FRAME_BYTES).unwrap() {
-        PeerReply::Values(values) => values,
+        PeerReply::Values(values) => values.into_iter().map(|(k, v)| (k, found(v))).collect(),
         other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// A value found, `None` if missing; a refusal fails the test.
+fn found(lookup: Lookup) -> Option<Value> {
+    match lookup {
+        Lookup::Found(v) => Some(v),
+        Lookup::Missing => None,
+        Lookup::Refused(why) => panic!("refused: {why}"),
     }
 }
 
@@ -571,7 +590,7 @@ fn an_unreachable_scheduler_or_a_wrong_token_is_an_error() {
     let mut config = WorkerConfig::new(listener.address().clone(), "not-the-token");
     config.local_dir = scratch_dir("wrong-token");
     let worker = std::thread::spawn(move || run_worker(config));
-    let refused = accept_handshake(&mut listener.accept().unwrap(), TOKEN, 1);
+    let refused = accept_handshake(&mut listener.accept().unwrap(), TOKEN, Welcome::new(1));
     assert!(refused.is_err());
     let err = worker.join().unwrap().unwrap_err();
     assert!(matches!(err, WorkerError::Handshake { .. }), "{err}");

@@ -79,20 +79,29 @@ pub(crate) fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A fresh directory only this user can enter, for the pool's socket and the workers'
-/// spill files; removed when dropped.
+/// A fresh directory only this user can enter, `rask-<pid>-<random>` in the temp dir, for
+/// the pool's socket and the workers' spill files. Removed when dropped, and when the
+/// process ends without dropping it ([`cleanup`](crate::cleanup)); creating one first
+/// removes those left by processes that were killed outright.
 #[derive(Debug)]
 pub(crate) struct PrivateDir(PathBuf);
+
+/// What private directories' names start with.
+const PREFIX: &str = "rask-";
 
 impl PrivateDir {
     pub(crate) fn create() -> Result<PrivateDir, SchedulerError> {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::temp_dir();
+        crate::cleanup::sweep(&base, PREFIX);
         let mut last = None;
         for _ in 0..8 {
-            let path = base.join(format!("rask-{}-{}", std::process::id(), &random_token()[..12]));
+            let path = base.join(format!("{PREFIX}{}-{}", std::process::id(), &random_token()[..12]));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(PrivateDir(path)),
+                Ok(()) => {
+                    crate::cleanup::register(&path);
+                    return Ok(PrivateDir(path));
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -111,6 +120,7 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        crate::cleanup::unregister(&self.0);
     }
 }
 

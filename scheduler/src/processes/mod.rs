@@ -29,6 +29,7 @@ use crate::error::SchedulerError;
 use crate::events::{Event, EventBuffer, RunId, RunReport};
 use crate::scheduler::Scheduler;
 use crate::wire::{FromWorker, ToWorker};
+use crate::worker::HEARTBEAT_EVERY;
 
 pub use self::locate::WORKER_BIN_VAR;
 
@@ -38,6 +39,8 @@ const EXIT_POLL: Duration = Duration::from_millis(50);
 const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(300);
 /// Messages handled before the loop sends what they made ready.
 const MAX_DRAIN: usize = 4096;
+/// The shortest worker ttl: two missed heartbeats.
+const MIN_WORKER_TTL: Duration = Duration::from_secs(2 * HEARTBEAT_EVERY.as_secs());
 
 /// Runs tasks in `n` `rask-worker` processes on this machine, like Dask's
 /// `processes` scheduler, but keeping values in the workers: a task goes to the worker
@@ -92,7 +95,12 @@ impl ProcessesScheduler {
     pub fn new(workers: usize) -> Self {
         ProcessesScheduler {
             workers: workers.max(1),
-            args: WorkerArgs { nthreads: 1, memory_limit: None, local_dir: None },
+            args: WorkerArgs {
+                nthreads: 1,
+                memory_limit: None,
+                local_dir: None,
+                transfer_limit: crate::wire::transfer_limit(),
+            },
             transport: Transport::Unix,
             binary: None,
             pool: Mutex::new(None),
@@ -129,7 +137,9 @@ impl ProcessesScheduler {
 
     /// A worker silent this long during a compute (no heartbeat, which it sends every
     /// second even while busy) is taken for hung: it is killed, replaced, and its work
-    /// redone elsewhere. Default: five minutes, as Dask's `worker-ttl`.
+    /// redone elsewhere. Default: five minutes, as Dask's `worker-ttl`. A ttl shorter than
+    /// two heartbeats (2 s) would give up on healthy workers: a compute with one is an
+    /// error saying so.
     ///
     /// ```
     /// use std::time::Duration;
@@ -144,6 +154,22 @@ impl ProcessesScheduler {
     /// How long a worker may stay silent; see [`with_worker_ttl`](Self::with_worker_ttl).
     pub fn worker_ttl(&self) -> Duration {
         self.worker_ttl
+    }
+
+    /// The largest message, in bytes, any process of the pool takes: a value larger than
+    /// this is not moved between workers nor gathered, and the compute fails with
+    /// [`SchedulerError::Transfer`] naming its task. Default: the host's memory
+    /// ([`transfer_limit`](crate::wire::transfer_limit)), so any value that fits in memory
+    /// moves; set a lower one to keep a stray huge result from exhausting the driver (as
+    /// Spark's `maxResultSize`).
+    ///
+    /// ```
+    /// let pool = rask_scheduler::ProcessesScheduler::new(2).with_transfer_limit(1 << 30);
+    /// # let _ = pool;
+    /// ```
+    pub fn with_transfer_limit(mut self, bytes: u64) -> Self {
+        self.args.transfer_limit = bytes;
+        self
     }
 
     /// Workers connect over TCP loopback instead of a Unix socket.
@@ -211,6 +237,13 @@ impl Scheduler for ProcessesScheduler {
     }
 
     fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError> {
+        if self.worker_ttl < MIN_WORKER_TTL {
+            return Err(SchedulerError::Config(format!(
+                "a worker ttl of {:?} is shorter than two heartbeats ({MIN_WORKER_TTL:?}): healthy workers would be \
+                 taken for hung; give with_worker_ttl at least {MIN_WORKER_TTL:?}",
+                self.worker_ttl
+            )));
+        }
         graph.check_portable()?;
         if graph.is_empty() {
             return Run::new(graph, outputs, Vec::new()).map(|run| run.results());
@@ -263,11 +296,10 @@ fn drive_run(
 ) -> Result<Vec<Value>, SchedulerError> {
     let mut ids: Vec<u64> = pool.workers.iter().map(|w| w.id).collect();
     let incoming = pool.incoming.clone();
-    let heard = vec![Instant::now(); ids.len()];
     let events = events.map(|r| (r, EventBuffer::default()));
-    let mut comm = ShellComm { pool, broken: Vec::new(), events, heard };
+    let mut comm = ShellComm { pool, unsent: None, events };
     run.start(&mut comm)?;
-    comm.drop_broken(run)?;
+    comm.check_sent()?;
     let mut last_poll = Instant::now();
     while !run.is_done() {
         match incoming.recv_timeout(EXIT_POLL) {
@@ -285,6 +317,7 @@ fn drive_run(
                 return Err(SchedulerError::Pool("the workers' message channel closed".into()));
             }
         }
+        // Sends never block, so this runs every EXIT_POLL whatever the workers do.
         if last_poll.elapsed() >= EXIT_POLL {
             last_poll = Instant::now();
             for w in 0..comm.pool.workers.len() {
@@ -293,7 +326,7 @@ fn drive_run(
                 }
                 if let Some(reason) = comm.pool.workers[w].exited() {
                     comm.lose(run, w, &reason)?;
-                } else if comm.heard[w].elapsed() > ttl {
+                } else if comm.pool.workers[w].silent_for() > ttl {
                     comm.lose(run, w, &format!("silent for {ttl:?}, no heartbeat: taken for hung"))?;
                 }
             }
@@ -302,7 +335,7 @@ fn drive_run(
             }
         }
         run.flush(&mut comm)?;
-        comm.drop_broken(run)?;
+        comm.check_sent()?;
     }
     // The last releases.
     run.flush(&mut comm)?;
@@ -312,15 +345,14 @@ fn drive_run(
     Ok(run.results())
 }
 
-/// The shell's [`Comm`]: writes to the worker sockets, buffers events, replaces lost
-/// workers.
+/// The shell's [`Comm`]: queues messages on the workers' links, buffers events,
+/// replaces lost workers.
 struct ShellComm<'p> {
     pool: &'p mut Pool,
-    /// Workers a send failed to, to report lost.
-    broken: Vec<(usize, String)>,
+    /// A message that could not be sent (it cannot be encoded, or exceeds its worker's
+    /// limit): the run ends with it.
+    unsent: Option<SchedulerError>,
     events: Option<(RunId, EventBuffer)>,
-    /// When each worker was last heard from.
-    heard: Vec<Instant>,
 }
 
 impl ShellComm<'_> {
@@ -328,7 +360,6 @@ impl ShellComm<'_> {
         let Some(w) = ids.iter().position(|&i| i == id) else {
             return Ok(()); // A worker of an earlier run, since pruned.
         };
-        self.heard[w] = Instant::now();
         match message {
             Incoming::Message(FromWorker::Heartbeat { memory, spilled }) => {
                 if let Some((_, buffer)) = self.events.as_mut() {
@@ -365,7 +396,6 @@ impl ShellComm<'_> {
             let index = run.add_worker(worker.spec());
             debug_assert_eq!(index, ids.len(), "the run and the pool number workers alike");
             ids.push(worker.id);
-            self.heard.push(Instant::now());
         }
         self.pool.publish_pids();
         for reason in joined.failed {
@@ -375,22 +405,27 @@ impl ShellComm<'_> {
         Ok(())
     }
 
-    fn drop_broken(&mut self, run: &mut Run<'_>) -> Result<(), SchedulerError> {
-        while let Some((w, reason)) = self.broken.pop() {
-            self.lose(run, w, &format!("cannot send to it: {reason}"))?;
-        }
-        Ok(())
+    /// Ends the run if a message could not be sent.
+    fn check_sent(&mut self) -> Result<(), SchedulerError> {
+        self.unsent.take().map_or(Ok(()), Err)
     }
 }
 
 impl Comm for ShellComm<'_> {
     fn send(&mut self, worker: usize, message: ToWorker) {
-        let w = &mut self.pool.workers[worker];
+        let w = &self.pool.workers[worker];
         if !w.alive {
             return;
         }
         if let Err(e) = w.send(&message) {
-            self.broken.push((worker, e));
+            let what = match &message {
+                ToWorker::Compute { tasks, .. } => format!("a batch of {} tasks", tasks.len()),
+                _ => "a message".to_string(),
+            };
+            self.unsent.get_or_insert(SchedulerError::Pool(format!(
+                "cannot send {what} to worker {} (pid {}): {e}",
+                w.info.name, w.info.pid
+            )));
         }
     }
 

@@ -1,20 +1,23 @@
 //! The warm pool of `rask-worker` child processes: starting them, their connections,
-//! and making sure none outlives the pool.
+//! and making sure none outlives the pool, nor any directory of theirs.
 //!
 //! The pool listens on a Unix socket in a private temporary directory (or on TCP
 //! loopback), starts each child with the scheduler address on its command line and a
-//! random token in `RASK_TOKEN` (never in argv), and accepts their handshakes on a
-//! thread of its own. One reader thread per worker connection turns frames into
-//! [`Incoming`] messages on one channel, which the execute loop drains; a closed
-//! connection is [`Incoming::Closed`]. Dropping the pool sends `Shutdown`, waits briefly,
-//! then kills and reaps whatever is left; the workers also exit by themselves when their
-//! connection closes, which covers a killed parent.
+//! random token in `RASK_TOKEN` (never in argv), and takes their handshakes through an
+//! [`Acceptor`], which runs each handshake off the accept thread within one deadline, so
+//! no caller on the socket can hold up a replacement worker or the pool's shutdown. Each
+//! worker's connection is a [`Link`]: messages to it are queued, never written on the
+//! caller's thread, and messages from it arrive on one channel, which the execute loop
+//! drains; a closed connection is [`Incoming::Closed`]. Dropping the pool sends
+//! `Shutdown`, waits briefly, then kills and reaps whatever is left; the workers also exit
+//! by themselves when their connection closes, which covers a killed parent.
+//!
+//! A worker given up on (killed, crashed, hung) leaves its directory behind (spilled
+//! values, its data socket): the pool removes it once the process is reaped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -23,10 +26,11 @@ use super::locate::{PrivateDir, random_token};
 use super::state::WorkerSpec;
 use crate::error::SchedulerError;
 use crate::events::{Event, bus};
+use crate::net::{AcceptConfig, Accepted, Acceptor, Link};
 use crate::wire::{
-    Address, Connection, FromWorker, Hello, Listener, MAX_FRAME_BYTES, Role, ToWorker, WorkerInfo, accept_handshake,
-    read_message, write_message,
+    Address, Connection, FromWorker, HANDSHAKE_TIMEOUT, Listener, Role, ToWorker, WireError, WorkerInfo,
 };
+use crate::worker::purge_stale;
 
 /// How long a starting worker has to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,15 +38,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const JOIN_POLL: Duration = Duration::from_millis(20);
 /// How long dropped workers have to exit after `Shutdown` before they are killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// Handshakes in progress on the pool's socket at most (beyond, the oldest is dropped).
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// Completed handshakes waiting to be taken up by the pool at most.
+const MAX_ACCEPTED: usize = 64;
 
-/// What a worker's reader thread reports.
-#[derive(Debug)]
-pub(crate) enum Incoming {
-    /// A message.
-    Message(FromWorker),
-    /// The connection closed or failed; the reason.
-    Closed(String),
-}
+/// What a worker's link reports.
+pub(crate) type Incoming = crate::net::Incoming<FromWorker>;
 
 /// How the pool listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +62,30 @@ pub(crate) struct WorkerArgs {
     pub nthreads: usize,
     /// `--memory-limit`, in bytes (`None`: no limit).
     pub memory_limit: Option<u64>,
-    /// `--local-dir` (`None`: the pool's private directory).
+    /// `--local-dir` (`None`: a directory per worker in the pool's private directory).
     pub local_dir: Option<PathBuf>,
+    /// The largest message any process of the pool takes (`--transfer-limit`).
+    pub transfer_limit: u64,
+}
+
+/// Where a worker was told to make its directory, and whether that place is its alone.
+#[derive(Debug)]
+struct LocalDir {
+    path: PathBuf,
+    /// The pool made `path` for this worker only: removed whole once the worker is gone.
+    own: bool,
+}
+
+impl LocalDir {
+    /// Removes what a worker that is gone left here: the whole place if it was the
+    /// worker's alone, else the worker directories whose owners no longer run.
+    fn remove_leftovers(&self) {
+        if self.own {
+            let _ = std::fs::remove_dir_all(&self.path);
+        } else {
+            purge_stale(&self.path);
+        }
+    }
 }
 
 /// One connected worker process.
@@ -71,14 +95,19 @@ pub(crate) struct WorkerProcess {
     pub id: u64,
     pub info: WorkerInfo,
     child: Child,
-    writer: Connection,
+    link: Link,
+    local_dir: LocalDir,
     pub alive: bool,
 }
 
 impl WorkerProcess {
     /// The worker as a run's state machine sees it.
     pub fn spec(&self) -> WorkerSpec {
-        WorkerSpec { nthreads: self.info.nthreads.max(1), data_address: self.info.data_address.clone() }
+        WorkerSpec {
+            nthreads: self.info.nthreads.max(1),
+            data_address: self.info.data_address.clone(),
+            limit: self.link.limit(),
+        }
     }
 
     /// Marks the worker gone and tells the event bus why.
@@ -87,9 +116,16 @@ impl WorkerProcess {
         publish(Event::WorkerLeft { worker: self.id as u32, reason: reason.to_string(), at: Instant::now() });
     }
 
-    /// Sends one message; an error means the worker is gone.
-    pub fn send(&mut self, message: &ToWorker) -> Result<(), String> {
-        write_message(&mut self.writer, message).map_err(|e| e.to_string())
+    /// Queues one message, never waiting for the worker. An `Err` is an error of the
+    /// message (it cannot be encoded, or exceeds the worker's limit); a worker that is
+    /// gone is reported later as [`Incoming::Closed`].
+    pub fn send(&self, message: &ToWorker) -> Result<(), WireError> {
+        self.link.send(message)
+    }
+
+    /// How long since the worker last sent anything (heartbeats come every second).
+    pub fn silent_for(&self) -> Duration {
+        self.link.silent_for()
     }
 
     /// Whether the process exited (and how).
@@ -101,11 +137,13 @@ impl WorkerProcess {
         }
     }
 
-    /// Ends a worker given up on: closes its connection, kills and reaps the process.
+    /// Ends a worker given up on: closes its connection, kills and reaps the process, and
+    /// removes the directory it left.
     pub fn kill(&mut self) {
         self.alive = false;
-        self.writer.shutdown();
+        self.link.close();
         reap(&mut self.child);
+        self.local_dir.remove_leftovers();
     }
 }
 
@@ -114,6 +152,14 @@ impl WorkerProcess {
 struct Joining {
     child: Child,
     deadline: Instant,
+    local_dir: LocalDir,
+}
+
+impl Joining {
+    fn abandon(&mut self) {
+        reap(&mut self.child);
+        self.local_dir.remove_leftovers();
+    }
 }
 
 /// What [`Pool::poll_joined`] found.
@@ -131,20 +177,18 @@ pub(crate) struct Pool {
     binary: PathBuf,
     args: WorkerArgs,
     token: String,
-    address: Address,
     /// Worker processes, connected (dead ones are pruned by [`Pool::ensure`]).
     pub workers: Vec<WorkerProcess>,
     /// Messages from every worker, tagged with its id.
     pub incoming: Receiver<(u64, Incoming)>,
     incoming_tx: Sender<(u64, Incoming)>,
-    accepted: Receiver<Result<(Connection, Hello, u64), String>>,
-    stop_accepting: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
+    accepted: Receiver<Accepted>,
     started: usize,
     /// Started, not yet connected.
     joining: Vec<Joining>,
     pids: Arc<Mutex<Vec<u32>>>,
-    // Last: removed after the listener (in the acceptor) is gone.
+    // Dropped after `Drop::drop`, in this order: the listener, then its directory.
+    acceptor: Acceptor,
     dir: PrivateDir,
 }
 
@@ -165,32 +209,30 @@ impl Pool {
             Address::Tcp("127.0.0.1:0".to_string())
         };
         let listener = Listener::bind(&address).map_err(|e| SchedulerError::Pool(e.to_string()))?;
-        let address = listener.address().clone();
         let token = random_token();
-        let (accepted_tx, accepted) = crossbeam_channel::unbounded();
-        let stop_accepting = Arc::new(AtomicBool::new(false));
-        let acceptor = {
-            let (token, stop) = (token.clone(), stop_accepting.clone());
-            std::thread::Builder::new()
-                .name("rask-pool-accept".into())
-                .spawn(move || accept_loop(listener, &token, &stop, &accepted_tx))
-                .map_err(|e| SchedulerError::Pool(format!("cannot start the accept thread: {e}")))?
+        let (accepted_tx, accepted) = crossbeam_channel::bounded(MAX_ACCEPTED);
+        let config = AcceptConfig {
+            token: token.clone(),
+            limit: args.transfer_limit,
+            max_pending: MAX_PENDING_HANDSHAKES,
+            timeout: HANDSHAKE_TIMEOUT,
+            name: "process pool",
         };
+        let acceptor =
+            Acceptor::start(listener, config, accepted_tx).map_err(|e| SchedulerError::Pool(e.to_string()))?;
         let (incoming_tx, incoming) = crossbeam_channel::unbounded();
         Ok(Pool {
             binary,
             args,
             token,
-            address,
             workers: Vec::new(),
             incoming,
             incoming_tx,
             accepted,
-            stop_accepting,
-            acceptor: Some(acceptor),
             started: 0,
             joining: Vec::new(),
             pids,
+            acceptor,
             dir,
         })
     }
@@ -198,6 +240,14 @@ impl Pool {
     /// Prunes dead workers and starts new ones until `n` are connected (counting those
     /// already starting), waiting for all of them.
     pub fn ensure(&mut self, n: usize) -> Result<(), SchedulerError> {
+        // What workers said between computes: heartbeats (dropped), or a connection lost.
+        while let Ok((id, message)) = self.incoming.try_recv() {
+            if let (Incoming::Closed(reason), Some(w)) = (message, self.workers.iter_mut().find(|w| w.id == id))
+                && w.alive
+            {
+                w.left(&format!("connection closed between computes: {reason}"));
+            }
+        }
         for w in &mut self.workers {
             if w.alive
                 && let Some(status) = w.exited()
@@ -218,7 +268,7 @@ impl Pool {
             Ok(())
         });
         if result.is_err() {
-            kill_all(&mut self.joining);
+            abandon_all(&mut self.joining);
         }
         self.publish_pids();
         result
@@ -230,16 +280,22 @@ impl Pool {
         for _ in 0..count {
             let i = self.started;
             self.started += 1;
+            let local_dir = match &self.args.local_dir {
+                Some(dir) => LocalDir { path: dir.clone(), own: false },
+                None => LocalDir { path: self.dir.path().join(format!("worker-{i}")), own: true },
+            };
             let mut command = Command::new(&self.binary);
             command
                 .arg("--scheduler")
-                .arg(self.address.to_string())
+                .arg(self.acceptor.address().to_string())
                 .arg("--nthreads")
                 .arg(self.args.nthreads.max(1).to_string())
                 .arg("--name")
                 .arg(format!("procs-{i}"))
                 .arg("--local-dir")
-                .arg(self.args.local_dir.clone().unwrap_or_else(|| self.dir.path().join(format!("worker-{i}"))));
+                .arg(&local_dir.path)
+                .arg("--transfer-limit")
+                .arg(self.args.transfer_limit.to_string());
             if let Some(bytes) = self.args.memory_limit {
                 command.arg("--memory-limit").arg(bytes.to_string());
             }
@@ -250,7 +306,7 @@ impl Pool {
                 .stderr(Stdio::inherit())
                 .spawn()
                 .map_err(|e| SchedulerError::Pool(format!("cannot start {}: {e}", self.binary.display())))?;
-            self.joining.push(Joining { child, deadline: Instant::now() + CONNECT_TIMEOUT });
+            self.joining.push(Joining { child, deadline: Instant::now() + CONNECT_TIMEOUT, local_dir });
         }
         Ok(())
     }
@@ -268,8 +324,7 @@ impl Pool {
         let mut next = self.accepted.recv_timeout(wait);
         loop {
             match next {
-                Ok(Ok((conn, hello, id))) => outcome.joined.extend(self.join(conn, hello, id)?),
-                Ok(Err(e)) => tracing::warn!("refused a connection to the process pool: {e}"),
+                Ok(accepted) => outcome.joined.extend(self.join(accepted)?),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(SchedulerError::Pool("the accept thread stopped".into()));
@@ -278,7 +333,7 @@ impl Pool {
             next = self.accepted.recv_timeout(Duration::ZERO);
         }
         let now = Instant::now();
-        let (binary, address) = (self.binary.display(), &self.address);
+        let (binary, address) = (self.binary.display(), self.acceptor.address());
         self.joining.retain_mut(|j| {
             let failure = match j.child.try_wait() {
                 Ok(Some(status)) => format!("worker {binary} exited ({status}) before connecting to {address}"),
@@ -288,7 +343,7 @@ impl Pool {
                 Ok(None) => return true,
                 Err(e) => format!("cannot wait for worker {binary}: {e}"),
             };
-            reap(&mut j.child);
+            j.abandon();
             outcome.failed.push(failure);
             false
         });
@@ -297,12 +352,12 @@ impl Pool {
 
     /// Adopts a connection that completed its handshake if it is a worker this pool
     /// started and is waiting for; returns its index in [`Pool::workers`].
-    fn join(&mut self, conn: Connection, hello: Hello, id: u64) -> Result<Option<usize>, SchedulerError> {
+    fn join(&mut self, Accepted { conn, hello, id }: Accepted) -> Result<Option<usize>, SchedulerError> {
         if let Role::Worker(info) = hello.role
             && let Some(i) = self.joining.iter().position(|j| j.child.id() == info.pid)
         {
             let joining = self.joining.swap_remove(i);
-            self.adopt(joining.child, conn, info, id)?;
+            self.adopt(joining, conn, info, hello.limit, id)?;
             return Ok(Some(self.workers.len() - 1));
         }
         tracing::warn!("a worker that this pool did not start connected; refused");
@@ -310,21 +365,21 @@ impl Pool {
         Ok(None)
     }
 
-    fn adopt(&mut self, mut child: Child, conn: Connection, info: WorkerInfo, id: u64) -> Result<(), SchedulerError> {
-        let reader = match conn.try_clone() {
-            Ok(r) => r,
+    fn adopt(
+        &mut self,
+        mut joining: Joining,
+        conn: Connection,
+        info: WorkerInfo,
+        limit: u64,
+        id: u64,
+    ) -> Result<(), SchedulerError> {
+        let link = match Link::start(conn, id, limit, self.args.transfer_limit, self.incoming_tx.clone()) {
+            Ok(link) => link,
             Err(e) => {
-                reap(&mut child);
-                return Err(SchedulerError::Pool(e.to_string()));
+                joining.abandon();
+                return Err(SchedulerError::Pool(format!("cannot start the connection to a worker: {e}")));
             }
         };
-        let tx = self.incoming_tx.clone();
-        let spawned =
-            std::thread::Builder::new().name(format!("rask-pool-read-{id}")).spawn(move || read_loop(reader, id, &tx));
-        if let Err(e) = spawned {
-            reap(&mut child);
-            return Err(SchedulerError::Pool(format!("cannot start a reader thread: {e}")));
-        }
         tracing::debug!(name = %info.name, pid = info.pid, data = %info.data_address, "worker joined the pool");
         publish(Event::WorkerJoined {
             worker: id as u32,
@@ -333,13 +388,14 @@ impl Pool {
             nthreads: info.nthreads,
             at: Instant::now(),
         });
-        self.workers.push(WorkerProcess { id, info, child, writer: conn, alive: true });
+        let Joining { child, local_dir, .. } = joining;
+        self.workers.push(WorkerProcess { id, info, child, link, local_dir, alive: true });
         Ok(())
     }
 
     /// Where the pool listens for its workers.
     pub fn address(&self) -> &Address {
-        &self.address
+        self.acceptor.address()
     }
 
     /// Updates the shared list of live worker pids.
@@ -362,61 +418,16 @@ fn reap(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn kill_all(joining: &mut Vec<Joining>) {
+fn abandon_all(joining: &mut Vec<Joining>) {
     for j in joining.iter_mut() {
-        reap(&mut j.child);
+        j.abandon();
     }
     joining.clear();
 }
 
-fn accept_loop(
-    listener: Listener,
-    token: &str,
-    stop: &AtomicBool,
-    accepted: &Sender<Result<(Connection, Hello, u64), String>>,
-) {
-    let mut next_id = 1u64;
-    loop {
-        let conn = listener.accept();
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut conn = match conn {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("process pool accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
-        };
-        let id = next_id;
-        next_id += 1;
-        let result = accept_handshake(&mut conn, token, id).map(|hello| (conn, hello, id)).map_err(|e| e.to_string());
-        if accepted.send(result).is_err() {
-            return;
-        }
-    }
-}
-
-fn read_loop(mut conn: Connection, id: u64, tx: &Sender<(u64, Incoming)>) {
-    loop {
-        match read_message::<_, FromWorker>(&mut conn, MAX_FRAME_BYTES) {
-            Ok(message) => {
-                if tx.send((id, Incoming::Message(message))).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send((id, Incoming::Closed(e.to_string())));
-                return;
-            }
-        }
-    }
-}
-
 impl Drop for Pool {
     fn drop(&mut self) {
-        for w in self.workers.iter_mut().filter(|w| w.alive) {
+        for w in self.workers.iter().filter(|w| w.alive) {
             let _ = w.send(&ToWorker::Shutdown);
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
@@ -431,13 +442,7 @@ impl Drop for Pool {
             w.kill();
         }
         self.workers.clear();
-        kill_all(&mut self.joining);
+        abandon_all(&mut self.joining);
         self.publish_pids();
-        self.stop_accepting.store(true, Ordering::SeqCst);
-        // Wake the acceptor blocked in accept().
-        let _ = Connection::connect(&self.address);
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
-        }
     }
 }

@@ -37,7 +37,7 @@ use smallvec::SmallVec;
 
 use super::comm::Comm;
 use crate::error::SchedulerError;
-use crate::wire::{Address, EncodedOp, Finished, FromWorker, TaskFailure, TaskMsg};
+use crate::wire::{Address, EncodedOp, Finished, FromWorker, Lookup, TaskFailure, TaskMsg};
 
 /// One worker as the state machine sees it.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ pub(crate) struct WorkerSpec {
     pub nthreads: u32,
     /// Where its peers fetch its values.
     pub data_address: Address,
+    /// The largest message it takes (from its handshake).
+    pub limit: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,9 @@ const BATCH_TARGET_US: f64 = 2000.0;
 const OVERHEAD_US: f64 = 2.0;
 /// The most tasks one batch adds beyond `2 × nthreads`.
 const MAX_BATCH: usize = 4096;
+/// Literal bytes one `Compute` message carries at most: beyond, the batch continues in
+/// another message, so a worker starts on the first tasks while the rest travel.
+const MAX_BATCH_BYTES: u64 = 64 << 20;
 /// Worker deaths a task may be suspected in and still be retried (Dask's
 /// `distributed.scheduler.allowed-failures`).
 pub(crate) const ALLOWED_FAILURES: u32 = 3;
@@ -86,10 +91,9 @@ struct Worker {
     in_flight: usize,
     /// Ready tasks placed here, by priority.
     queue: BinaryHeap<Reverse<u32>>,
-    /// The batch being assembled for the next flush.
-    tasks: Vec<TaskMsg>,
-    ops: Vec<EncodedOp>,
-    op_slots: SmallVec<[(usize, u32); 8]>,
+    /// Batches assembled for the next flush, each a `Compute` message (the last one
+    /// still open) with the literal bytes it carries.
+    batches: Vec<Batch>,
     release: Vec<Key>,
     gather: Vec<Key>,
 }
@@ -101,9 +105,7 @@ impl Worker {
             alive: true,
             in_flight: 0,
             queue: BinaryHeap::new(),
-            tasks: Vec::new(),
-            ops: Vec::new(),
-            op_slots: SmallVec::new(),
+            batches: Vec::new(),
             release: Vec::new(),
             gather: Vec::new(),
         }
@@ -112,6 +114,16 @@ impl Worker {
     fn load(&self) -> f64 {
         self.in_flight as f64 / self.spec.nthreads.max(1) as f64
     }
+}
+
+/// One `Compute` message being assembled: its tasks, its op table (each op once, found by
+/// the address of its `Arc`) and the literal bytes its tasks carry.
+#[derive(Debug, Default)]
+struct Batch {
+    tasks: Vec<TaskMsg>,
+    ops: Vec<EncodedOp>,
+    op_slots: SmallVec<[(usize, u32); 8]>,
+    bytes: u64,
 }
 
 /// One graph's run on a pool of workers; see the module docs.
@@ -250,7 +262,7 @@ impl<'g> Run<'g> {
             FromWorker::Values(values) => {
                 let mut lost = false;
                 for (key, value) in values {
-                    lost |= self.gathered(worker, key, value);
+                    lost |= self.gathered(worker, key, value)?;
                 }
                 self.dirty |= lost;
                 Ok(())
@@ -417,24 +429,26 @@ impl<'g> Run<'g> {
         }
     }
 
-    /// An answer to a gather; returns whether the value turned out lost.
-    fn gathered(&mut self, worker: usize, key: Key, value: Option<Value>) -> bool {
-        let Some(&t) = self.index.get(&key) else { return false };
+    /// An answer to a gather; returns whether the value turned out lost. A value the
+    /// worker could not send (over this side's transfer limit) ends the run.
+    fn gathered(&mut self, worker: usize, key: Key, value: Lookup) -> Result<bool, SchedulerError> {
+        let Some(&t) = self.index.get(&key) else { return Ok(false) };
         if self.gathering.get(&t) != Some(&(worker as u32)) {
-            return false;
+            return Ok(false);
         }
         self.gathering.remove(&t);
         match value {
-            Some(v) => {
+            Lookup::Found(v) => {
                 self.results.insert(t, v);
                 self.maybe_release(t);
-                false
+                Ok(false)
             }
-            None => {
+            Lookup::Missing => {
                 tracing::warn!(%key, worker, "worker no longer holds an output; recomputing it");
                 self.forget(t, worker);
-                true
+                Ok(true)
             }
+            Lookup::Refused(reason) => Err(SchedulerError::Transfer { key, reason }),
         }
     }
 

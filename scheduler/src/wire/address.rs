@@ -114,6 +114,23 @@ impl Listener {
         &self.address
     }
 
+    /// Wakes every thread blocked in [`Listener::accept`] (with an error) and makes
+    /// later calls fail at once: the socket stops listening. Needs no connection to the
+    /// listener, so it works even after its Unix socket file was removed.
+    pub fn interrupt(&self) {
+        use std::os::fd::AsRawFd;
+        let fd = match &self.inner {
+            ListenerInner::Tcp(l) => l.as_raw_fd(),
+            ListenerInner::Unix(l) => l.as_raw_fd(),
+        };
+        // SAFETY: `fd` is this listener's own descriptor, open for as long as `self` lives;
+        // shutting a listening socket down only ends its accepting (Linux wakes blocked
+        // accept calls with EINVAL).
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    }
+
     /// Waits for the next connection.
     pub fn accept(&self) -> Result<Connection, WireError> {
         let context = || format!("accept on {}", self.address);
@@ -215,6 +232,16 @@ impl Connection {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(timeout),
             Stream::Unix(s) => s.set_read_timeout(timeout),
+        }
+        .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
+    }
+
+    /// Sets a write timeout (`None` blocks forever): a write that can send nothing for
+    /// that long fails with `WouldBlock`. It holds for every handle on the stream.
+    pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), WireError> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_write_timeout(timeout),
+            Stream::Unix(s) => s.set_write_timeout(timeout),
         }
         .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
     }

@@ -8,7 +8,7 @@ use rask_graph::oob::{self, BufferKind, FillError, RecvBuffer};
 use serde::de::DeserializeOwned;
 
 use super::WireError;
-use super::frame::{read_full, read_to_vec};
+use super::frame::{MAX_HEADER_BYTES, read_full, read_to_vec};
 use super::layout::{ENTRY, Entry, PREFIX, padding};
 
 /// How deeply a header may nest (arrays and maps): deep enough for any message, shallow
@@ -18,7 +18,8 @@ const MAX_DEPTH: usize = 96;
 /// Reads one frame of at most `max` body bytes and decodes it as `M`.
 ///
 /// End of stream before the frame is [`WireError::Closed`], inside it
-/// [`WireError::Truncated`]; a length over `max` is [`WireError::Oversized`]; anything
+/// [`WireError::Truncated`]; a length over `max`, or a header (MessagePack and buffer
+/// table) over [`MAX_HEADER_BYTES`], is [`WireError::Oversized`]; anything
 /// that does not add up (lengths, buffer kinds and indices, shapes, the MessagePack
 /// itself) is [`WireError::Malformed`]. Memory grows with the bytes that actually arrive.
 ///
@@ -53,6 +54,9 @@ pub fn read_message<R: Read, M: DeserializeOwned>(reader: &mut R, max: u64) -> R
     }
     let count = u32::from_le_bytes(prefix[8..12].try_into().expect("4 bytes")) as u64;
     let header_len = u32::from_le_bytes(prefix[12..16].try_into().expect("4 bytes")) as u64;
+    if header_len + count * ENTRY as u64 > MAX_HEADER_BYTES {
+        return Err(WireError::Oversized { len: header_len + count * ENTRY as u64, max: MAX_HEADER_BYTES });
+    }
     let head_len = PREFIX as u64 + header_len + count * ENTRY as u64;
     let head_len = head_len + padding(head_len);
     if head_len - 8 > body {

@@ -1,20 +1,105 @@
 //! Writing a message frame: the MessagePack header, then the values' buffers straight
 //! from their own memory with vectored writes.
+//!
+//! Encoding and writing are two steps ([`encode_message`], [`Encoded::write_to`]) so that
+//! a sender can encode on its own thread, where an error belongs to the message (an op
+//! that cannot leave its process, a value larger than the receiver takes), and leave the
+//! writing, which may wait on a slow peer, to a thread of the connection's own.
 
 use std::io::{ErrorKind, IoSlice, Write};
 
-use rask_graph::oob;
+use rask_graph::oob::{self, SendBuffer};
 use serde::Serialize;
 
 use super::WireError;
-use super::frame::MAX_FRAME_BYTES;
+use super::frame::MAX_HEADER_BYTES;
 use super::layout::{ENTRY, Entry, PREFIX, ZEROS, padding};
 
-/// Encodes `message` and writes it as one frame (layout in [`frame`](super::frame)): array
-/// blocks, byte strings and record batches larger than [`oob::INLINE_MAX`] travel as
-/// raw buffers after the header, written from the values' own memory. A frame larger
-/// than [`MAX_FRAME_BYTES`] is refused with [`WireError::Oversized`] before anything is
-/// sent.
+/// A message encoded as one frame, ready to write: its head (length prefix, MessagePack
+/// header, buffer table) and the buffers, which share the values' own memory (an array
+/// block or record batch is not copied to be encoded).
+#[derive(Debug)]
+pub struct Encoded {
+    head: Vec<u8>,
+    buffers: Vec<SendBuffer>,
+}
+
+impl Encoded {
+    /// The frame's size in bytes, length prefix included.
+    pub fn len(&self) -> u64 {
+        8 + self.body()
+    }
+
+    /// Whether the frame is empty (never: it always has its prefix).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Bytes after the length prefix.
+    fn body(&self) -> u64 {
+        u64::from_le_bytes(self.head[..8].try_into().expect("8 bytes"))
+    }
+
+    /// Writes the frame, resuming after partial writes.
+    pub fn write_to<W: Write + ?Sized>(&self, writer: &mut W) -> Result<(), WireError> {
+        let mut slices = Vec::with_capacity(1 + 2 * self.buffers.len());
+        slices.push(IoSlice::new(&self.head));
+        for buffer in &self.buffers {
+            slices.extend(buffer.pieces().into_iter().map(IoSlice::new));
+            let pad = padding(buffer.len() as u64) as usize;
+            if pad > 0 {
+                slices.push(IoSlice::new(&ZEROS[..pad]));
+            }
+        }
+        write_all_vectored(writer, &mut slices)
+            .and_then(|()| writer.flush())
+            .map_err(|e| WireError::io("cannot send a frame", e))
+    }
+}
+
+/// Encodes `message` as one frame (layout in [`frame`](super::frame)) whose body is at
+/// most `max` bytes, the receiver's limit: array blocks, byte strings and record batches
+/// larger than [`oob::INLINE_MAX`] become raw buffers after the header, sharing the
+/// values' memory. A larger body is [`WireError::Oversized`], and so is a header (the
+/// MessagePack part) over [`MAX_HEADER_BYTES`]; nothing is sent either way.
+///
+/// ```
+/// use rask_scheduler::wire::{encode_message, WireError};
+/// let frame = encode_message(&vec![1u32, 2, 3], 1 << 20)?;
+/// let mut bytes = Vec::new();
+/// frame.write_to(&mut bytes)?;
+/// assert_eq!(bytes.len() as u64, frame.len());
+/// assert!(matches!(encode_message(&vec![0u8; 100], 16), Err(WireError::Oversized { max: 16, .. })));
+/// # Ok::<(), WireError>(())
+/// ```
+pub fn encode_message<M: Serialize + ?Sized>(message: &M, max: u64) -> Result<Encoded, WireError> {
+    let mut head = Vec::with_capacity(256);
+    head.resize(PREFIX, 0);
+    let (encoded, buffers) = oob::collect_buffers(|| rmp_serde::encode::write(&mut head, message));
+    encoded.map_err(|e| WireError::Encode(e.to_string()))?;
+    let header_len = (head.len() - PREFIX) as u64;
+    let table = (buffers.len() * ENTRY) as u64;
+    if header_len + table > MAX_HEADER_BYTES {
+        return Err(WireError::Oversized { len: header_len + table, max: MAX_HEADER_BYTES });
+    }
+    let count = u32::try_from(buffers.len()).map_err(|_| WireError::Encode("more than 2^32 buffers".into()))?;
+    head.reserve(buffers.len() * ENTRY + 8);
+    for buffer in &buffers {
+        Entry { kind: buffer.kind().code(), len: buffer.len() as u64 }.encode(&mut head);
+    }
+    head.resize(head.len() + padding(head.len() as u64) as usize, 0);
+    let body = (head.len() - 8) as u64 + buffers.iter().map(|b| b.len() as u64 + padding(b.len() as u64)).sum::<u64>();
+    if body > max {
+        return Err(WireError::Oversized { len: body, max });
+    }
+    head[..8].copy_from_slice(&body.to_le_bytes());
+    head[8..12].copy_from_slice(&count.to_le_bytes());
+    head[12..16].copy_from_slice(&(header_len as u32).to_le_bytes());
+    Ok(Encoded { head, buffers })
+}
+
+/// Encodes `message` and writes it as one frame: [`encode_message`] with no limit but
+/// the header's, then [`Encoded::write_to`].
 ///
 /// ```
 /// use rask_scheduler::wire::{read_message, write_message, MAX_FRAME_BYTES};
@@ -25,42 +110,11 @@ use super::layout::{ENTRY, Entry, PREFIX, ZEROS, padding};
 /// # Ok::<(), rask_scheduler::wire::WireError>(())
 /// ```
 pub fn write_message<W: Write, M: Serialize + ?Sized>(writer: &mut W, message: &M) -> Result<(), WireError> {
-    let mut head = Vec::with_capacity(256);
-    head.resize(PREFIX, 0);
-    let (encoded, buffers) = oob::collect_buffers(|| rmp_serde::encode::write(&mut head, message));
-    encoded.map_err(|e| WireError::Encode(e.to_string()))?;
-    let header_len = head.len() - PREFIX;
-    let header_len = u32::try_from(header_len)
-        .map_err(|_| WireError::Encode(format!("message header of {header_len} bytes exceeds 4 GiB")))?;
-    let count = u32::try_from(buffers.len()).map_err(|_| WireError::Encode("more than 2^32 buffers".into()))?;
-    head.reserve(buffers.len() * ENTRY + 8);
-    for buffer in &buffers {
-        Entry { kind: buffer.kind().code(), len: buffer.len() as u64 }.encode(&mut head);
-    }
-    head.resize(head.len() + padding(head.len() as u64) as usize, 0);
-    let body = (head.len() - 8) as u64 + buffers.iter().map(|b| b.len() as u64 + padding(b.len() as u64)).sum::<u64>();
-    if body > MAX_FRAME_BYTES {
-        return Err(WireError::Oversized { len: body, max: MAX_FRAME_BYTES });
-    }
-    head[..8].copy_from_slice(&body.to_le_bytes());
-    head[8..12].copy_from_slice(&count.to_le_bytes());
-    head[12..16].copy_from_slice(&header_len.to_le_bytes());
-    let mut slices = Vec::with_capacity(1 + 2 * buffers.len());
-    slices.push(IoSlice::new(&head));
-    for buffer in &buffers {
-        slices.extend(buffer.pieces().into_iter().map(IoSlice::new));
-        let pad = padding(buffer.len() as u64) as usize;
-        if pad > 0 {
-            slices.push(IoSlice::new(&ZEROS[..pad]));
-        }
-    }
-    write_all_vectored(writer, &mut slices)
-        .and_then(|()| writer.flush())
-        .map_err(|e| WireError::io("cannot send a frame", e))
+    encode_message(message, u64::MAX)?.write_to(writer)
 }
 
 /// Writes every slice, resuming after partial writes.
-fn write_all_vectored<W: Write>(writer: &mut W, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+fn write_all_vectored<W: Write + ?Sized>(writer: &mut W, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match writer.write_vectored(slices) {

@@ -20,7 +20,7 @@
 //! bytes stay inline in the header instead. See [`rask_graph::oob`].
 //!
 //! A reader never trusts the length: it is checked against a limit before anything is
-//! read, and buffers grow with the bytes that actually arrive, so a lying length costs no
+//! read (the receiver's limit on the whole frame, [`MAX_HEADER_BYTES`] on the header), and buffers grow with the bytes that actually arrive, so a lying length costs no
 //! memory. End of stream between frames is [`WireError::Closed`]; inside one it is
 //! [`WireError::Truncated`].
 
@@ -30,8 +30,16 @@ use super::WireError;
 pub use super::decode::read_message;
 pub use super::encode::write_message;
 
-/// The default limit on one frame's payload: 2 GiB.
+/// The limit on one opaque frame ([`read_frame`]), and a message limit for callers with
+/// nothing better to go by: 2 GiB. Connections between rask processes agree on larger
+/// limits in their handshake ([`transfer_limit`](super::transfer_limit)).
 pub const MAX_FRAME_BYTES: u64 = 1 << 31;
+
+/// The limit on a message frame's header (its MessagePack part and buffer table), whatever
+/// the limit on the whole frame: 2 GiB. Large values travel as buffers after the header,
+/// which only the frame's limit bounds, so a value of any size the receiver accepts can
+/// move, while the part that is decoded into structures stays bounded.
+pub const MAX_HEADER_BYTES: u64 = 1 << 31;
 
 /// Writes `payload` as one frame.
 pub fn write_frame<W: Write>(writer: &mut W, payload: &[u8]) -> Result<(), WireError> {

@@ -133,8 +133,8 @@ pub enum FromWorker {
     Finished(Vec<Finished>),
     /// A task failed or panicked.
     Failed(TaskFailure),
-    /// The values asked for with [`ToWorker::Gather`] (`None`: not held).
-    Values(Vec<(Key, Option<Value>)>),
+    /// The values asked for with [`ToWorker::Gather`], in one or several messages.
+    Values(Vec<(Key, Lookup)>),
     /// An input of `task` could not be fetched from `from` (the holder is gone or lost it).
     Missing {
         /// The task that needed it.
@@ -189,6 +189,31 @@ pub enum PeerRequest {
 #[derive(Debug, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum PeerReply {
-    /// The values asked for, in order (`None`: not held).
-    Values(Vec<(Key, Option<Value>)>),
+    /// The values asked for, in order.
+    Values(Vec<(Key, Lookup)>),
+}
+
+/// What a worker answers for one value asked of it.
+///
+/// ```
+/// use rask_graph::Value;
+/// use rask_scheduler::wire::Lookup;
+/// assert_eq!(Lookup::from(Some(Value::I64(1))), Lookup::Found(Value::I64(1)));
+/// assert_eq!(Lookup::from(None), Lookup::Missing);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Lookup {
+    /// The value.
+    Found(Value),
+    /// Not held (never computed here, released, or lost).
+    Missing,
+    /// Held, but it cannot be sent: why (its message would exceed the asker's transfer
+    /// limit). Asking again would give the same answer.
+    Refused(String),
+}
+
+impl From<Option<Value>> for Lookup {
+    fn from(value: Option<Value>) -> Lookup {
+        value.map_or(Lookup::Missing, Lookup::Found)
+    }
 }

@@ -36,12 +36,18 @@ mod error;
 pub mod frame;
 pub mod handshake;
 mod layout;
+mod limit;
 pub mod message;
 
 pub use address::{Address, Connection, Listener};
+pub use encode::{Encoded, encode_message};
 pub use error::WireError;
-pub use frame::{MAX_FRAME_BYTES, read_message, write_message};
+pub use frame::{MAX_FRAME_BYTES, MAX_HEADER_BYTES, read_message, write_message};
 pub use handshake::{
-    Hello, PROTOCOL_VERSION, Role, WorkerInfo, accept_handshake, accept_handshake_within, connect_handshake,
+    HANDSHAKE_TIMEOUT, Hello, PROTOCOL_VERSION, Role, Welcome, WorkerInfo, accept_handshake, accept_handshake_within,
+    connect_handshake,
 };
-pub use message::{EncodedOp, Finished, FromWorker, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg};
+pub use limit::{physical_memory, transfer_limit};
+pub use message::{
+    EncodedOp, Finished, FromWorker, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
+};

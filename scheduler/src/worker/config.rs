@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     pub local_dir: PathBuf,
     /// A name for logs and the dashboard.
     pub name: String,
+    /// The largest message this worker takes, announced to its scheduler and peers
+    /// (default: the host's memory, [`transfer_limit`](crate::wire::transfer_limit)).
+    pub transfer_limit: u64,
     /// Where the data server listens for peers (`None`: a Unix socket in the worker's
     /// directory when the scheduler's address is a Unix socket, otherwise TCP on the
     /// interface that reaches the scheduler, on a free port). `tcp://0.0.0.0:PORT`
@@ -56,6 +59,7 @@ impl WorkerConfig {
             memory_limit: None,
             local_dir: std::env::temp_dir(),
             name: default_name(),
+            transfer_limit: crate::wire::transfer_limit(),
             listen: None,
             contact: None,
         }
@@ -71,6 +75,7 @@ impl fmt::Debug for WorkerConfig {
             .field("memory_limit", &self.memory_limit)
             .field("local_dir", &self.local_dir)
             .field("name", &self.name)
+            .field("transfer_limit", &self.transfer_limit)
             .field("listen", &self.listen)
             .field("contact", &self.contact)
             .finish()

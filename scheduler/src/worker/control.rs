@@ -6,17 +6,18 @@ use std::sync::Arc;
 use rask_graph::Op;
 
 use super::Shared;
+use super::answer::answer;
+use super::outbox::Out;
 use super::tasks::{Input, NewTask};
 use crate::wire::{
-    Connection, EncodedOp, FromWorker, MAX_FRAME_BYTES, TaskFailure, TaskMsg, ToWorker, WireArg, WireError,
-    read_message,
+    Connection, EncodedOp, FromWorker, TaskFailure, TaskMsg, ToWorker, WireArg, WireError, read_message,
 };
 
 /// Serves the scheduler until it says `Shutdown` or goes away (`Ok`); a frame that is not
 /// a valid message is an error (the connection can no longer be trusted).
 pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireError> {
     loop {
-        let message: ToWorker = match read_message(conn, MAX_FRAME_BYTES) {
+        let message: ToWorker = match read_message(conn, shared.transfer_limit) {
             Ok(message) => message,
             Err(WireError::Closed) => {
                 tracing::info!("the scheduler closed the connection");
@@ -34,8 +35,9 @@ pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireErro
         match message {
             ToWorker::Compute { ops, tasks } => compute(shared, &ops, tasks),
             ToWorker::Gather(keys) => {
-                let values = keys.into_iter().map(|k| (k, shared.store.get(&k))).collect();
-                shared.send(FromWorker::Values(values));
+                for frame in answer(&shared.store, keys, shared.scheduler_limit, FromWorker::Values) {
+                    let _ = shared.outbox.send(Out::Frame(frame));
+                }
             }
             ToWorker::Release(keys) => shared.store.release(&keys),
             ToWorker::Shutdown => {

@@ -3,20 +3,22 @@
 //! [`FETCHERS`] threads take fetch jobs; each takes every job queued at that moment and
 //! sends one `Get` per peer for all the keys wanted from it. Connections are kept per
 //! peer and reused. A peer that cannot be reached (after one retry on a fresh connection,
-//! in case a cached one went stale) or that answers `None` makes the tasks waiting for
-//! those keys `Missing`; the scheduler recomputes and resubmits them.
+//! in case a cached one went stale) or that answers `Missing` makes the tasks waiting for
+//! those keys `Missing`; the scheduler recomputes and resubmits them. A value the peer
+//! refuses to send (larger than this worker's transfer limit) fails the tasks waiting
+//! for it: asking again would get the same answer.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use rask_graph::{Key, Value};
+use rask_graph::Key;
 
 use super::Shared;
 use crate::wire::{
-    Address, Connection, Hello, MAX_FRAME_BYTES, PeerReply, PeerRequest, Role, WireError, connect_handshake,
-    read_message, write_message,
+    Address, Connection, Hello, Lookup, PeerReply, PeerRequest, Role, WireError, connect_handshake, read_message,
+    write_message,
 };
 
 /// Fetcher threads per worker: one slow peer does not hold up fetches from the others.
@@ -85,8 +87,8 @@ pub(super) fn run(jobs: Receiver<FetchJob>, shared: &Shared) {
 }
 
 fn fetch_from(shared: &Shared, peer: &Address, keys: Vec<Key>) {
-    let values = match get(shared, peer, &keys) {
-        Ok(values) => values,
+    let mut answers = match get(shared, peer, &keys) {
+        Ok(answers) => answers,
         Err(e) => {
             tracing::warn!(%peer, error = %e, keys = keys.len(), "cannot fetch from a peer");
             HashMap::new()
@@ -94,25 +96,25 @@ fn fetch_from(shared: &Shared, peer: &Address, keys: Vec<Key>) {
     };
     for key in keys {
         let mut tasks = shared.lock_tasks();
-        match values.get(&key) {
-            Some(value) => {
-                let ready = tasks.fetched(&key, value);
+        let effects = match answers.remove(&key) {
+            Some(Lookup::Found(value)) => {
+                let ready = tasks.fetched(&key, &value);
                 shared.after_transition(&tasks, ready);
+                continue;
             }
-            None => {
-                let effects = tasks.fetch_failed(&key);
-                shared.after_transition(&tasks, 0);
-                drop(tasks);
-                shared.apply(effects);
-            }
-        }
+            Some(Lookup::Refused(why)) => tasks.fetch_refused(&key, &why),
+            Some(Lookup::Missing) | None => tasks.fetch_failed(&key),
+        };
+        shared.after_transition(&tasks, 0);
+        drop(tasks);
+        shared.apply(effects);
     }
 }
 
-/// The values `peer` holds among `keys`.
-fn get(shared: &Shared, peer: &Address, keys: &[Key]) -> Result<HashMap<Key, Value>, WireError> {
+/// What `peer` answers for `keys`.
+fn get(shared: &Shared, peer: &Address, keys: &[Key]) -> Result<HashMap<Key, Lookup>, WireError> {
     if let Some(conn) = shared.peers.take(peer) {
-        match request(conn, keys) {
+        match request(conn, keys, shared.transfer_limit) {
             Ok((conn, values)) => {
                 shared.peers.put(peer.clone(), conn);
                 return Ok(values);
@@ -121,15 +123,25 @@ fn get(shared: &Shared, peer: &Address, keys: &[Key]) -> Result<HashMap<Key, Val
         }
     }
     let mut conn = Connection::connect(peer)?;
-    connect_handshake(&mut conn, &Hello { token: shared.token.clone(), role: Role::Peer })?;
+    let hello = Hello { token: shared.token.clone(), role: Role::Peer, limit: shared.transfer_limit };
+    connect_handshake(&mut conn, &hello)?;
     conn.set_read_timeout(Some(PEER_TIMEOUT))?;
-    let (conn, values) = request(conn, keys)?;
+    let (conn, values) = request(conn, keys, shared.transfer_limit)?;
     shared.peers.put(peer.clone(), conn);
     Ok(values)
 }
 
-fn request(mut conn: Connection, keys: &[Key]) -> Result<(Connection, HashMap<Key, Value>), WireError> {
+/// Asks for `keys` and reads the answers, which may come in several messages, until
+/// every key is answered.
+fn request(mut conn: Connection, keys: &[Key], limit: u64) -> Result<(Connection, HashMap<Key, Lookup>), WireError> {
     write_message(&mut conn, &PeerRequest::Get(keys.to_vec()))?;
-    let PeerReply::Values(values) = read_message(&mut conn, MAX_FRAME_BYTES)?;
-    Ok((conn, values.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()))
+    let mut answers = HashMap::with_capacity(keys.len());
+    while answers.len() < keys.len() {
+        let PeerReply::Values(values) = read_message(&mut conn, limit)?;
+        if values.is_empty() {
+            return Err(WireError::Malformed("a peer answered with no values".into()));
+        }
+        answers.extend(values);
+    }
+    Ok((conn, answers))
 }

@@ -18,11 +18,16 @@
 //!   has threads of its own rather than happening in a task thread before the task runs:
 //!   a task thread never waits on the network while other tasks are ready, and a task is
 //!   queued as ready only once all its inputs are here, so priorities stay meaningful.
-//! - `server`: the data server, one thread per peer connection; a peer with a bad token
-//!   or garbage bytes is logged and dropped, nothing else is affected.
+//! - `server`: the data server, handshakes off its accept thread and one thread per peer
+//!   connection (at most [`server::MAX_CONNECTIONS`]); a peer with a bad token or garbage
+//!   bytes is logged and dropped, nothing else is affected.
 //! - `outbox`: the only writer of the scheduler connection; batches `Finished` notices
 //!   (flushed when the worker has no ready or running task, or 2 ms after the oldest),
 //!   and sends a `Heartbeat` about once a second.
+//! - `answer`: values asked for (a `Gather`, a peer's `Get`) go out within the asker's
+//!   transfer limit, announced in its handshake; one too large for it is answered
+//!   `Refused` with its size, so the asker fails the work that needs it rather than
+//!   asking again.
 //!
 //! What a scheduler can rely on, beyond the message docs:
 //!
@@ -41,7 +46,9 @@
 //!
 //! On exit (scheduler gone or `Shutdown`) no new task starts, every thread is told to
 //! stop and joined for up to half a second (a task still running after that is left to
-//! finish on its own, its result discarded), and the worker's directory is removed.
+//! finish on its own, its result discarded), and the worker's directory is removed. A
+//! worker killed outright leaves its directory; the next worker started in the same local
+//! dir removes it ([`purge_stale`]).
 //!
 //! ```no_run
 //! use rask_scheduler::worker::{run_worker, WorkerConfig};
@@ -52,6 +59,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod answer;
 mod config;
 mod control;
 mod error;
@@ -72,6 +80,9 @@ use crossbeam_channel::Sender;
 
 pub use config::WorkerConfig;
 pub use error::WorkerError;
+pub use spill::purge_stale;
+
+pub(crate) use outbox::HEARTBEAT_EVERY;
 
 use self::fetch::{FetchJob, Peers};
 use self::outbox::Out;
@@ -79,7 +90,14 @@ use self::server::OpenConnections;
 use self::spill::LocalDir;
 use self::store::Store;
 use self::tasks::{Effect, Tasks};
-use crate::wire::{Address, Connection, FromWorker, Hello, Listener, Role, WorkerInfo, connect_handshake};
+use crate::net::{AcceptConfig, Acceptor};
+use crate::wire::{
+    Address, Connection, FromWorker, HANDSHAKE_TIMEOUT, Hello, Listener, Role, TaskFailure, WorkerInfo,
+    connect_handshake,
+};
+
+/// Peer handshakes in progress on the data server at most.
+const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// How long exiting waits for threads before leaving them behind.
 const JOIN_TIMEOUT: Duration = Duration::from_millis(500);
@@ -98,6 +116,10 @@ struct Shared {
     /// This worker's data address.
     me: Address,
     token: String,
+    /// The largest message this worker takes.
+    transfer_limit: u64,
+    /// The largest message the scheduler takes.
+    scheduler_limit: u64,
     outbox: Sender<Out>,
     fetches: Sender<FetchJob>,
     peers: Peers,
@@ -131,6 +153,10 @@ impl Shared {
                     let from = from.unwrap_or_else(|| self.me.clone());
                     tracing::debug!(%task, %key, %from, "task dropped: an input is missing");
                     self.send(FromWorker::Missing { task, key, from });
+                }
+                Effect::Failed { task, op, message } => {
+                    tracing::debug!(%task, %op, %message, "task failed before it ran");
+                    self.send(FromWorker::Failed(TaskFailure { key: task, op, message, panicked: false }));
                 }
             }
         }
@@ -186,9 +212,11 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
             pid: std::process::id(),
             data_address: me.clone(),
         }),
+        limit: config.transfer_limit,
     };
-    let id = connect_handshake(&mut conn, &hello)
+    let welcome = connect_handshake(&mut conn, &hello)
         .map_err(|source| WorkerError::Handshake { address: address.clone(), source })?;
+    let id = welcome.id;
     tracing::info!(name = %config.name, id, scheduler = %address, data = %me, nthreads, "worker connected");
 
     let (outbox_tx, outbox_rx) = crossbeam_channel::unbounded();
@@ -201,6 +229,8 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
         active: AtomicUsize::new(0),
         me: me.clone(),
         token: config.token.clone(),
+        transfer_limit: config.transfer_limit,
+        scheduler_limit: welcome.limit,
         outbox: outbox_tx,
         fetches: fetch_tx,
         peers: Peers::default(),
@@ -208,6 +238,15 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     });
 
     let mut threads = Vec::new();
+    let (accepted_tx, accepted) = crossbeam_channel::bounded(MAX_PENDING_HANDSHAKES);
+    let accept = AcceptConfig {
+        token: config.token.clone(),
+        limit: config.transfer_limit,
+        max_pending: MAX_PENDING_HANDSHAKES,
+        timeout: HANDSHAKE_TIMEOUT,
+        name: "data server",
+    };
+    let acceptor = Acceptor::start(listener, accept, accepted_tx).map_err(WorkerError::DataServer)?;
     let started = (|| -> Result<(), WorkerError> {
         let writer = conn.try_clone().map_err(WorkerError::Connection)?;
         threads.push(spawn("rask-outbox", {
@@ -216,7 +255,7 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
         })?);
         threads.push(spawn("rask-data-server", {
             let shared = shared.clone();
-            move || server::run(listener, &shared)
+            move || server::run(accepted, &shared)
         })?);
         for i in 0..fetch::FETCHERS {
             let (shared, jobs) = (shared.clone(), fetch_rx.clone());
@@ -234,6 +273,7 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
         Err(e) => Err(e),
     };
     stop(&shared);
+    drop(acceptor);
     join_within(threads, JOIN_TIMEOUT);
     // Unblocks an outbox left behind in a write the scheduler never reads.
     conn.shutdown();
@@ -251,8 +291,6 @@ fn stop(shared: &Shared) {
     }
     let _ = shared.fetches.send(FetchJob::Stop);
     let _ = shared.outbox.send(Out::Stop);
-    // Wake the data server's accept with a connection of our own, then close its peers.
-    let _ = Connection::connect(&shared.me);
     shared.open.shutdown_all();
     shared.peers.clear();
 }

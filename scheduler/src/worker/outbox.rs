@@ -3,6 +3,11 @@
 //! the outbox), or when the oldest has waited [`FLUSH_EVERY`], so a busy worker sends one
 //! frame per batch, never one per task. Other messages flush the batch first, keeping
 //! the order the scheduler sees. A `Heartbeat` goes out every [`HEARTBEAT_EVERY`].
+//!
+//! A message that cannot be sent (it cannot be encoded, or exceeds the scheduler's
+//! transfer limit) is an error of that message, logged and dropped; only a failing
+//! socket means the scheduler is gone. Answers to `Gather` come already encoded within
+//! the limit ([`answer`](super::answer)).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -10,12 +15,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::Shared;
-use crate::wire::{Connection, Finished, FromWorker, WireError, write_message};
+use crate::wire::{Connection, Encoded, Finished, FromWorker, encode_message};
 
 /// The longest a `Finished` notice waits for companions.
 pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(2);
-/// How often memory use is reported.
-pub(super) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often memory use is reported (a scheduler's ttl for its workers is a multiple).
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the other threads hand the outbox.
 #[derive(Debug)]
@@ -24,13 +29,15 @@ pub(super) enum Out {
     Finished(Finished),
     /// Any other message; sent at once (after the pending batch).
     Message(FromWorker),
+    /// A message encoded already; sent at once (after the pending batch).
+    Frame(Encoded),
     /// Flush and exit.
     Stop,
 }
 
 /// The outbox thread's loop.
 pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
-    let mut outbox = Outbox { conn, batch: Vec::new(), oldest: None, broken: false };
+    let mut outbox = Outbox { conn, limit: shared.scheduler_limit, batch: Vec::new(), oldest: None, broken: false };
     let mut next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
     loop {
         let deadline = outbox.oldest.map_or(next_heartbeat, |t| (t + FLUSH_EVERY).min(next_heartbeat));
@@ -42,6 +49,10 @@ pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
             Ok(Out::Message(message)) => {
                 outbox.flush();
                 outbox.send(&message);
+            }
+            Ok(Out::Frame(frame)) => {
+                outbox.flush();
+                outbox.write(&frame);
             }
             Ok(Out::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 outbox.flush();
@@ -63,6 +74,8 @@ pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
 
 struct Outbox {
     conn: Connection,
+    /// The largest message the scheduler takes.
+    limit: u64,
     batch: Vec<Finished>,
     oldest: Option<Instant>,
     broken: bool,
@@ -78,18 +91,21 @@ impl Outbox {
     }
 
     fn send(&mut self, message: &FromWorker) {
+        match encode_message(message, self.limit) {
+            Ok(frame) => self.write(&frame),
+            Err(e) => tracing::error!(error = %e, "a message to the scheduler cannot be sent; dropped"),
+        }
+    }
+
+    fn write(&mut self, frame: &Encoded) {
         if self.broken {
             return;
         }
-        if let Err(e) = write_message(&mut self.conn, message) {
+        if let Err(e) = frame.write_to(&mut self.conn) {
             // The scheduler is gone: close the connection so the control loop ends too.
-            if !matches!(e, WireError::Encode(_)) {
-                tracing::info!(error = %e, "cannot write to the scheduler; stopping");
-                self.broken = true;
-                self.conn.shutdown();
-            } else {
-                tracing::error!(error = %e, "a message to the scheduler could not be encoded; dropped");
-            }
+            tracing::info!(error = %e, "cannot write to the scheduler; stopping");
+            self.broken = true;
+            self.conn.shutdown();
         }
     }
 }

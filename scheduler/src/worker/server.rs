@@ -1,28 +1,57 @@
 //! The data server: peers (other workers) connect, handshake as [`Role::Peer`] with the
-//! shared token, and ask for values with [`PeerRequest::Get`]; each connection has a
-//! thread of its own. A connection that fails the handshake or sends a bad frame is
-//! logged and closed; the server and the other connections go on.
+//! shared token, and ask for values with [`PeerRequest::Get`].
+//!
+//! Handshakes run in an [`Acceptor`](crate::net::Acceptor) (off the accept thread, one
+//! deadline each, a cap on those in progress). Each peer connection then has a thread of
+//! its own, with a cap on open connections: beyond [`MAX_CONNECTIONS`], the one idle
+//! longest is closed (a peer whose cached connection was closed reconnects). A
+//! connection that sends a bad frame is logged and closed; the server and the other
+//! connections go on. Values are answered within the asking peer's transfer limit
+//! ([`answer`](super::answer)).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::Shared;
-use crate::wire::{
-    Connection, Listener, MAX_FRAME_BYTES, PeerReply, PeerRequest, Role, WireError, accept_handshake, read_message,
-    write_message,
-};
+use super::answer::answer;
+use crate::net::Accepted;
+use crate::wire::{Connection, PeerReply, PeerRequest, Role, WireError, read_message};
 
-/// Handles on the open peer connections, to close them when the worker stops.
+/// Peer connections open at most.
+pub(super) const MAX_CONNECTIONS: usize = 256;
+/// How often the server looks at the stop flag while no peer connects.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The open peer connections and when each was last used, to close them when the worker
+/// stops or when too many are open.
 #[derive(Debug, Default)]
 pub(super) struct OpenConnections {
-    conns: Mutex<HashMap<u64, Connection>>,
+    conns: Mutex<HashMap<u64, (Connection, Instant)>>,
 }
 
 impl OpenConnections {
-    fn add(&self, id: u64, conn: &Connection) {
-        if let Ok(handle) = conn.try_clone() {
-            self.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, handle);
+    /// Tracks a new connection, closing the one idle longest if `max` are open.
+    fn admit(&self, id: u64, conn: &Connection, max: usize) -> Result<(), WireError> {
+        let handle = conn.try_clone()?;
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        while conns.len() >= max.max(1) {
+            let Some(idlest) = conns.iter().min_by_key(|(_, (_, used))| *used).map(|(id, _)| *id) else { break };
+            if let Some((conn, _)) = conns.remove(&idlest) {
+                tracing::debug!(peer = conn.peer(), "data server: too many connections; closed the idlest");
+                conn.shutdown();
+            }
+        }
+        conns.insert(id, (handle, Instant::now()));
+        Ok(())
+    }
+
+    fn touch(&self, id: u64) {
+        if let Some((_, used)) = self.conns.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+            *used = Instant::now();
         }
     }
 
@@ -32,34 +61,36 @@ impl OpenConnections {
 
     /// Closes every open connection (their threads wake with an error and end).
     pub(super) fn shutdown_all(&self) {
-        for conn in self.conns.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, c)| c) {
+        for (conn, _) in self.conns.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, c)| c) {
             conn.shutdown();
         }
     }
 }
 
-/// The accept loop; returns when the worker stops.
-pub(super) fn run(listener: Listener, shared: &std::sync::Arc<Shared>) {
-    let mut next_id = 0u64;
+/// Serves the peers whose handshakes `accepted` delivers; returns when the worker stops.
+pub(super) fn run(accepted: Receiver<Accepted>, shared: &Arc<Shared>) {
     loop {
-        let accepted = listener.accept();
+        let Accepted { conn, hello, id } = match accepted.recv_timeout(STOP_POLL) {
+            Ok(a) => a,
+            Err(RecvTimeoutError::Timeout) if !shared.stop.load(Ordering::SeqCst) => continue,
+            Err(_) => return,
+        };
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        let conn = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "data server: accept failed");
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                continue;
-            }
-        };
-        next_id += 1;
-        let id = next_id;
-        shared.open.add(id, &conn);
+        if hello.role != Role::Peer {
+            tracing::warn!(peer = conn.peer(), role = ?hello.role, "data server: only peers may connect; closed");
+            conn.shutdown();
+            continue;
+        }
+        if let Err(e) = shared.open.admit(id, &conn, MAX_CONNECTIONS) {
+            tracing::warn!(error = %e, "data server: cannot track a peer connection; closed");
+            conn.shutdown();
+            continue;
+        }
         let shared_for_peer = shared.clone();
         let spawned = std::thread::Builder::new().name(format!("rask-peer-{id}")).spawn(move || {
-            serve_peer(conn, id, &shared_for_peer);
+            serve_peer(conn, id, hello.limit, &shared_for_peer);
             shared_for_peer.open.remove(id);
         });
         if let Err(e) = spawned {
@@ -69,35 +100,27 @@ pub(super) fn run(listener: Listener, shared: &std::sync::Arc<Shared>) {
     }
 }
 
-fn serve_peer(mut conn: Connection, id: u64, shared: &Shared) {
+fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
     let peer = conn.peer().to_string();
-    match accept_handshake(&mut conn, &shared.token, id) {
-        Ok(hello) if hello.role == Role::Peer => {}
-        Ok(hello) => {
-            tracing::warn!(%peer, role = ?hello.role, "data server: only peers may connect; closed");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(%peer, error = %e, "data server: handshake failed; connection closed");
-            return;
-        }
-    }
     loop {
-        let request: PeerRequest = match read_message(&mut conn, MAX_FRAME_BYTES) {
+        let request: PeerRequest = match read_message(&mut conn, shared.transfer_limit) {
             Ok(request) => request,
             Err(WireError::Closed) => return,
             Err(e) => {
                 if !shared.stop.load(Ordering::SeqCst) {
-                    tracing::warn!(%peer, error = %e, "data server: bad request; connection closed");
+                    tracing::debug!(%peer, error = %e, "data server: connection closed");
                 }
                 return;
             }
         };
+        shared.open.touch(id);
         let PeerRequest::Get(keys) = request;
-        let values = keys.into_iter().map(|k| (k, shared.store.get(&k))).collect();
-        if let Err(e) = write_message(&mut conn, &PeerReply::Values(values)) {
-            tracing::warn!(%peer, error = %e, "data server: cannot answer a peer; connection closed");
-            return;
+        for frame in answer(&shared.store, keys, limit, PeerReply::Values) {
+            if let Err(e) = frame.write_to(&mut conn) {
+                tracing::warn!(%peer, error = %e, "data server: cannot answer a peer; connection closed");
+                return;
+            }
         }
+        shared.open.touch(id);
     }
 }

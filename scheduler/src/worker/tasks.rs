@@ -67,6 +67,8 @@ pub(crate) enum Effect {
     /// Tell the scheduler that `task` was dropped because `key` is missing at `from`
     /// (`None`: this worker's own data address).
     Missing { task: Key, key: Key, from: Option<Address> },
+    /// Tell the scheduler that `task` (op `op`) failed: `message` says why.
+    Failed { task: Key, op: String, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +290,22 @@ impl Tasks {
         effects
     }
 
+    /// A fetch was refused for good (the value exceeds this worker's transfer limit):
+    /// every task waiting for it fails with `why`, and the tasks waiting for those are
+    /// dropped silently, as after any failure.
+    pub fn fetch_refused(&mut self, key: &Key, why: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some((from, waiters)) = self.fetches.remove(key) else { return effects };
+        for (handle, _) in waiters {
+            let Some(task) = self.get_mut(handle) else { continue };
+            let (task, op) = (task.key, task.op.name().to_string());
+            let message = format!("its input {key} cannot be fetched from {from}: {why}");
+            effects.push(Effect::Failed { task, op, message });
+            self.drop_task(handle, None, &mut effects);
+        }
+        effects
+    }
+
     /// Drops a queued task (not running) and, transitively, the tasks waiting for it.
     /// `missing`: the input it lacks and where it was looked for, reported as an effect;
     /// `None` drops silently (after a failure).
@@ -371,6 +389,22 @@ mod tests {
 
     fn task(i: u32, priority: u64, inputs: Vec<Input>) -> NewTask {
         NewTask { key: key(i), op: Arc::new(Inc), inputs, priority }
+    }
+
+    #[test]
+    fn a_refused_fetch_fails_its_readers_and_drops_theirs() {
+        let mut tasks = Tasks::default();
+        let remote = Input::Remote { key: key(0), from: peer() };
+        let effects =
+            tasks.submit(vec![task(1, 0, vec![remote]), task(2, 1, vec![Input::Held(key(1))])], |_| false, &me());
+        assert_eq!(effects, vec![Effect::Fetch { key: key(0), from: peer() }]);
+        let effects = tasks.fetch_refused(&key(0), "too large");
+        assert_eq!(effects.len(), 1, "{effects:?}");
+        let Effect::Failed { task, op, message } = &effects[0] else { panic!("{effects:?}") };
+        assert_eq!((*task, op.as_str()), (key(1), "inc"));
+        assert!(message.contains(&key(0).to_string()) && message.contains("too large"), "{message}");
+        assert_eq!(tasks.active(), 0);
+        assert!(tasks.by_key.is_empty(), "the waiting task went too");
     }
 
     fn run_next(tasks: &mut Tasks) -> Option<Key> {

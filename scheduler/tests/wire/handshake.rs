@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rask_scheduler::wire::frame::{read_frame, write_frame};
 use rask_scheduler::wire::{
-    Address, Connection, Hello, Listener, PROTOCOL_VERSION, Role, WireError, accept_handshake_within, connect_handshake,
+    Address, Connection, Hello, Listener, PROTOCOL_VERSION, Role, Welcome, WireError, accept_handshake_within,
+    connect_handshake,
 };
 use serde::Deserialize;
 
@@ -17,17 +18,15 @@ const PATIENCE: Duration = Duration::from_millis(300);
 /// The listener's answer, as a caller of any version reads it.
 #[derive(Debug, Deserialize)]
 enum Reply {
-    Welcome {
-        #[allow(dead_code)]
-        id: u64,
-    },
+    #[allow(dead_code)]
+    Welcome(Welcome),
     Refused {
         reason: String,
     },
 }
 
 fn hello(token: &str) -> Hello {
-    Hello { token: token.into(), role: Role::Client }
+    Hello::new(token, Role::Client)
 }
 
 /// Sends a raw first frame and returns the listener's refusal reason.
@@ -51,9 +50,9 @@ fn refuse_then_accept(address: &str) {
     let address = listener.address().clone();
     let (tx, rx) = mpsc::channel();
     let server = std::thread::spawn(move || {
-        for id in 0..7 {
+        for id in 0..8 {
             let mut conn = listener.accept().unwrap();
-            let outcome = accept_handshake_within(&mut conn, TOKEN, id, PATIENCE);
+            let outcome = accept_handshake_within(&mut conn, TOKEN, Welcome { id, limit: 12345 }, PATIENCE);
             let done = outcome.is_ok();
             tx.send(outcome).unwrap();
             if done {
@@ -99,9 +98,25 @@ fn refuse_then_accept(address: &str) {
     let mut rest = Vec::new();
     let _ = half.read_to_end(&mut rest);
 
+    // A hello trickled a byte at a time, each byte well within the patience: the deadline
+    // is for the whole handshake, not for each read.
+    let mut trickle = Connection::connect(&address).unwrap();
+    let frame = [&(8 + 60_000u64).to_le_bytes()[..], b"RASK"].concat();
+    let started = std::time::Instant::now();
+    for byte in frame {
+        if trickle.write_all(&[byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(PATIENCE / 4);
+    }
+    refused(next(), "no hello within");
+    assert!(started.elapsed() < PATIENCE * 4, "refused at its deadline: {:?}", started.elapsed());
+
     let mut good = Connection::connect(&address).unwrap();
-    assert_eq!(connect_handshake(&mut good, &Hello { token: TOKEN.into(), role: Role::Peer }).unwrap(), 6);
-    assert_eq!(next().unwrap().role, Role::Peer);
+    let welcome = connect_handshake(&mut good, &Hello { limit: 777, ..Hello::new(TOKEN, Role::Peer) }).unwrap();
+    assert_eq!(welcome, Welcome { id: 7, limit: 12345 });
+    let hello = next().unwrap();
+    assert_eq!((hello.role, hello.limit), (Role::Peer, 777));
     server.join().unwrap();
 }
 

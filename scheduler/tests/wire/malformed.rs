@@ -8,7 +8,9 @@ use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use rask_graph::ops::Inc;
 use rask_graph::{ArrayChunk, Batch, Group, Key, Op, Token, Value, oob};
-use rask_scheduler::wire::{EncodedOp, FromWorker, MAX_FRAME_BYTES, TaskMsg, ToWorker, WireArg, WireError};
+use rask_scheduler::wire::{
+    EncodedOp, FromWorker, MAX_FRAME_BYTES, MAX_HEADER_BYTES, TaskMsg, ToWorker, WireArg, WireError,
+};
 
 use super::alloc::peak_bytes;
 use super::{frame_of, read};
@@ -68,8 +70,13 @@ fn lengths_that_lie_are_refused() {
     frame[..8].copy_from_slice(&(MAX_FRAME_BYTES + 1).to_le_bytes());
     assert!(matches!(read::<Value>(&frame), Err(WireError::Oversized { .. })));
 
+    // A header over the header limit is refused whatever the frame's length.
     let mut frame = frame_of(&f64_block(1000));
     frame[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(read::<Value>(&frame), Err(WireError::Oversized { max: MAX_HEADER_BYTES, .. })));
+
+    let mut frame = frame_of(&f64_block(1000));
+    frame[12..16].copy_from_slice(&1_000_000u32.to_le_bytes());
     assert!(malformed(&frame).contains("do not fit"));
 
     let mut frame = frame_of(&f64_block(1000));

@@ -7,8 +7,8 @@ use ndarray::{ArrayD, IxDyn, ShapeBuilder, s};
 use rask_graph::ops::Inc;
 use rask_graph::{ArrayChunk, Batch, Element, Group, Key, Token, Value, oob};
 use rask_scheduler::wire::{
-    Address, Connection, EncodedOp, FromWorker, Listener, MAX_FRAME_BYTES, PeerReply, TaskMsg, ToWorker, WireArg,
-    WireError, read_message, write_message,
+    Address, Connection, EncodedOp, FromWorker, Listener, Lookup, MAX_FRAME_BYTES, PeerReply, TaskMsg, ToWorker,
+    WireArg, WireError, read_message, write_message,
 };
 
 use super::{frame_of, read, round_trip};
@@ -170,7 +170,12 @@ fn compute_batches_with_ops_and_every_argument_kind_round_trip() {
 #[test]
 fn gathered_values_round_trip() {
     let big = Value::Array(ArrayChunk::Bool(Arc::new(ArrayD::from_shape_fn(IxDyn(&[9000]), |i| i[0] % 2 == 0))));
-    let values = vec![(key(0), Some(big.clone())), (key(1), None), (key(2), Some(Value::Batch(batch(700))))];
+    let values = vec![
+        (key(0), Lookup::Found(big.clone())),
+        (key(1), Lookup::Missing),
+        (key(2), Lookup::Found(Value::Batch(batch(700)))),
+        (key(3), Lookup::Refused("too large".into())),
+    ];
     let FromWorker::Values(back) = round_trip(&FromWorker::Values(values.clone())) else { panic!() };
     assert_eq!(back, values);
     let PeerReply::Values(back) = round_trip(&PeerReply::Values(values.clone())) else { panic!() };
@@ -195,10 +200,10 @@ fn over(address: &str) {
     let wide = RecordBatch::try_from_iter(wide).unwrap().slice(17, 250);
     let sliced = batch(50_000).0.slice(1234, 30_000);
     let message = FromWorker::Values(vec![
-        (key(0), Some(block)),
-        (key(1), Some(Value::Batch(batch(50_000)))),
-        (key(2), Some(Value::Batch(Batch::new(wide)))),
-        (key(3), Some(Value::Batch(Batch::new(sliced)))),
+        (key(0), Lookup::Found(block)),
+        (key(1), Lookup::Found(Value::Batch(batch(50_000)))),
+        (key(2), Lookup::Found(Value::Batch(Batch::new(wide)))),
+        (key(3), Lookup::Found(Value::Batch(Batch::new(sliced)))),
     ]);
     let expected = match &message {
         FromWorker::Values(v) => v.clone(),

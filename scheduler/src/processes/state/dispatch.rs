@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rask_graph::{ArgView, TaskId};
 use smallvec::SmallVec;
 
-use super::{BATCH_TARGET_US, MAX_BATCH, OVERHEAD_US, Run, State};
+use super::{BATCH_TARGET_US, Batch, MAX_BATCH, MAX_BATCH_BYTES, OVERHEAD_US, Run, State};
 use crate::error::SchedulerError;
 use crate::processes::comm::Comm;
 use crate::wire::{EncodedOp, TaskMsg, ToWorker, WireArg};
@@ -80,10 +80,7 @@ impl Run<'_> {
             if !worker.release.is_empty() {
                 comm.send(w, ToWorker::Release(std::mem::take(&mut worker.release)));
             }
-            if !worker.tasks.is_empty() {
-                worker.op_slots.clear();
-                let ops = std::mem::take(&mut worker.ops);
-                let tasks = std::mem::take(&mut worker.tasks);
+            for Batch { ops, tasks, .. } in worker.batches.drain(..).filter(|b| !b.tasks.is_empty()) {
                 comm.send(w, ToWorker::Compute { ops, tasks });
             }
             if !worker.gather.is_empty() {
@@ -163,10 +160,32 @@ impl Run<'_> {
     fn send_one(&mut self, t: u32, w: usize) -> Result<(), SchedulerError> {
         let graph = self.graph;
         let id = TaskId(t);
+        let literal_bytes: u64 = graph
+            .args(id)
+            .map(|a| match a {
+                ArgView::Literal(v) => v.nbytes() as u64,
+                ArgView::Task(_) => 0,
+            })
+            .sum();
+        let limit = self.workers[w].spec.limit;
+        if literal_bytes > limit {
+            return Err(SchedulerError::Transfer {
+                key: graph.key(id),
+                reason: format!(
+                    "its literal arguments hold {literal_bytes} bytes, more than worker {w}'s transfer limit of \
+                     {limit} bytes"
+                ),
+            });
+        }
         let op = graph.op(id);
         let ptr = Arc::as_ptr(op) as *const u8 as usize;
-        let worker = &mut self.workers[w];
-        let op_index = match worker.op_slots.iter().find(|(p, _)| *p == ptr) {
+        let batches = &mut self.workers[w].batches;
+        if batches.last().is_none_or(|b| !b.tasks.is_empty() && b.bytes + literal_bytes > MAX_BATCH_BYTES) {
+            batches.push(Batch::default());
+        }
+        let batch = batches.last_mut().expect("a batch is open");
+        batch.bytes += literal_bytes;
+        let op_index = match batch.op_slots.iter().find(|(p, _)| *p == ptr) {
             Some(&(_, i)) => i,
             None => {
                 let encoded = match self.encoded.get(&ptr) {
@@ -181,9 +200,9 @@ impl Run<'_> {
                         e
                     }
                 };
-                let i = worker.ops.len() as u32;
-                worker.ops.push(encoded);
-                worker.op_slots.push((ptr, i));
+                let i = batch.ops.len() as u32;
+                batch.ops.push(encoded);
+                batch.op_slots.push((ptr, i));
                 i
             }
         };
@@ -218,7 +237,8 @@ impl Run<'_> {
         self.state[t as usize] = State::Sent(w as u32);
         let worker = &mut self.workers[w];
         worker.in_flight += 1;
-        worker.tasks.push(TaskMsg { key: graph.key(id), op: op_index, args, priority: t as u64 });
+        let batch = worker.batches.last_mut().expect("a batch is open");
+        batch.tasks.push(TaskMsg { key: graph.key(id), op: op_index, args, priority: t as u64 });
         Ok(())
     }
 }

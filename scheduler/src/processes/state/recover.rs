@@ -30,9 +30,7 @@ impl Run<'_> {
             w.in_flight = 0;
             w.queue.clear();
             if !w.alive {
-                w.tasks.clear();
-                w.ops.clear();
-                w.op_slots.clear();
+                w.batches.clear();
                 w.release.clear();
                 w.gather.clear();
             }

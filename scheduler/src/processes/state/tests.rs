@@ -65,7 +65,10 @@ impl Cluster {
     }
 
     fn specs(&self) -> Vec<WorkerSpec> {
-        self.workers.iter().map(|w| WorkerSpec { nthreads: 1, data_address: w.address.clone() }).collect()
+        self.workers
+            .iter()
+            .map(|w| WorkerSpec { nthreads: 1, data_address: w.address.clone(), limit: u64::MAX })
+            .collect()
     }
 
     fn deliver(&mut self, sent: Vec<(usize, ToWorker)>) {
@@ -85,7 +88,7 @@ impl Cluster {
                     }
                 }
                 ToWorker::Gather(keys) => {
-                    let values = keys.into_iter().map(|k| (k, worker.store.get(&k).cloned())).collect();
+                    let values = keys.into_iter().map(|k| (k, worker.store.get(&k).cloned().into())).collect();
                     worker.out.push(FromWorker::Values(values));
                 }
                 ToWorker::Release(keys) => {
@@ -200,7 +203,7 @@ impl Cluster {
             out: Vec::new(),
             released: Vec::new(),
         });
-        WorkerSpec { nthreads: 1, data_address: self.workers[i].address.clone() }
+        WorkerSpec { nthreads: 1, data_address: self.workers[i].address.clone(), limit: u64::MAX }
     }
 
     fn kill(&mut self, w: usize) {
@@ -405,11 +408,11 @@ fn values_are_released_once_their_readers_finished_and_outputs_once_gathered() {
     let sent: Vec<_> = comm.sent.drain(..).collect();
     assert!(matches!(&sent[0], (0, ToWorker::Release(k)) if *k == vec![graph.key(a)]), "{sent:?}");
     assert!(matches!(&sent[1], (0, ToWorker::Gather(k)) if *k == vec![graph.key(m)]), "{sent:?}");
-    run.handle(0, FromWorker::Values(vec![(graph.key(m), Some(Value::I64(3)))]), &mut comm).unwrap();
+    run.handle(0, FromWorker::Values(vec![(graph.key(m), Lookup::Found(Value::I64(3)))]), &mut comm).unwrap();
     run.flush(&mut comm).unwrap();
     assert!(comm.sent.is_empty(), "m is gathered but z still reads it: {:?}", comm.sent);
     run.handle(0, fin(z), &mut comm).unwrap();
-    run.handle(0, FromWorker::Values(vec![(graph.key(z), Some(Value::I64(4)))]), &mut comm).unwrap();
+    run.handle(0, FromWorker::Values(vec![(graph.key(z), Lookup::Found(Value::I64(4)))]), &mut comm).unwrap();
     run.flush(&mut comm).unwrap();
     let released: Vec<Key> = comm
         .sent
@@ -668,4 +671,79 @@ fn an_empty_graph_is_done_at_once_and_bad_outputs_are_errors() {
     let graph = TaskGraph::builder().build().unwrap();
     assert!(Run::new(&graph, &[], Vec::new()).unwrap().is_done());
     assert!(Run::new(&graph, &[TaskId(3)], Vec::new()).is_err());
+}
+
+/// `n` identity tasks, each holding a literal of `bytes` bytes.
+fn literal_roots(n: usize, bytes: usize) -> (TaskGraph, Vec<TaskId>) {
+    let identity: Arc<dyn Op> = Arc::new(ops::Identity);
+    let mut b = TaskGraph::builder();
+    let ids: Vec<TaskId> = (0..n)
+        .map(|i| {
+            let key = Key::new(Group::new("literal"), Token(5), &[i as u32]);
+            b.add(key, &identity, [Arg::Value(Value::Bytes(vec![i as u8; bytes].into()))]).unwrap()
+        })
+        .collect();
+    (b.build().unwrap(), ids)
+}
+
+#[test]
+fn large_literals_travel_in_several_compute_messages() {
+    // Six 30 MB literals for one worker: at most 64 MB of literals per message.
+    let (graph, outputs) = literal_roots(6, 30 << 20);
+    let mut cluster = Cluster::new(1);
+    let mut comm = Recorder::default();
+    let mut run = Run::new(&graph, &outputs, cluster.specs()).unwrap();
+    run.mean_us = Some(1.0); // Measured: the whole backlog may go at once.
+    run.start(&mut comm).unwrap();
+    let batches: Vec<usize> = comm
+        .sent
+        .iter()
+        .filter_map(|(_, m)| match m {
+            ToWorker::Compute { tasks, .. } => Some(tasks.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(batches, vec![2, 2, 2], "two 30 MB literals per message");
+    let result = drive(&mut run, &mut cluster, &mut comm, |_, _, _| Ok(())).unwrap();
+    assert_eq!(result, expected(&graph, &outputs));
+}
+
+#[test]
+fn a_literal_over_the_workers_limit_is_an_error_naming_its_task() {
+    let (graph, outputs) = literal_roots(2, 5000);
+    let mut specs = Cluster::new(1).specs();
+    specs[0].limit = 4000;
+    let mut run = Run::new(&graph, &outputs, specs).unwrap();
+    let e = run.start(&mut Recorder::default()).unwrap_err();
+    match e {
+        SchedulerError::Transfer { key, reason } => {
+            assert_eq!(key, graph.key(outputs[0]));
+            assert!(reason.contains("5000 bytes") && reason.contains("4000 bytes"), "{reason}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn an_output_the_worker_cannot_send_ends_the_run_naming_it() {
+    let (graph, outputs) = literal_roots(1, 10);
+    let mut cluster = Cluster::new(1);
+    let mut comm = Recorder::default();
+    let mut run = Run::new(&graph, &outputs, cluster.specs()).unwrap();
+    run.start(&mut comm).unwrap();
+    cluster.deliver(std::mem::take(&mut comm.sent));
+    for m in cluster.step(0) {
+        run.handle(0, m, &mut comm).unwrap();
+    }
+    run.flush(&mut comm).unwrap();
+    assert!(comm.sent.iter().any(|(_, m)| matches!(m, ToWorker::Gather(_))));
+    let key = graph.key(outputs[0]);
+    let refused = FromWorker::Values(vec![(key, Lookup::Refused("its message of 99 bytes exceeds".into()))]);
+    match run.handle(0, refused, &mut comm).unwrap_err() {
+        SchedulerError::Transfer { key: k, reason } => {
+            assert_eq!(k, key);
+            assert!(reason.contains("99 bytes"), "{reason}");
+        }
+        other => panic!("unexpected {other}"),
+    }
 }

@@ -1,0 +1,185 @@
+//! Accepting connections without letting any caller stall the listener: see [`Acceptor`].
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::wire::{Address, Connection, Hello, Listener, Welcome, WireError, accept_handshake_within};
+
+/// Stack of a handshake thread: it reads one small frame.
+const STACK: usize = 128 << 10;
+/// Refusals logged one by one before only every thousandth is.
+const LOGGED_REFUSALS: u64 = 10;
+
+/// How an [`Acceptor`] treats callers.
+#[derive(Debug, Clone)]
+pub(crate) struct AcceptConfig {
+    /// The shared secret callers must present.
+    pub token: String,
+    /// The largest message this side takes, announced in the welcome.
+    pub limit: u64,
+    /// Handshakes in progress at most; a new connection beyond it drops the oldest.
+    pub max_pending: usize,
+    /// How long one handshake may take in all.
+    pub timeout: Duration,
+    /// What is listening, for messages ("process pool", "data server").
+    pub name: &'static str,
+}
+
+/// A connection whose handshake succeeded.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub conn: Connection,
+    pub hello: Hello,
+    /// The id the welcome gave it.
+    pub id: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Handshakes in progress, oldest first, with a handle to close each.
+    pending: Mutex<VecDeque<(u64, Connection)>>,
+    refused: AtomicU64,
+}
+
+impl Shared {
+    fn admit(&self, id: u64, conn: &Connection, max: usize) -> Result<(), WireError> {
+        let handle = conn.try_clone()?;
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        while pending.len() >= max.max(1) {
+            if let Some((_, oldest)) = pending.pop_front() {
+                oldest.shutdown();
+            }
+        }
+        pending.push_back((id, handle));
+        Ok(())
+    }
+
+    /// Forgets a finished handshake; false if it was dropped meanwhile.
+    fn finish(&self, id: u64) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match pending.iter().position(|(i, _)| *i == id) {
+            Some(at) => {
+                pending.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close_all(&self) {
+        for (_, conn) in self.pending.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            conn.shutdown();
+        }
+    }
+}
+
+/// A listener whose handshakes run off its accept thread; see the [module docs](super).
+/// Completed handshakes go to the channel given to [`Acceptor::start`]; if the owner lets
+/// it fill up, further callers are closed rather than queued. Dropping the acceptor stops
+/// accepting and closes the handshakes in progress.
+#[derive(Debug)]
+pub(crate) struct Acceptor {
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    /// Accepts on `listener` from now on, handing completed handshakes to `deliver`.
+    pub fn start(listener: Listener, config: AcceptConfig, deliver: Sender<Accepted>) -> Result<Acceptor, WireError> {
+        let listener = Arc::new(listener);
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let (listener, shared) = (listener.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("rask-accept-{}", config.name.replace(' ', "-")))
+                .spawn(move || accept_loop(&listener, &config, &shared, &deliver))
+                .map_err(|e| WireError::io("cannot start the accept thread", e))?
+        };
+        Ok(Acceptor { listener, shared, thread: Some(thread) })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> &Address {
+        self.listener.address()
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the thread blocked in accept(); the listener stays open until both are gone.
+        self.listener.interrupt();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.shared.close_all();
+    }
+}
+
+fn accept_loop(listener: &Listener, config: &AcceptConfig, shared: &Arc<Shared>, deliver: &Sender<Accepted>) {
+    let mut next_id = 0u64;
+    loop {
+        let accepted = listener.accept();
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let conn = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait for some to be closed.
+                tracing::warn!(listener = config.name, error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        if let Err(e) = shared.admit(id, &conn, config.max_pending) {
+            tracing::warn!(listener = config.name, error = %e, "cannot track a new connection; closed");
+            continue;
+        }
+        let (config_for, shared_for, deliver_for) = (config.clone(), shared.clone(), deliver.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("rask-handshake-{id}"))
+            .stack_size(STACK)
+            .spawn(move || handshake(conn, id, &config_for, &shared_for, &deliver_for));
+        if let Err(e) = spawned {
+            tracing::warn!(listener = config.name, error = %e, "cannot start a handshake thread; connection closed");
+            shared.finish(id);
+        }
+    }
+}
+
+fn handshake(mut conn: Connection, id: u64, config: &AcceptConfig, shared: &Shared, deliver: &Sender<Accepted>) {
+    let welcome = Welcome { id, limit: config.limit };
+    let result = accept_handshake_within(&mut conn, &config.token, welcome, config.timeout);
+    let kept = shared.finish(id);
+    match result {
+        Ok(hello) if kept && !shared.stop.load(Ordering::SeqCst) => {
+            match deliver.try_send(Accepted { conn, hello, id }) {
+                Ok(()) => {}
+                Err(TrySendError::Full(a)) => {
+                    tracing::warn!(listener = config.name, "too many connections waiting to be taken up; closed one");
+                    a.conn.shutdown();
+                }
+                Err(TrySendError::Disconnected(a)) => a.conn.shutdown(),
+            }
+        }
+        Ok(_) => conn.shutdown(),
+        Err(e) => {
+            let refused = shared.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if refused <= LOGGED_REFUSALS || refused.is_multiple_of(1000) {
+                tracing::warn!(listener = config.name, refused, error = %e, "refused a connection");
+            } else {
+                tracing::debug!(listener = config.name, refused, error = %e, "refused a connection");
+            }
+        }
+    }
+}
