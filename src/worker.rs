@@ -168,7 +168,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 
 /// 80% of the physical memory (`MemTotal` in `/proc/meminfo`).
 fn auto_memory_limit() -> Result<u64, String> {
-    let total = rask_scheduler::wire::physical_memory()
+    let total = rask_graph::memory::physical()
         .ok_or_else(|| "auto needs MemTotal from /proc/meminfo, which cannot be read".to_string())?;
     Ok(total / 10 * 8)
 }

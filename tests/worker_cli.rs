@@ -169,3 +169,51 @@ fn the_binary_runs_tasks_and_exits_when_the_scheduler_closes() {
     assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Threads of process `pid`.
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn idle_peers_and_wrong_tokens_cannot_grow_the_data_server_without_bound() {
+    use rask::scheduler::wire::{Connection, Hello, PeerReply, PeerRequest, connect_handshake};
+
+    let listener = Listener::bind(&"tcp://127.0.0.1:0".parse::<Address>().unwrap()).unwrap();
+    let mut child = Command::new(WORKER)
+        .args(["--scheduler", &listener.address().to_string(), "--nthreads", "1"])
+        .env("RASK_TOKEN", "cap-token")
+        .spawn()
+        .unwrap();
+    let mut conn = listener.accept().unwrap();
+    let hello = accept_handshake(&mut conn, "cap-token", Welcome::new(1)).unwrap();
+    let Role::Worker(info) = hello.role else { panic!("{:?}", hello.role) };
+    let before = threads_of(child.id());
+
+    // 2,000 wrong tokens: each refused, nothing kept.
+    for _ in 0..2000 {
+        let mut c = Connection::connect(&info.data_address).unwrap();
+        assert!(connect_handshake(&mut c, &Hello::new("guess", Role::Peer)).is_err());
+    }
+    // 600 peers that handshake and then sit idle: at most 256 stay open.
+    let idle: Vec<Connection> = (0..600)
+        .map(|_| {
+            let mut c = Connection::connect(&info.data_address).unwrap();
+            connect_handshake(&mut c, &Hello::new("cap-token", Role::Peer)).unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = threads_of(child.id());
+    assert!(during <= before + 256 + 8, "{during} threads with 600 idle peers (started with {before})");
+    // A new peer is still served.
+    let mut fresh = Connection::connect(&info.data_address).unwrap();
+    connect_handshake(&mut fresh, &Hello::new("cap-token", Role::Peer)).unwrap();
+    let absent = Key::new(Group::new("cap"), Token(1), &[0]);
+    write_message(&mut fresh, &PeerRequest::Get(vec![absent])).unwrap();
+    let PeerReply::Values(values) = read_message(&mut fresh, MAX_FRAME_BYTES).unwrap() else { panic!() };
+    assert_eq!(values, vec![(absent, Lookup::Missing)]);
+    drop(idle);
+    drop(conn);
+    assert!(child.wait().unwrap().success());
+}

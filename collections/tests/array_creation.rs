@@ -101,3 +101,15 @@ fn chunkings_of_too_many_blocks_are_errors_not_allocations() {
     // Just under the limit is fine (nothing is computed).
     assert_eq!(array::zeros::<f64>(&[10_000, 10_000], [1, 100]).unwrap().numblocks(), vec![10_000, 100]);
 }
+
+#[test]
+fn a_graph_too_large_for_the_memory_available_is_an_error_not_an_abort() {
+    // 10^8 blocks, exactly MAX_BLOCKS: about 21.6 GB of graph. Where that much memory is
+    // available the graph may be built (and the check's own test covers the refusal);
+    // on smaller machines, such as this project's CI, it must be an error, not an abort.
+    let needed = array::MAX_BLOCKS as u64 * array::GRAPH_BYTES_PER_BLOCK;
+    if rask_graph::memory::available().is_some_and(|a| a < needed) {
+        let e = array::zeros::<f64>(&[10_000, 10_000], [1, 1]).unwrap_err().to_string();
+        assert!(e.contains("100000000 blocks") && e.contains("memory available"), "{e}");
+    }
+}

@@ -46,6 +46,7 @@ mod inline;
 mod ipc_check;
 mod key;
 mod layer;
+pub mod memory;
 pub mod oob;
 mod op;
 pub mod ops;

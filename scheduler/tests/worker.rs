@@ -460,6 +460,40 @@ fn a_remote_input_is_fetched_from_the_peer_and_a_gone_peer_makes_it_missing() {
 }
 
 #[test]
+fn a_remote_input_over_the_fetchers_transfer_limit_fails_its_task_naming_the_input() {
+    let mut a = start("limit-a", false, None);
+    // B takes messages of at most 100 kB, and so gathers of small values still work.
+    let mut b = start_with("limit-b", false, |c| c.transfer_limit = 100_000);
+    a.compute(&[&ops::Identity], vec![task(key("big", 0), 0, vec![WireArg::Value(block(vec![0.5; 50_000]))], 0)]);
+    a.finish(&[key("big", 0)]);
+    let from = a.info.data_address.clone();
+    b.compute(
+        &[&ops::MakeList, &ops::Inc],
+        vec![
+            task(key("needs-big", 0), 0, vec![WireArg::Remote { key: key("big", 0), from: from.clone() }], 0),
+            task(key("after", 0), 1, vec![WireArg::Held(key("needs-big", 0))], 1),
+            task(key("free", 0), 1, vec![WireArg::Value(Value::I64(1))], 2),
+        ],
+    );
+    // The independent task finishes; the one needing the big value fails (once, not in a
+    // loop of fetches), and the one after it is dropped with it.
+    let (done, mut other) = b.finish(&[key("free", 0)]);
+    assert_eq!(done.iter().map(|f| f.key).collect::<Vec<_>>(), vec![key("free", 0)]);
+    if other.is_empty() {
+        other.push(b.recv());
+    }
+    let [FromWorker::Failed(failure)] = &other[..] else { panic!("one failure expected, got {other:?}") };
+    assert_eq!((failure.key, failure.op.as_str()), (key("needs-big", 0), "list"));
+    assert!(failure.message.contains(&key("big", 0).to_string()), "{}", failure.message);
+    assert!(failure.message.contains("100000"), "the limit is named: {}", failure.message);
+    assert_eq!(b.gather(&[key("needs-big", 0), key("after", 0)]), vec![None, None]);
+    // A still serves the value to whoever takes it.
+    assert!(matches!(&a.gather_answers(&[key("big", 0)])[..], [Lookup::Found(_)]));
+    b.close().1.unwrap();
+    a.close().1.unwrap();
+}
+
+#[test]
 fn the_worker_exits_promptly_when_the_scheduler_goes_or_says_shutdown() {
     let s = start("exit-close", true, None);
     let (elapsed, result) = s.close();

@@ -100,7 +100,9 @@ impl ChunkSpec {
             ChunkSpec::Explicit(chunks) => chunks.iter().map(|c| c.len().max(1)).collect(),
         };
         match counts.iter().try_fold(1usize, |total, &c| total.checked_mul(c)) {
-            Some(blocks) if blocks <= MAX_BLOCKS => Ok(()),
+            Some(blocks) if blocks <= MAX_BLOCKS => {
+                check_graph_fits(blocks, rask_graph::memory::available(), shape, || self.describe())
+            }
             blocks => Err(Error::Shape(format!(
                 "chunks {} would cut an array of shape {shape:?} into {} blocks, more than the {MAX_BLOCKS} \
                  one array may have; use larger chunks",
@@ -124,6 +126,27 @@ impl ChunkSpec {
 
 /// The most blocks one array may have: a graph of that many tasks already takes gigabytes.
 pub const MAX_BLOCKS: usize = 100_000_000;
+
+/// What one block's task takes while an array's graph is built (its key, op handle,
+/// arguments and index), measured at about 216 bytes; used to refuse a graph that could
+/// not fit in memory before building it.
+pub const GRAPH_BYTES_PER_BLOCK: u64 = 216;
+
+/// An error if the task graph of `blocks` blocks would take more memory than is
+/// `available` (now), rather than aborting on the allocation.
+fn check_graph_fits(blocks: usize, available: Option<u64>, shape: &[usize], chunks: impl Fn() -> String) -> Result<()> {
+    let needed = blocks as u64 * GRAPH_BYTES_PER_BLOCK;
+    match available {
+        Some(available) if needed > available => Err(Error::Shape(format!(
+            "chunks {} would cut an array of shape {shape:?} into {blocks} blocks, whose task graph would take \
+             about {}, more than the {} of memory available; use larger chunks",
+            chunks(),
+            rask_graph::memory::human(needed),
+            rask_graph::memory::human(available),
+        ))),
+        _ => Ok(()),
+    }
+}
 
 fn check_ndim(given: usize, shape: &[usize], what: impl Fn() -> String) -> Result<()> {
     if given == shape.len() {
@@ -210,5 +233,15 @@ mod tests {
         assert_eq!(block_indices(&[2, 2]), vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
         assert_eq!(block_indices(&[]), vec![Vec::<u32>::new()]);
         assert_eq!(offsets(&[3, 3, 1]), vec![0, 3, 6, 7]);
+    }
+
+    #[test]
+    fn a_graph_larger_than_the_available_memory_is_refused_before_it_is_built() {
+        let describe = || "[1, 1]".to_string();
+        let e = check_graph_fits(100_000_000, Some(20_000_000_000), &[10_000, 10_000], describe).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("100000000 blocks") && text.contains("21.6 GB") && text.contains("20.0 GB"), "{text}");
+        assert!(check_graph_fits(1_000_000, Some(20_000_000_000), &[1000, 1000], describe).is_ok());
+        assert!(check_graph_fits(100_000_000, None, &[10_000, 10_000], describe).is_ok(), "unknown memory: no guess");
     }
 }

@@ -58,7 +58,7 @@ pub use transpose::TransposeBlock;
 pub use unknown::{ArgBlock, ArgFound, BlockLength, RequireElements, SameShapes};
 
 pub use axes::Axes;
-pub use chunks::{ChunkSpec, MAX_BLOCKS};
+pub use chunks::{ChunkSpec, GRAPH_BYTES_PER_BLOCK, MAX_BLOCKS};
 pub use combine::{concatenate, stack};
 pub use creation::{FullBlock, from_ndarray, full, ones, zeros};
 pub use cumulative::{Scan, ScanBlock};

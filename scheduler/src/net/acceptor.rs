@@ -183,3 +183,59 @@ fn handshake(mut conn: Connection, id: u64, config: &AcceptConfig, shared: &Shar
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::wire::{Role, connect_handshake};
+
+    fn start(max_pending: usize) -> (Acceptor, crossbeam_channel::Receiver<Accepted>) {
+        let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let config = AcceptConfig {
+            token: "t".into(),
+            limit: 1 << 20,
+            max_pending,
+            timeout: Duration::from_secs(2),
+            name: "test",
+        };
+        (Acceptor::start(listener, config, tx).unwrap(), rx)
+    }
+
+    fn handshake(acceptor: &Acceptor, token: &str) -> Result<crate::wire::Welcome, WireError> {
+        let mut conn = Connection::connect(acceptor.address())?;
+        connect_handshake(&mut conn, &Hello::new(token, Role::Peer))
+    }
+
+    #[test]
+    fn refused_callers_are_counted_never_queued() {
+        let (acceptor, accepted) = start(8);
+        for _ in 0..300 {
+            assert!(handshake(&acceptor, "wrong").is_err());
+        }
+        assert!(accepted.is_empty(), "no refusal reaches the owner");
+        assert_eq!(acceptor.shared.refused.load(Ordering::Relaxed), 300);
+        assert!(acceptor.shared.pending.lock().unwrap().is_empty(), "nothing is kept of them");
+        let welcome = handshake(&acceptor, "t").unwrap();
+        assert_eq!(welcome.limit, 1 << 20);
+        let a = accepted.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!((a.id, a.hello.role), (welcome.id, Role::Peer));
+    }
+
+    #[test]
+    fn a_flood_of_silent_callers_does_not_lock_out_a_real_one() {
+        let (acceptor, accepted) = start(8);
+        let silent: Vec<Connection> = (0..50).map(|_| Connection::connect(acceptor.address()).unwrap()).collect();
+        let started = Instant::now();
+        handshake(&acceptor, "t").unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "welcomed in {:?}", started.elapsed());
+        assert!(accepted.recv_timeout(Duration::from_secs(1)).is_ok());
+        assert!(acceptor.shared.pending.lock().unwrap().len() <= 8, "at most the cap waits");
+        let dropped = Instant::now();
+        drop(acceptor);
+        assert!(dropped.elapsed() < Duration::from_secs(1), "stopping is prompt with callers pending");
+        drop(silent);
+    }
+}

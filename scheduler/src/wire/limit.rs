@@ -15,29 +15,5 @@ use super::frame::MAX_FRAME_BYTES;
 /// ```
 pub fn transfer_limit() -> u64 {
     static LIMIT: OnceLock<u64> = OnceLock::new();
-    *LIMIT.get_or_init(|| physical_memory().unwrap_or(0).max(MAX_FRAME_BYTES))
-}
-
-/// The host's physical memory in bytes (`MemTotal` of `/proc/meminfo`).
-pub fn physical_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_mem_total(&meminfo)
-}
-
-fn parse_mem_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.trim_start_matches("MemTotal:").trim().trim_end_matches("kB").trim().parse().ok()?;
-    kib.checked_mul(1024)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mem_total_is_read_in_bytes() {
-        assert_eq!(parse_mem_total("MemFree: 1 kB\nMemTotal:       24576000 kB\n"), Some(24576000 * 1024));
-        assert_eq!(parse_mem_total("MemFree: 1 kB\n"), None);
-        assert_eq!(parse_mem_total("MemTotal: lots kB\n"), None);
-    }
+    *LIMIT.get_or_init(|| rask_graph::memory::physical().unwrap_or(0).max(MAX_FRAME_BYTES))
 }

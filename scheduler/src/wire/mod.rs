@@ -47,7 +47,7 @@ pub use handshake::{
     HANDSHAKE_TIMEOUT, Hello, PROTOCOL_VERSION, Role, Welcome, WorkerInfo, accept_handshake, accept_handshake_within,
     connect_handshake,
 };
-pub use limit::{physical_memory, transfer_limit};
+pub use limit::transfer_limit;
 pub use message::{
     EncodedOp, Finished, FromWorker, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };

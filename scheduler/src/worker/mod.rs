@@ -19,7 +19,7 @@
 //!   a task thread never waits on the network while other tasks are ready, and a task is
 //!   queued as ready only once all its inputs are here, so priorities stay meaningful.
 //! - `server`: the data server, handshakes off its accept thread and one thread per peer
-//!   connection (at most [`server::MAX_CONNECTIONS`]); a peer with a bad token or garbage
+//!   connection (at most 256, the idlest closed beyond); a peer with a bad token or garbage
 //!   bytes is logged and dropped, nothing else is affected.
 //! - `outbox`: the only writer of the scheduler connection; batches `Finished` notices
 //!   (flushed when the worker has no ready or running task, or 2 ms after the oldest),
