@@ -1,8 +1,13 @@
 //! One peer's connection as a pair of threads: see [`Link`].
+//!
+//! Sending takes the fast way when it can: if nothing is queued and the socket takes the
+//! whole frame at once (the common case: the peer reads), the owner's thread writes it
+//! without waiting (`MSG_DONTWAIT`), sparing a thread hop per message. Otherwise the frame
+//! (or what the socket did not take of it) goes to the writer thread, in order.
 
 use std::io::Read;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -35,7 +40,11 @@ pub(crate) enum Incoming<M> {
 #[derive(Debug)]
 pub(crate) struct Link {
     control: Connection,
-    queue: Sender<Encoded>,
+    queue: Sender<Job>,
+    /// Held while bytes are written, by the owner's fast path or the writer thread.
+    writing: Arc<Mutex<()>>,
+    /// Frames queued or being written by the writer thread.
+    pending: Arc<AtomicUsize>,
     /// The largest message the peer takes.
     limit: u64,
     /// Milliseconds after `born` at which bytes last arrived.
@@ -57,7 +66,9 @@ impl Link {
         let reader = conn.try_clone()?;
         let mut writer = conn.try_clone()?;
         writer.set_write_timeout(Some(WRITE_STALL))?;
-        let (queue, frames) = crossbeam_channel::unbounded::<Encoded>();
+        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+        let writing = Arc::new(Mutex::new(()));
+        let pending = Arc::new(AtomicUsize::new(0));
         let born = Instant::now();
         let heard = Arc::new(AtomicU64::new(0));
         let peer = conn.peer().to_string();
@@ -81,17 +92,25 @@ impl Link {
                 }
             })?;
         }
-        spawn(format!("rask-write-{id}"), move || {
-            for frame in frames {
-                if let Err(e) = frame.write_to(&mut writer) {
-                    writer.shutdown();
-                    let _ = incoming.send((id, Incoming::Closed(format!("cannot send to {peer}: {e}"))));
-                    return;
+        {
+            let (writing, pending) = (writing.clone(), pending.clone());
+            spawn(format!("rask-write-{id}"), move || {
+                for Job { frame, sent } in jobs {
+                    let written = {
+                        let _writing = writing.lock().unwrap_or_else(|e| e.into_inner());
+                        frame.write_rest(&mut writer, sent)
+                    };
+                    pending.fetch_sub(1, Ordering::SeqCst);
+                    if let Err(e) = written {
+                        writer.shutdown();
+                        let _ = incoming.send((id, Incoming::Closed(format!("cannot send to {peer}: {e}"))));
+                        return;
+                    }
                 }
-            }
-        })
-        .inspect_err(|_| conn.shutdown())?;
-        Ok(Link { control: conn, queue, limit: send_limit, heard, born })
+            })
+            .inspect_err(|_| conn.shutdown())?;
+        }
+        Ok(Link { control: conn, queue, writing, pending, limit: send_limit, heard, born })
     }
 
     /// The largest message the peer takes.
@@ -107,10 +126,22 @@ impl Link {
         Ok(())
     }
 
-    /// Queues a frame already encoded (within [`Link::limit`]).
+    /// Sends a frame already encoded (within [`Link::limit`]): at once if nothing is
+    /// queued and the socket takes it whole, else through the writer thread.
     pub fn send_encoded(&self, frame: Encoded) {
+        let sent = match self.writing.try_lock() {
+            // Nothing queued nor being written: these bytes come next on the wire.
+            Ok(_writing) if self.pending.load(Ordering::SeqCst) == 0 => match frame.send_now(&self.control) {
+                Ok(sent) if sent == frame.len() => return,
+                Ok(sent) => sent,
+                // The writer thread meets the same error and reports it.
+                Err(_) => 0,
+            },
+            _ => 0,
+        };
+        self.pending.fetch_add(1, Ordering::SeqCst);
         // A writer that ended has reported why; the frame has nowhere to go.
-        let _ = self.queue.send(frame);
+        let _ = self.queue.send(Job { frame, sent });
     }
 
     /// How long since bytes last arrived from the peer (or since the link started).
@@ -123,6 +154,13 @@ impl Link {
     pub fn close(&self) {
         self.control.shutdown();
     }
+}
+
+/// A frame for the writer thread, of which the first `sent` bytes went out already.
+#[derive(Debug)]
+struct Job {
+    frame: Encoded,
+    sent: u64,
 }
 
 fn spawn(name: String, body: impl FnOnce() + Send + 'static) -> Result<(), WireError> {

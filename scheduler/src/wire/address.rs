@@ -227,6 +227,26 @@ impl Connection {
         };
     }
 
+    /// Sends what the socket takes of `slices` now, never waiting (one `sendmsg` with
+    /// `MSG_DONTWAIT`, whatever the socket's blocking mode): `WouldBlock` if it takes
+    /// nothing. Broken connections are errors, not signals (`MSG_NOSIGNAL`).
+    pub fn send_now(&self, slices: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let fd = match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        };
+        // SAFETY: an `IoSlice` has the layout of an `iovec` (std guarantees it on Unix);
+        // the header points at `slices`, which outlive the call; `fd` is this stream's.
+        let sent = unsafe {
+            let mut header: libc::msghdr = std::mem::zeroed();
+            header.msg_iov = slices.as_ptr() as *mut libc::iovec;
+            header.msg_iovlen = slices.len().min(1024) as _;
+            libc::sendmsg(fd, &header, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if sent < 0 { Err(io::Error::last_os_error()) } else { Ok(sent as usize) }
+    }
+
     /// Sets a read timeout (`None` blocks forever).
     pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), WireError> {
         match &self.stream {

@@ -11,9 +11,9 @@ use std::io::{ErrorKind, IoSlice, Write};
 use rask_graph::oob::{self, SendBuffer};
 use serde::Serialize;
 
-use super::WireError;
 use super::frame::MAX_HEADER_BYTES;
 use super::layout::{ENTRY, Entry, PREFIX, ZEROS, padding};
+use super::{Connection, WireError};
 
 /// A message encoded as one frame, ready to write: its head (length prefix, MessagePack
 /// header, buffer table) and the buffers, which share the values' own memory (an array
@@ -42,6 +42,44 @@ impl Encoded {
 
     /// Writes the frame, resuming after partial writes.
     pub fn write_to<W: Write + ?Sized>(&self, writer: &mut W) -> Result<(), WireError> {
+        self.write_rest(writer, 0)
+    }
+
+    /// Writes the frame but its first `sent` bytes (sent already, by
+    /// [`Encoded::send_now`]).
+    pub fn write_rest<W: Write + ?Sized>(&self, writer: &mut W, sent: u64) -> Result<(), WireError> {
+        let mut slices = self.slices();
+        let mut slices = &mut slices[..];
+        IoSlice::advance_slices(&mut slices, sent as usize);
+        write_all_vectored(writer, slices)
+            .and_then(|()| writer.flush())
+            .map_err(|e| WireError::io("cannot send a frame", e))
+    }
+
+    /// Sends as much of the frame as `conn` takes without waiting; returns the bytes sent
+    /// (the whole [`Encoded::len`] when done). A full socket sends nothing and is not an
+    /// error.
+    pub fn send_now(&self, conn: &Connection) -> Result<u64, WireError> {
+        let mut slices = self.slices();
+        let mut slices = &mut slices[..];
+        let mut sent = 0u64;
+        while !slices.is_empty() {
+            match conn.send_now(slices) {
+                Ok(0) => break,
+                Ok(n) => {
+                    sent += n as u64;
+                    IoSlice::advance_slices(&mut slices, n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(WireError::io("cannot send a frame", e)),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// The frame's bytes in order: the head, then each buffer's pieces and padding.
+    fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut slices = Vec::with_capacity(1 + 2 * self.buffers.len());
         slices.push(IoSlice::new(&self.head));
         for buffer in &self.buffers {
@@ -51,9 +89,7 @@ impl Encoded {
                 slices.push(IoSlice::new(&ZEROS[..pad]));
             }
         }
-        write_all_vectored(writer, &mut slices)
-            .and_then(|()| writer.flush())
-            .map_err(|e| WireError::io("cannot send a frame", e))
+        slices
     }
 }
 
@@ -115,7 +151,6 @@ pub fn write_message<W: Write, M: Serialize + ?Sized>(writer: &mut W, message: &
 
 /// Writes every slice, resuming after partial writes.
 fn write_all_vectored<W: Write + ?Sized>(writer: &mut W, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
-    IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         match writer.write_vectored(slices) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
