@@ -94,3 +94,18 @@ pub enum SchedulerError {
     #[error(transparent)]
     Graph(#[from] GraphError),
 }
+
+impl From<crate::wire::TaskError> for SchedulerError {
+    fn from(error: crate::wire::TaskError) -> SchedulerError {
+        use crate::wire::TaskError as E;
+        match error {
+            E::Failed { key, op, message } => SchedulerError::TaskFailed { key, op, message },
+            E::Panicked { key, op, message } => SchedulerError::TaskPanicked { key, op, message },
+            E::KilledWorker { key, op, deaths, reason } => SchedulerError::KilledWorker { key, op, deaths, reason },
+            E::Transfer { key, reason } => SchedulerError::Transfer { key, reason },
+            E::NoWorkers { lost, reason, remaining } => {
+                SchedulerError::NoWorkersLeft { workers: lost, reason, remaining }
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@
 #![deny(missing_debug_implementations)]
 
 mod cleanup;
+mod cluster;
 mod error;
 pub mod events;
 mod net;
@@ -38,11 +39,13 @@ mod processes;
 pub mod progress;
 mod run;
 mod scheduler;
+mod service;
 mod sync;
 mod threads;
 pub mod wire;
 pub mod worker;
 
+pub use cluster::submission;
 pub use error::SchedulerError;
 pub use processes::{ProcessesScheduler, WORKER_BIN_VAR};
 pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};

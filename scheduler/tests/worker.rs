@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use rask_graph::{Args, ArrayChunk, Group, Key, Op, OpError, Token, Value, ops};
 use rask_scheduler::wire::{
-    Address, Connection, EncodedOp, Finished, FromWorker, Hello, Listener, Lookup, MAX_FRAME_BYTES, PeerReply,
-    PeerRequest, Role, TaskFailure, TaskMsg, ToWorker, Welcome, WireArg, WorkerInfo, accept_handshake,
+    Address, Connection, EncodedOp, Finished, FromWorker, Heartbeat, Hello, Listener, Lookup, MAX_FRAME_BYTES,
+    PeerReply, PeerRequest, Role, TaskFailure, TaskMsg, ToWorker, Welcome, WireArg, WorkerInfo, accept_handshake,
     connect_handshake, read_message, write_message,
 };
 use rask_scheduler::worker::{WorkerConfig, WorkerError, run_worker};
@@ -107,7 +107,7 @@ impl Session {
     fn recv(&mut self) -> FromWorker {
         loop {
             match read_message(&mut self.conn, MAX_FRAME_BYTES).unwrap() {
-                FromWorker::Heartbeat { memory, spilled } => self.heartbeats.push((memory, spilled)),
+                FromWorker::Heartbeat(beat) => self.heartbeats.push((beat.memory, beat.spilled)),
                 other => return other,
             }
         }
@@ -374,7 +374,8 @@ fn beyond_the_memory_limit_values_spill_and_come_back_exactly() {
     while s.heartbeats.iter().all(|(_, spilled)| *spilled == 0) && Instant::now() < deadline {
         s.send(&ToWorker::Release(vec![]));
         s.conn.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-        if let Ok(FromWorker::Heartbeat { memory, spilled }) = read_message(&mut s.conn, MAX_FRAME_BYTES) {
+        if let Ok(FromWorker::Heartbeat(Heartbeat { memory, spilled, .. })) = read_message(&mut s.conn, MAX_FRAME_BYTES)
+        {
             s.heartbeats.push((memory, spilled));
         }
     }

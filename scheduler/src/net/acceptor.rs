@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::wire::{Address, Connection, Hello, Listener, Welcome, WireError, accept_handshake_within};
+use crate::wire::{Connection, Hello, Listener, Welcome, WireError, accept_handshake_within};
 
 /// Stack of a handshake thread: it reads one small frame.
 const STACK: usize = 128 << 10;
@@ -93,21 +93,26 @@ pub(crate) struct Acceptor {
 impl Acceptor {
     /// Accepts on `listener` from now on, handing completed handshakes to `deliver`.
     pub fn start(listener: Listener, config: AcceptConfig, deliver: Sender<Accepted>) -> Result<Acceptor, WireError> {
+        Acceptor::start_with(listener, config, deliver, |a| a)
+    }
+
+    /// [`Acceptor::start`] handing `wrap(accepted)` to a channel of the owner's own type.
+    pub fn start_with<T: Send + 'static>(
+        listener: Listener,
+        config: AcceptConfig,
+        deliver: Sender<T>,
+        wrap: fn(Accepted) -> T,
+    ) -> Result<Acceptor, WireError> {
         let listener = Arc::new(listener);
         let shared = Arc::new(Shared::default());
         let thread = {
             let (listener, shared) = (listener.clone(), shared.clone());
             std::thread::Builder::new()
                 .name(format!("rask-accept-{}", config.name.replace(' ', "-")))
-                .spawn(move || accept_loop(&listener, &config, &shared, &deliver))
+                .spawn(move || accept_loop(&listener, &config, &shared, &deliver, wrap))
                 .map_err(|e| WireError::io("cannot start the accept thread", e))?
         };
         Ok(Acceptor { listener, shared, thread: Some(thread) })
-    }
-
-    /// Where it listens.
-    pub fn address(&self) -> &Address {
-        self.listener.address()
     }
 }
 
@@ -123,7 +128,13 @@ impl Drop for Acceptor {
     }
 }
 
-fn accept_loop(listener: &Listener, config: &AcceptConfig, shared: &Arc<Shared>, deliver: &Sender<Accepted>) {
+fn accept_loop<T: Send + 'static>(
+    listener: &Listener,
+    config: &AcceptConfig,
+    shared: &Arc<Shared>,
+    deliver: &Sender<T>,
+    wrap: fn(Accepted) -> T,
+) {
     let mut next_id = 0u64;
     loop {
         let accepted = listener.accept();
@@ -149,7 +160,7 @@ fn accept_loop(listener: &Listener, config: &AcceptConfig, shared: &Arc<Shared>,
         let spawned = std::thread::Builder::new()
             .name(format!("rask-handshake-{id}"))
             .stack_size(STACK)
-            .spawn(move || handshake(conn, id, &config_for, &shared_for, &deliver_for));
+            .spawn(move || handshake(conn, id, &config_for, &shared_for, &deliver_for, wrap));
         if let Err(e) = spawned {
             tracing::warn!(listener = config.name, error = %e, "cannot start a handshake thread; connection closed");
             shared.finish(id);
@@ -157,19 +168,33 @@ fn accept_loop(listener: &Listener, config: &AcceptConfig, shared: &Arc<Shared>,
     }
 }
 
-fn handshake(mut conn: Connection, id: u64, config: &AcceptConfig, shared: &Shared, deliver: &Sender<Accepted>) {
+fn handshake<T>(
+    mut conn: Connection,
+    id: u64,
+    config: &AcceptConfig,
+    shared: &Shared,
+    deliver: &Sender<T>,
+    wrap: fn(Accepted) -> T,
+) {
     let welcome = Welcome { id, limit: config.limit };
     let result = accept_handshake_within(&mut conn, &config.token, welcome, config.timeout);
     let kept = shared.finish(id);
     match result {
         Ok(hello) if kept && !shared.stop.load(Ordering::SeqCst) => {
-            match deliver.try_send(Accepted { conn, hello, id }) {
+            let handle = conn.try_clone();
+            match deliver.try_send(wrap(Accepted { conn, hello, id })) {
                 Ok(()) => {}
-                Err(TrySendError::Full(a)) => {
-                    tracing::warn!(listener = config.name, "too many connections waiting to be taken up; closed one");
-                    a.conn.shutdown();
+                Err(e) => {
+                    if matches!(e, TrySendError::Full(_)) {
+                        tracing::warn!(
+                            listener = config.name,
+                            "too many connections waiting to be taken up; closed one"
+                        );
+                    }
+                    if let Ok(handle) = handle {
+                        handle.shutdown();
+                    }
                 }
-                Err(TrySendError::Disconnected(a)) => a.conn.shutdown(),
             }
         }
         Ok(_) => conn.shutdown(),
@@ -205,7 +230,7 @@ mod tests {
     }
 
     fn handshake(acceptor: &Acceptor, token: &str) -> Result<crate::wire::Welcome, WireError> {
-        let mut conn = Connection::connect(acceptor.address())?;
+        let mut conn = Connection::connect(acceptor.listener.address())?;
         connect_handshake(&mut conn, &Hello::new(token, Role::Peer))
     }
 
@@ -232,7 +257,8 @@ mod tests {
     #[test]
     fn a_flood_of_silent_callers_does_not_lock_out_a_real_one() {
         let (acceptor, accepted) = start(8);
-        let silent: Vec<Connection> = (0..50).map(|_| Connection::connect(acceptor.address()).unwrap()).collect();
+        let silent: Vec<Connection> =
+            (0..50).map(|_| Connection::connect(acceptor.listener.address()).unwrap()).collect();
         let started = Instant::now();
         handshake(&acceptor, "t").unwrap();
         assert!(started.elapsed() < Duration::from_secs(1), "welcomed in {:?}", started.elapsed());

@@ -54,14 +54,15 @@ pub(crate) struct Link {
 
 impl Link {
     /// Starts the reader and writer threads of `conn`. Messages read (each at most
-    /// `receive_limit` bytes) go to `incoming` tagged with `id`; messages sent must fit
-    /// `send_limit`, the peer's limit from the handshake.
-    pub fn start<M: DeserializeOwned + Send + 'static>(
+    /// `receive_limit` bytes) go to `incoming` as `wrap(id, message)`; messages sent must
+    /// fit `send_limit`, the peer's limit from the handshake.
+    pub fn start<M: DeserializeOwned + Send + 'static, T: Send + 'static>(
         conn: Connection,
         id: u64,
         send_limit: u64,
         receive_limit: u64,
-        incoming: Sender<(u64, Incoming<M>)>,
+        incoming: Sender<T>,
+        wrap: fn(u64, Incoming<M>) -> T,
     ) -> Result<Link, WireError> {
         let reader = conn.try_clone()?;
         let mut writer = conn.try_clone()?;
@@ -79,13 +80,13 @@ impl Link {
                 loop {
                     match read_message::<_, M>(&mut reader, receive_limit) {
                         Ok(message) => {
-                            if incoming.send((id, Incoming::Message(message))).is_err() {
+                            if incoming.send(wrap(id, Incoming::Message(message))).is_err() {
                                 return;
                             }
                         }
                         Err(e) => {
                             reader.conn.shutdown();
-                            let _ = incoming.send((id, Incoming::Closed(e.to_string())));
+                            let _ = incoming.send(wrap(id, Incoming::Closed(e.to_string())));
                             return;
                         }
                     }
@@ -103,7 +104,7 @@ impl Link {
                     pending.fetch_sub(1, Ordering::SeqCst);
                     if let Err(e) = written {
                         writer.shutdown();
-                        let _ = incoming.send((id, Incoming::Closed(format!("cannot send to {peer}: {e}"))));
+                        let _ = incoming.send(wrap(id, Incoming::Closed(format!("cannot send to {peer}: {e}"))));
                         return;
                     }
                 }
@@ -111,11 +112,6 @@ impl Link {
             .inspect_err(|_| conn.shutdown())?;
         }
         Ok(Link { control: conn, queue, writing, pending, limit: send_limit, heard, born })
-    }
-
-    /// The largest message the peer takes.
-    pub fn limit(&self) -> u64 {
-        self.limit
     }
 
     /// Encodes `message` and queues it; never waits for the peer. An `Err` is an error of
@@ -204,7 +200,7 @@ mod tests {
     fn sending_to_a_peer_that_never_reads_does_not_block() {
         let (ours, theirs) = pair();
         let (tx, rx) = crossbeam_channel::unbounded::<(u64, Incoming<ToWorker>)>();
-        let link = Link::start(ours, 7, u64::MAX, u64::MAX, tx).unwrap();
+        let link = Link::start(ours, 7, u64::MAX, u64::MAX, tx, |id, m| (id, m)).unwrap();
         let big = rask_graph::Value::Bytes(vec![0u8; 4 << 20].into());
         let started = Instant::now();
         for _ in 0..64 {
@@ -223,7 +219,7 @@ mod tests {
     fn a_message_over_the_peers_limit_is_an_error_of_that_message() {
         let (ours, mut theirs) = pair();
         let (tx, _rx) = crossbeam_channel::unbounded::<(u64, Incoming<ToWorker>)>();
-        let link = Link::start(ours, 1, 1000, u64::MAX, tx).unwrap();
+        let link = Link::start(ours, 1, 1000, u64::MAX, tx, |id, m| (id, m)).unwrap();
         let e = link.send(&rask_graph::Value::Bytes(vec![0u8; 5000].into())).unwrap_err();
         assert!(matches!(e, WireError::Oversized { max: 1000, .. }), "{e}");
         link.send(&ToWorker::Release(vec![])).unwrap();

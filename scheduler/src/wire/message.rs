@@ -27,8 +27,13 @@ pub enum ToWorker {
     },
     /// Send these held values to the scheduler, as one [`FromWorker::Values`].
     Gather(Vec<Key>),
-    /// Forget these values, in memory or spilled.
+    /// Forget these keys: values held (in memory or spilled) are dropped, tasks still
+    /// queued are cancelled (a task already running finishes, and is then dropped when
+    /// the scheduler hears of it).
     Release(Vec<Key>),
+    /// Give these queued tasks up to another worker if they have not started; answered
+    /// with one [`FromWorker::Stolen`].
+    Steal(Vec<Key>),
     /// Start nothing more and exit.
     Shutdown,
 }
@@ -60,6 +65,23 @@ impl EncodedOp {
     /// Decodes the op; an unregistered name is an error naming it.
     pub fn decode(&self) -> Result<Arc<dyn Op>, GraphError> {
         decode_op(&self.0)
+    }
+
+    /// The op's registered name, read without decoding the op (typetag writes a one-entry
+    /// map `{name: body}`); `None` if the bytes are not such a map.
+    ///
+    /// ```
+    /// use rask_scheduler::wire::EncodedOp;
+    /// assert_eq!(EncodedOp::encode(&rask_graph::ops::Inc).unwrap().name().as_deref(), Some("rask.inc"));
+    /// assert_eq!(EncodedOp(vec![0xc1]).name(), None);
+    /// ```
+    pub fn name(&self) -> Option<String> {
+        let map: std::collections::BTreeMap<String, serde::de::IgnoredAny> = rmp_serde::from_slice(&self.0).ok()?;
+        let mut names = map.into_keys();
+        match (names.next(), names.next()) {
+            (Some(name), None) => Some(name),
+            _ => None,
+        }
     }
 }
 
@@ -144,13 +166,31 @@ pub enum FromWorker {
         /// Where it was looked for.
         from: Address,
     },
-    /// Memory use, sent now and then.
-    Heartbeat {
-        /// Bytes of values in memory.
-        memory: u64,
-        /// Bytes of values spilled to disk.
-        spilled: u64,
-    },
+    /// The answer to a [`ToWorker::Steal`]: per key, whether the task was given up (it
+    /// had not started, and is dropped here).
+    Stolen(Vec<(Key, bool)>),
+    /// How the worker is doing, about once a second.
+    Heartbeat(Heartbeat),
+}
+
+/// A worker's periodic report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Bytes of values in memory.
+    pub memory: u64,
+    /// Bytes of values spilled to disk.
+    pub spilled: u64,
+    /// The process's resident memory, in bytes.
+    pub rss: u64,
+    /// CPU used since the last heartbeat, in percent of one core.
+    pub cpu_percent: f32,
+    /// Tasks running now.
+    pub executing: u32,
+    /// Tasks queued or waiting for inputs.
+    pub queued: u32,
+    /// Whether the worker starts no new task: its memory is over the pause threshold
+    /// (80% of its limit, after spilling).
+    pub paused: bool,
 }
 
 /// One finished task.

@@ -11,8 +11,11 @@
 //! - [`handshake`]: the first frame of every connection carries a magic number, the
 //!   protocol version and the shared-secret token; a mismatch is refused on both sides
 //!   with a message saying which.
-//! - [`message`]: the serde-encoded control messages ([`ToWorker`], [`FromWorker`],
-//!   [`PeerRequest`], [`PeerReply`]), with task values inside them.
+//! - [`message`]: the serde-encoded control messages between a scheduler and its workers
+//!   ([`ToWorker`], [`FromWorker`]) and between workers ([`PeerRequest`], [`PeerReply`]),
+//!   with task values inside them;
+//! - [`client`]: the messages between a client and a scheduler ([`ToScheduler`],
+//!   [`FromScheduler`]).
 //!
 //! ```
 //! use rask_scheduler::wire::{Address, Listener, Connection, ToWorker, read_message, write_message};
@@ -30,6 +33,7 @@
 //! ```
 
 mod address;
+pub mod client;
 mod decode;
 mod encode;
 mod error;
@@ -40,6 +44,7 @@ mod limit;
 pub mod message;
 
 pub use address::{Address, Connection, Listener};
+pub use client::{FromScheduler, Submission, SubmitArg, SubmitOp, SubmitTask, TaskError, ToScheduler};
 pub use encode::{Encoded, encode_message};
 pub use error::WireError;
 pub use frame::{MAX_FRAME_BYTES, MAX_HEADER_BYTES, read_message, write_message};
@@ -49,5 +54,5 @@ pub use handshake::{
 };
 pub use limit::transfer_limit;
 pub use message::{
-    EncodedOp, Finished, FromWorker, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
+    EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };

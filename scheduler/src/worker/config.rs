@@ -25,8 +25,9 @@ pub struct WorkerConfig {
     pub token: String,
     /// Threads running tasks (at least one).
     pub nthreads: usize,
-    /// Bytes of values kept in memory before the least recently used spill to disk
-    /// (`None`: no limit).
+    /// The worker's memory limit in bytes (`None`: none): beyond 70% of it in values, the
+    /// least recently used spill to disk; beyond 80% of it in process memory, the worker
+    /// pauses (Dask's thresholds).
     pub memory_limit: Option<u64>,
     /// Where the worker makes its own directory (data socket, spilled values); created if
     /// missing. The worker's directory is removed when it exits.

@@ -39,7 +39,25 @@ pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireErro
                     let _ = shared.outbox.send(Out::Frame(frame));
                 }
             }
-            ToWorker::Release(keys) => shared.store.release(&keys),
+            ToWorker::Release(keys) => {
+                {
+                    let mut tasks = shared.lock_tasks();
+                    for key in &keys {
+                        tasks.cancel(key);
+                    }
+                    shared.after_transition(&tasks, 0);
+                }
+                shared.store.release(&keys);
+            }
+            ToWorker::Steal(keys) => {
+                let answers = {
+                    let mut tasks = shared.lock_tasks();
+                    let answers = keys.into_iter().map(|k| (k, tasks.cancel(&k))).collect();
+                    shared.after_transition(&tasks, 0);
+                    answers
+                };
+                shared.send(FromWorker::Stolen(answers));
+            }
             ToWorker::Shutdown => {
                 tracing::info!("shutdown requested by the scheduler");
                 return Ok(());
@@ -94,7 +112,7 @@ fn failure(task: &TaskMsg, op: String, message: String) -> FromWorker {
 /// An op, or its name (as far as it can be read) and why this worker cannot run it.
 fn decode(op: &EncodedOp) -> Result<Arc<dyn Op>, (String, String)> {
     op.decode().map_err(|e| {
-        let name = registered_name(&op.0);
+        let name = op.name();
         let message = match &name {
             Some(name) if e.to_string().contains("unknown variant") => format!(
                 "op '{name}' is not registered in this worker; build a worker binary that links the crate \
@@ -106,16 +124,6 @@ fn decode(op: &EncodedOp) -> Result<Arc<dyn Op>, (String, String)> {
         };
         (name.unwrap_or_else(|| "<undecodable>".to_string()), message)
     })
-}
-
-/// The registered name of an encoded op: typetag writes a one-entry map `{name: body}`.
-fn registered_name(bytes: &[u8]) -> Option<String> {
-    let map: std::collections::BTreeMap<String, serde::de::IgnoredAny> = rmp_serde::from_slice(bytes).ok()?;
-    let mut names = map.into_keys();
-    match (names.next(), names.next()) {
-        (Some(name), None) => Some(name),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! store, calls its op (panics caught), stores the value and reports it.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rask_graph::Args;
 
@@ -20,17 +20,26 @@ pub(super) fn run(shared: &Shared) {
     }
 }
 
+/// How often a paused worker's task threads look at its memory again.
+const PAUSE_POLL: Duration = Duration::from_millis(10);
+
 fn next(shared: &Shared) -> Option<Runnable> {
     let mut tasks = shared.lock_tasks();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
             return None;
         }
-        if let Some(task) = tasks.pop_ready() {
+        // Paused (memory over the threshold): no new task while another one runs.
+        let hold = tasks.running() > 0 && shared.monitor.paused();
+        if !hold && let Some(task) = tasks.pop_ready() {
             shared.after_transition(&tasks, 0);
             return Some(task);
         }
-        tasks = shared.work.wait(tasks).unwrap_or_else(|e| e.into_inner());
+        tasks = if hold {
+            shared.work.wait_timeout(tasks, PAUSE_POLL).unwrap_or_else(|e| e.into_inner()).0
+        } else {
+            shared.work.wait(tasks).unwrap_or_else(|e| e.into_inner())
+        };
     }
 }
 

@@ -65,6 +65,7 @@ mod control;
 mod error;
 mod executor;
 mod fetch;
+mod monitor;
 mod outbox;
 mod server;
 mod spill;
@@ -109,6 +110,8 @@ struct Shared {
     /// Task threads wait here for ready tasks.
     work: Condvar,
     store: Store,
+    /// The process's memory and CPU; whether to pause.
+    monitor: monitor::Monitor,
     stop: AtomicBool,
     /// Ready plus running tasks, updated under the `tasks` lock; the outbox flushes
     /// `Finished` notices when it is zero.
@@ -224,7 +227,8 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let shared = Arc::new(Shared {
         tasks: Mutex::new(Tasks::default()),
         work: Condvar::new(),
-        store: Store::new(config.memory_limit, dir.path()),
+        store: Store::new(config.memory_limit.map(|l| (l as f64 * monitor::SPILL_FRACTION) as u64), dir.path()),
+        monitor: monitor::Monitor::new(config.memory_limit),
         stop: AtomicBool::new(false),
         active: AtomicUsize::new(0),
         me: me.clone(),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::Shared;
-use crate::wire::{Connection, Encoded, Finished, FromWorker, encode_message};
+use crate::wire::{Connection, Encoded, Finished, FromWorker, Heartbeat, encode_message};
 
 /// The longest a `Finished` notice waits for companions.
 pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(2);
@@ -65,10 +65,27 @@ pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
             outbox.flush();
         }
         if Instant::now() >= next_heartbeat {
-            let usage = shared.store.usage();
-            outbox.send(&FromWorker::Heartbeat { memory: usage.memory, spilled: usage.spilled });
+            outbox.send(&FromWorker::Heartbeat(heartbeat(shared)));
             next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
         }
+    }
+}
+
+/// The worker's report: memory (values, spilled, the process's), CPU, tasks.
+fn heartbeat(shared: &Shared) -> Heartbeat {
+    let usage = shared.store.usage();
+    let (executing, queued) = {
+        let tasks = shared.lock_tasks();
+        (tasks.running() as u32, tasks.queued() as u32)
+    };
+    Heartbeat {
+        memory: usage.memory,
+        spilled: usage.spilled,
+        rss: super::monitor::rss().unwrap_or(0),
+        cpu_percent: shared.monitor.cpu_percent(),
+        executing,
+        queued,
+        paused: shared.monitor.paused(),
     }
 }
 

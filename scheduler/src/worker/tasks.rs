@@ -127,6 +127,29 @@ impl Tasks {
         self.ready.len() + self.running
     }
 
+    /// Tasks running now.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// Tasks here that are not running: ready, or waiting for inputs.
+    pub fn queued(&self) -> usize {
+        self.by_key.len() - self.running
+    }
+
+    /// Drops task `key` if it is here and has not started (with, silently, the tasks here
+    /// waiting for it); returns whether it was. A running task is left to finish.
+    pub fn cancel(&mut self, key: &Key) -> bool {
+        let Some(&handle) = self.by_key.get(key) else { return false };
+        match self.get_mut(handle).map(|t| t.phase) {
+            Some(Phase::Waiting | Phase::Ready) => {
+                self.drop_task(handle, None, &mut Vec::new());
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Adds a batch of tasks. `held(key)` says whether the store holds a value; `me` is this
     /// worker's data address (a `Remote` input from it is a held one). Tasks of the batch
     /// may wait for each other in any order.
@@ -389,6 +412,24 @@ mod tests {
 
     fn task(i: u32, priority: u64, inputs: Vec<Input>) -> NewTask {
         NewTask { key: key(i), op: Arc::new(Inc), inputs, priority }
+    }
+
+    #[test]
+    fn a_queued_task_can_be_cancelled_and_a_running_one_cannot() {
+        let mut tasks = Tasks::default();
+        tasks.submit(
+            vec![task(1, 0, vec![Input::Value(Value::I64(1))]), task(2, 1, vec![Input::Value(Value::I64(2))])],
+            |_| false,
+            &me(),
+        );
+        assert_eq!(run_next(&mut tasks), Some(key(1)));
+        assert_eq!((tasks.running(), tasks.queued()), (1, 1));
+        assert!(!tasks.cancel(&key(1)), "running");
+        assert!(tasks.cancel(&key(2)), "ready, not started");
+        assert!(!tasks.cancel(&key(2)), "gone");
+        assert_eq!(run_next(&mut tasks), None);
+        assert_eq!(tasks.finished(&key(1)), 0);
+        assert_eq!(tasks.active(), 0);
     }
 
     #[test]

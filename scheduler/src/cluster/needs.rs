@@ -1,0 +1,415 @@
+//! What is needed, computed, kept and forgotten: submissions, wants, finished and failed
+//! tasks, results for clients (the counts are in [`super::core`]'s docs).
+
+use std::sync::Arc;
+
+use rask_graph::Key;
+use rustc_hash::FxHashSet;
+use smallvec::SmallVec;
+
+use super::comm::Comm;
+use super::core::{ClientId, Core};
+use super::task::{Slot, State, Task, TaskArg, WorkerSlot};
+use crate::wire::{Lookup, SubmitArg, SubmitOp, SubmitTask, TaskError};
+
+/// Bits of a priority given to the order within a submission (the rest: the submission).
+const ORDER_BITS: u32 = 40;
+
+impl Core {
+    /// Merges a submission into the table (keys already there are shared, not redefined)
+    /// and makes the wanted keys computed. An `Err` refuses it whole, with nothing changed.
+    pub(super) fn submit(
+        &mut self,
+        client: ClientId,
+        run: u64,
+        ops: Vec<SubmitOp>,
+        tasks: Vec<SubmitTask>,
+        wanted: Vec<Key>,
+    ) -> Result<(), String> {
+        let mut defined: FxHashSet<Key> = FxHashSet::default();
+        for task in &tasks {
+            if task.op as usize >= ops.len() {
+                return Err(format!("task {} uses op {} of a table of {}", task.key, task.op, ops.len()));
+            }
+            for arg in &task.args {
+                if let SubmitArg::Key(k) = arg
+                    && !defined.contains(k)
+                    && !self.index.contains_key(k)
+                {
+                    return Err(format!(
+                        "task {} reads {k}, which is neither earlier in the submission nor on the cluster",
+                        task.key
+                    ));
+                }
+            }
+            defined.insert(task.key);
+        }
+        if let Some(k) = wanted.iter().find(|k| !defined.contains(k) && !self.index.contains_key(k)) {
+            return Err(format!("wanted key {k} is neither in the submission nor on the cluster"));
+        }
+        self.submissions += 1;
+        let base = (self.submissions % (1 << (64 - ORDER_BITS))) << ORDER_BITS;
+        let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(Arc::new).collect();
+        for task in tasks {
+            if self.index.contains_key(&task.key) {
+                continue;
+            }
+            let mut deps: SmallVec<[Slot; 4]> = SmallVec::new();
+            let mut literal_bytes = 0u64;
+            let args: Box<[TaskArg]> = task
+                .args
+                .into_iter()
+                .map(|arg| match arg {
+                    SubmitArg::Value(v) => {
+                        literal_bytes += v.nbytes() as u64;
+                        TaskArg::Value(v)
+                    }
+                    SubmitArg::Key(k) => {
+                        let d = self.index[&k];
+                        if !deps.contains(&d) {
+                            deps.push(d);
+                        }
+                        TaskArg::Task(d)
+                    }
+                })
+                .collect();
+            let group = self.group_of(&task.key);
+            let slot = self.tasks.insert(Task {
+                key: task.key,
+                op: ops[task.op as usize].clone(),
+                args,
+                deps,
+                dependents: SmallVec::new(),
+                state: State::Released,
+                waiting_on: 0,
+                waiters: 0,
+                wanted: 0,
+                priority: base | task.order.min((1 << ORDER_BITS) - 1),
+                nbytes: 0,
+                group,
+                literal_bytes,
+                suspected: 0,
+                early: false,
+                thief: None,
+                run,
+                est_us: 0.0,
+            });
+            for i in 0..self.tasks[slot].deps.len() {
+                let d = self.tasks[slot].deps[i];
+                self.tasks[d].dependents.push(slot);
+            }
+            self.index.insert(task.key, slot);
+        }
+        // Every wanted key enters before any task is placed, so that chains are sent
+        // whole and ready tasks go out in priority order.
+        let mut entered = Vec::new();
+        for key in wanted {
+            let t = self.index[&key];
+            let client = self.clients.entry(client).or_default();
+            if !client.wants.insert(t) {
+                continue;
+            }
+            client.awaiting.insert(t);
+            self.tasks[t].wanted += 1;
+            match self.tasks[t].state.clone() {
+                State::Released => self.enter(t, &mut entered),
+                State::Memory(_) => self.request_result(t),
+                State::Erred(e) => self.notify_clients(t, Err(&e)),
+                _ => {}
+            }
+        }
+        self.settle_entered(entered);
+        Ok(())
+    }
+
+    /// A client no longer wants `t`.
+    pub(super) fn unwant(&mut self, t: Slot) {
+        let task = &mut self.tasks[t];
+        task.wanted = task.wanted.saturating_sub(1);
+        self.release_unneeded(t);
+    }
+
+    /// Makes a released task (and, recursively, its released inputs) waiting; those whose
+    /// inputs are all in memory become ready, those with an erred input err.
+    pub(super) fn enter_unfinished(&mut self, start: Slot) {
+        let mut entered = Vec::new();
+        self.enter(start, &mut entered);
+        self.settle_entered(entered);
+    }
+
+    /// Makes `start` and its released inputs waiting, adding them to `entered`; their
+    /// counts and readiness wait for [`Core::settle_entered`].
+    fn enter(&mut self, start: Slot, entered: &mut Vec<Slot>) {
+        let mut stack = vec![start];
+        while let Some(t) = stack.pop() {
+            if self.tasks[t].state != State::Released {
+                continue;
+            }
+            self.tasks[t].state = State::Waiting;
+            entered.push(t);
+            for i in 0..self.tasks[t].deps.len() {
+                let d = self.tasks[t].deps[i];
+                let dep = &mut self.tasks[d];
+                dep.waiters += 1;
+                if dep.state == State::Released {
+                    stack.push(d);
+                }
+            }
+        }
+    }
+
+    /// Counts the inputs of tasks just entered: those with an erred input err, those with
+    /// every input in memory become ready, in priority order.
+    fn settle_entered(&mut self, mut entered: Vec<Slot>) {
+        let mut erred = Vec::new();
+        for &t in &entered {
+            let (waiting_on, error) = self.count_inputs(t);
+            self.tasks[t].waiting_on = waiting_on;
+            if let Some(e) = error {
+                erred.push((t, e));
+            }
+        }
+        for (t, e) in erred {
+            self.err(t, e);
+        }
+        entered.sort_unstable_by_key(|&t| self.tasks[t].priority);
+        for t in entered {
+            if self.tasks[t].state == State::Waiting && self.tasks[t].waiting_on == 0 {
+                self.ready(t);
+            }
+        }
+    }
+
+    /// Inputs of `t` not in memory, and the error of an erred one if any.
+    pub(super) fn count_inputs(&self, t: Slot) -> (u32, Option<Arc<TaskError>>) {
+        let mut waiting_on = 0;
+        let mut error = None;
+        for &d in &self.tasks[t].deps {
+            match &self.tasks[d].state {
+                State::Memory(_) => {}
+                State::Erred(e) => {
+                    error.get_or_insert_with(|| e.clone());
+                    waiting_on += 1;
+                }
+                _ => waiting_on += 1,
+            }
+        }
+        (waiting_on, error)
+    }
+
+    /// `t` is no longer unfinished (it finished, erred or was cancelled): its inputs lose
+    /// a waiter, and those nobody needs any more are released.
+    pub(super) fn leave_unfinished(&mut self, t: Slot) {
+        for i in 0..self.tasks[t].deps.len() {
+            let d = self.tasks[t].deps[i];
+            let dep = &mut self.tasks[d];
+            dep.waiters = dep.waiters.saturating_sub(1);
+            self.release_unneeded(d);
+        }
+    }
+
+    /// Releases what nobody needs from `start` on: a value in memory is released on its
+    /// worker, an unfinished task is cancelled (its inputs then need checking too), and a
+    /// task unwanted, idle and read by nothing left in the table is forgotten.
+    pub(super) fn release_unneeded(&mut self, start: Slot) {
+        let mut work = vec![start];
+        while let Some(t) = work.pop() {
+            let Some(task) = self.tasks.get_opt(t) else { continue };
+            if task.wanted > 0 || task.waiters > 0 {
+                continue;
+            }
+            match task.state.clone() {
+                State::Memory(w) => {
+                    self.drop_value(t, w);
+                    self.tasks[t].state = State::Released;
+                }
+                State::Processing(w) => {
+                    self.unassign(t, w);
+                    let key = self.tasks[t].key;
+                    self.worker_mut(w).release.push(key);
+                    self.cancel(t, &mut work);
+                }
+                State::Waiting | State::Queued | State::NoWorker => self.cancel(t, &mut work),
+                State::Released | State::Erred(_) => {}
+            }
+            if self.tasks[t].dependents.is_empty() {
+                self.forget(t, &mut work);
+            }
+        }
+    }
+
+    /// An unfinished task nobody needs becomes released; its inputs are checked next.
+    fn cancel(&mut self, t: Slot, work: &mut Vec<Slot>) {
+        let task = &mut self.tasks[t];
+        task.state = State::Released;
+        task.early = false;
+        for i in 0..self.tasks[t].deps.len() {
+            let d = self.tasks[t].deps[i];
+            let dep = &mut self.tasks[d];
+            dep.waiters = dep.waiters.saturating_sub(1);
+            work.push(d);
+        }
+    }
+
+    /// Removes an unneeded task read by nothing from the table; its inputs lose a reader.
+    fn forget(&mut self, t: Slot, work: &mut Vec<Slot>) {
+        let Some(task) = self.tasks.remove(t) else { return };
+        self.index.remove(&task.key);
+        self.gathering.remove(&t);
+        self.groups[task.group as usize].size -= 1;
+        for d in task.deps {
+            let dependents = &mut self.tasks[d].dependents;
+            if let Some(at) = dependents.iter().position(|&x| x == t) {
+                dependents.swap_remove(at);
+            }
+            work.push(d);
+        }
+    }
+
+    /// Forgets worker `w`'s copy of `t`'s value (and tells the worker).
+    pub(super) fn drop_value(&mut self, t: Slot, w: WorkerSlot) {
+        let (key, nbytes) = (self.tasks[t].key, self.tasks[t].nbytes);
+        self.gathering.remove(&t);
+        if let Some(worker) = self.workers[w as usize].as_mut() {
+            worker.has_what.remove(&t);
+            worker.nbytes = worker.nbytes.saturating_sub(nbytes);
+            worker.release.push(key);
+        }
+    }
+
+    /// Task `key` finished on worker `w`.
+    pub(super) fn finished(&mut self, w: WorkerSlot, key: Key, nbytes: u64, duration_us: u64, comm: &mut impl Comm) {
+        let Some(&t) = self.index.get(&key) else {
+            self.worker_mut(w).release.push(key); // Forgotten meanwhile.
+            return;
+        };
+        match self.tasks[t].state {
+            State::Processing(p) if p == w => self.unassign(t, w),
+            State::Processing(other) => {
+                // It ran here although placed elsewhere (a steal the victim could not
+                // stop): keep this copy, cancel the other.
+                self.unassign(t, other);
+                self.worker_mut(other).release.push(key);
+            }
+            // A duplicate or a cancelled task: keep nothing of it.
+            _ => {
+                self.worker_mut(w).release.push(key);
+                return;
+            }
+        }
+        let group = self.tasks[t].group;
+        self.observe(group, duration_us as f64);
+        let task = &mut self.tasks[t];
+        task.state = State::Memory(w);
+        task.nbytes = nbytes;
+        task.early = false;
+        let run = task.run;
+        let worker = self.worker_mut(w);
+        worker.has_what.insert(t);
+        worker.nbytes += nbytes;
+        let id = worker.id;
+        comm.task_finished(run, id, key, duration_us, nbytes);
+        for i in 0..self.tasks[t].dependents.len() {
+            let c = self.tasks[t].dependents[i];
+            let dependent = &mut self.tasks[c];
+            if dependent.state.unfinished() {
+                dependent.waiting_on = dependent.waiting_on.saturating_sub(1);
+                if dependent.waiting_on == 0 {
+                    // Sent early, it is now a task like any other (it may be stolen).
+                    dependent.early = false;
+                    if dependent.state == State::Waiting {
+                        self.ready(c);
+                    }
+                }
+            }
+        }
+        self.leave_unfinished(t);
+        if self.awaited(t) {
+            self.request_result(t);
+        }
+        self.release_unneeded(t);
+    }
+
+    /// Task `error.key` failed on worker `w`.
+    pub(super) fn failed(&mut self, w: WorkerSlot, error: TaskError, comm: &mut impl Comm) {
+        let key = match &error {
+            TaskError::Failed { key, .. } | TaskError::Panicked { key, .. } => *key,
+            _ => return,
+        };
+        let Some(&t) = self.index.get(&key) else { return };
+        if self.tasks[t].state != State::Processing(w) {
+            return; // Cancelled or moved meanwhile.
+        }
+        let message = match &error {
+            TaskError::Failed { message, .. } | TaskError::Panicked { message, .. } => message.clone(),
+            _ => String::new(),
+        };
+        comm.task_failed(self.tasks[t].run, self.worker(w).id, key, &message);
+        self.err(t, Arc::new(error));
+    }
+
+    /// `start` errs with `error`, and so does every unfinished task that depends on it;
+    /// the clients awaiting any of them hear why.
+    pub(super) fn err(&mut self, start: Slot, error: Arc<TaskError>) {
+        let mut stack = vec![start];
+        while let Some(t) = stack.pop() {
+            let state = self.tasks[t].state.clone();
+            let unfinished = state.unfinished();
+            if !unfinished && t != start {
+                continue;
+            }
+            if let State::Processing(w) = state {
+                self.unassign(t, w);
+                if t != start {
+                    let key = self.tasks[t].key;
+                    self.worker_mut(w).release.push(key);
+                }
+            }
+            if let State::Memory(w) = state {
+                self.drop_value(t, w);
+            }
+            self.tasks[t].state = State::Erred(error.clone());
+            self.tasks[t].early = false;
+            if unfinished {
+                self.leave_unfinished(t);
+            }
+            self.notify_clients(t, Err(&error));
+            for i in 0..self.tasks[t].dependents.len() {
+                let c = self.tasks[t].dependents[i];
+                if self.tasks[c].state.unfinished() {
+                    stack.push(c);
+                }
+            }
+            self.release_unneeded(t);
+        }
+    }
+
+    /// Asks the holder of `t` for its value, for the clients awaiting it.
+    pub(super) fn request_result(&mut self, t: Slot) {
+        if let State::Memory(w) = self.tasks[t].state
+            && self.gathering.insert(t)
+        {
+            let key = self.tasks[t].key;
+            self.worker_mut(w).gather.push(key);
+        }
+    }
+
+    /// A holder answered a gather.
+    pub(super) fn gathered(&mut self, w: WorkerSlot, key: Key, lookup: Lookup) {
+        let Some(&t) = self.index.get(&key) else { return };
+        if self.tasks[t].state != State::Memory(w) || !self.gathering.remove(&t) {
+            return;
+        }
+        match lookup {
+            Lookup::Found(value) => {
+                self.notify_clients(t, Ok(&value));
+                self.release_unneeded(t);
+            }
+            Lookup::Missing => {
+                tracing::warn!(%key, "a worker no longer holds a result; recomputing it");
+                self.lose_value(t);
+            }
+            Lookup::Refused(reason) => self.notify_clients(t, Err(&TaskError::Transfer { key, reason })),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The messages between a client (a program computing on the cluster, or the process
+//! pool's driver) and a scheduler.
+//!
+//! A client sends its graph as a [`Submission`]: tasks in topological order, each with its
+//! op (from the submission's op table, encoded once), its arguments (literal values, or the
+//! key of another task: of this submission, or already on the cluster) and its place in
+//! the graph's order; and the keys it wants. The scheduler merges it into its task table
+//! (a key already there is shared, not recomputed), and sends back each wanted key's value
+//! ([`FromScheduler::Results`]) or error ([`FromScheduler::Erred`]) as it completes. The
+//! client releases keys it no longer wants ([`ToScheduler::Release`]); the scheduler
+//! forgets whatever nobody wants any more.
+
+use rask_graph::{Key, Value};
+use serde::{Deserialize, Serialize};
+
+use super::{EncodedOp, Lookup};
+
+/// From a client to its scheduler.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ToScheduler {
+    /// Compute a graph.
+    Submit(Submission),
+    /// The client no longer wants these keys (it has their results, or gave up on them).
+    Release(Vec<Key>),
+}
+
+/// A graph to compute; see the module docs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Submission {
+    /// Names the computation in events (the client's run id).
+    pub run: u64,
+    /// The ops its tasks index, each encoded once.
+    pub ops: Vec<SubmitOp>,
+    /// The tasks, each after the tasks it reads.
+    pub tasks: Vec<SubmitTask>,
+    /// The keys whose values the client wants back.
+    pub wanted: Vec<Key>,
+}
+
+/// One op of a [`Submission`]: encoded for the workers, and named for messages (the
+/// scheduler does not decode ops, so it takes the name the client gives).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitOp {
+    /// The op's name ([`Op::name`](rask_graph::Op::name)).
+    pub name: String,
+    /// The op, encoded.
+    pub op: EncodedOp,
+}
+
+/// One task of a [`Submission`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SubmitTask {
+    /// Its key.
+    pub key: Key,
+    /// Index into the submission's op table.
+    pub op: u32,
+    /// Its arguments, in order.
+    pub args: Vec<SubmitArg>,
+    /// Its place in the graph's order (lower runs first within the submission).
+    pub order: u64,
+}
+
+/// One argument of a submitted task.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum SubmitArg {
+    /// A literal value.
+    Value(Value),
+    /// The output of the task with this key.
+    Key(Key),
+}
+
+/// From a scheduler to a client.
+#[derive(Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FromScheduler {
+    /// Values of wanted keys, as they complete.
+    Results(Vec<(Key, Lookup)>),
+    /// Wanted keys that cannot be computed, and why.
+    Erred(Vec<(Key, TaskError)>),
+    /// A submission was refused as a whole (it names a key that is neither in it nor on
+    /// the cluster, or lists a task before one it reads); nothing of it runs.
+    Refused {
+        /// The submission's run id.
+        run: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a task could not be computed: the error of the task where it started (a wanted
+/// key errs when any task it depends on does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task's op returned an error.
+    Failed {
+        /// The failing task.
+        key: Key,
+        /// Its op's name.
+        op: String,
+        /// The op's message.
+        message: String,
+    },
+    /// The task's op panicked.
+    Panicked {
+        /// The panicking task.
+        key: Key,
+        /// Its op's name.
+        op: String,
+        /// The panic message.
+        message: String,
+    },
+    /// The task was running on several workers that died.
+    KilledWorker {
+        /// The task.
+        key: Key,
+        /// Its op's name (as far as the scheduler knows it).
+        op: String,
+        /// How many workers died while running it.
+        deaths: u32,
+        /// Why the last one was lost.
+        reason: String,
+    },
+    /// A value could not move between processes.
+    Transfer {
+        /// The task whose value was refused.
+        key: Key,
+        /// What was refused, and the limit.
+        reason: String,
+    },
+    /// No worker is left to run it, and none is coming.
+    NoWorkers {
+        /// Workers lost so far.
+        lost: usize,
+        /// Why the last one was lost.
+        reason: String,
+        /// Tasks left unfinished.
+        remaining: usize,
+    },
+}
