@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use rask_graph::Key;
-use rustc_hash::FxHashSet;
 use smallvec::SmallVec;
 
 use super::comm::Comm;
@@ -26,58 +25,52 @@ impl Core {
         tasks: Vec<SubmitTask>,
         wanted: Vec<Key>,
     ) -> Result<(), String> {
-        let mut defined: FxHashSet<Key> = FxHashSet::default();
-        for task in &tasks {
-            if task.op as usize >= ops.len() {
-                return Err(format!("task {} uses op {} of a table of {}", task.key, task.op, ops.len()));
-            }
-            for arg in &task.args {
-                if let SubmitArg::Key(k) = arg
-                    && !defined.contains(k)
-                    && !self.index.contains_key(k)
-                {
-                    return Err(format!(
-                        "task {} reads {k}, which is neither earlier in the submission nor on the cluster",
-                        task.key
-                    ));
-                }
-            }
-            defined.insert(task.key);
-        }
-        if let Some(k) = wanted.iter().find(|k| !defined.contains(k) && !self.index.contains_key(k)) {
-            return Err(format!("wanted key {k} is neither in the submission nor on the cluster"));
-        }
         self.submissions += 1;
         let base = (self.submissions % (1 << (64 - ORDER_BITS))) << ORDER_BITS;
         let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(Arc::new).collect();
+        // Tasks are added as they come; a mistake removes those added, as if never sent.
+        let mut added: Vec<Slot> = Vec::new();
+        let refuse = |core: &mut Core, added: &mut Vec<Slot>, reason: String| {
+            core.remove_added(added);
+            Err(reason)
+        };
         for task in tasks {
             if self.index.contains_key(&task.key) {
                 continue;
             }
+            let Some(op) = ops.get(task.op as usize) else {
+                let reason = format!("task {} uses op {} of a table of {}", task.key, task.op, ops.len());
+                return refuse(self, &mut added, reason);
+            };
             let mut deps: SmallVec<[Slot; 4]> = SmallVec::new();
             let mut literal_bytes = 0u64;
-            let args: Box<[TaskArg]> = task
-                .args
-                .into_iter()
-                .map(|arg| match arg {
+            let mut args = Vec::with_capacity(task.args.len());
+            for arg in task.args {
+                args.push(match arg {
                     SubmitArg::Value(v) => {
                         literal_bytes += v.nbytes() as u64;
                         TaskArg::Value(v)
                     }
                     SubmitArg::Key(k) => {
-                        let d = self.index[&k];
+                        let Some(&d) = self.index.get(&k) else {
+                            let reason = format!(
+                                "task {} reads {k}, which is neither earlier in the submission nor on the cluster",
+                                task.key
+                            );
+                            return refuse(self, &mut added, reason);
+                        };
                         if !deps.contains(&d) {
                             deps.push(d);
                         }
                         TaskArg::Task(d)
                     }
-                })
-                .collect();
+                });
+            }
             let group = self.group_of(&task.key);
             let slot = self.tasks.insert(Task {
                 key: task.key,
-                op: ops[task.op as usize].clone(),
-                args,
+                op: op.clone(),
+                args: args.into_boxed_slice(),
                 deps,
                 dependents: SmallVec::new(),
                 state: State::Released,
@@ -99,6 +92,11 @@ impl Core {
                 self.tasks[d].dependents.push(slot);
             }
             self.index.insert(task.key, slot);
+            added.push(slot);
+        }
+        if let Some(k) = wanted.iter().find(|k| !self.index.contains_key(k)) {
+            let reason = format!("wanted key {k} is neither in the submission nor on the cluster");
+            return refuse(self, &mut added, reason);
         }
         // Every wanted key enters before any task is placed, so that chains are sent
         // whole and ready tasks go out in priority order.
@@ -120,6 +118,14 @@ impl Core {
         }
         self.settle_entered(entered);
         Ok(())
+    }
+
+    /// Removes the tasks of a refused submission, last added first.
+    fn remove_added(&mut self, added: &mut Vec<Slot>) {
+        while let Some(t) = added.pop() {
+            let mut work = Vec::new();
+            self.forget(t, &mut work);
+        }
     }
 
     /// A client no longer wants `t`.
@@ -172,9 +178,11 @@ impl Core {
         for (t, e) in erred {
             self.err(t, e);
         }
+        entered.retain(|&t| self.tasks[t].state == State::Waiting && self.tasks[t].waiting_on == 0);
         entered.sort_unstable_by_key(|&t| self.tasks[t].priority);
         for t in entered {
-            if self.tasks[t].state == State::Waiting && self.tasks[t].waiting_on == 0 {
+            // An earlier one's chain may have sent it already.
+            if self.tasks[t].state == State::Waiting {
                 self.ready(t);
             }
         }
@@ -212,6 +220,9 @@ impl Core {
     /// worker, an unfinished task is cancelled (its inputs then need checking too), and a
     /// task unwanted, idle and read by nothing left in the table is forgotten.
     pub(super) fn release_unneeded(&mut self, start: Slot) {
+        if self.tasks.get_opt(start).is_none_or(|task| task.wanted > 0 || task.waiters > 0) {
+            return; // Still needed (the common case): nothing to do.
+        }
         let mut work = vec![start];
         while let Some(t) = work.pop() {
             let Some(task) = self.tasks.get_opt(t) else { continue };

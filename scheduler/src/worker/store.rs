@@ -8,11 +8,12 @@
 //! deleted instead. A value whose file cannot be written stays in memory (logged, and not
 //! tried again): a value still needed is never lost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rask_graph::{Key, Value};
+use rustc_hash::FxHashMap as HashMap;
 
 use super::spill::{read_value, write_value};
 
@@ -106,8 +107,9 @@ impl Store {
         let stale = {
             let mut inner = self.lock();
             let stale = inner.forget(&key);
-            let tick = inner.touch(key);
-            inner.entries.insert(key, Entry::Memory { value, nbytes, tick: Some(tick), spilling: None });
+            // Without a limit nothing spills: no use order to keep.
+            let tick = self.limit.is_some().then(|| inner.touch(key));
+            inner.entries.insert(key, Entry::Memory { value, nbytes, tick, spilling: None });
             inner.memory += nbytes;
             stale
         };
