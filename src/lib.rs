@@ -10,7 +10,9 @@
 //!   (`RASK_SCHEDULER=sync|threads|threads:N|processes|processes:N`);
 //! - [`diagnostics`]: a terminal progress bar fed by every scheduler's events;
 //! - [`worker`]: the `rask-worker` process (`rask::worker::main()` for workers with
-//!   your own ops).
+//!   your own ops);
+//! - [`scheduler_cli`]: the `rask-scheduler` process, the distributed scheduler that
+//!   workers on any machine join and clients compute through.
 //!
 //! ```
 //! use rask::prelude::*;
@@ -52,12 +54,14 @@ pub mod delayed {
     pub use rask_collections::delayed::*;
 }
 
+pub mod scheduler_cli;
 pub mod worker;
 
 pub use rask_collections::delayed::{Delayed, delayed, delayed_fn};
 pub use rask_collections::explain::{Explain, LayerSummary, explain};
 pub use rask_collections::visualize::visualize;
 pub use rask_collections::{Computable, ComputeOptions};
+pub use rask_scheduler::{Client, LocalCluster};
 
 /// The default scheduler, set in code or by `RASK_SCHEDULER`.
 ///

@@ -2,17 +2,21 @@
 //! [`run_worker`].
 //!
 //! ```text
-//! RASK_TOKEN=... rask-worker --scheduler ADDR [--nthreads N] [--memory-limit BYTES|4GiB|500MB|auto]
+//! RASK_TOKEN=... rask-worker (--scheduler ADDR | --scheduler-file FILE) [--death-timeout 60s]
+//!                            [--nthreads N] [--memory-limit BYTES|4GiB|500MB|auto]
 //!                            [--local-dir DIR] [--name NAME] [--transfer-limit BYTES]
 //!                            [--listen-address ADDR] [--contact-address ADDR]
 //! ```
 //!
-//! `ADDR` is `tcp://host:port` or `unix:///path`; the shared secret comes from the
-//! `RASK_TOKEN` environment variable (never the command line, where other users could
-//! read it); `RASK_LOG` sets the log filter (`warn` by default; `info`, `debug`,
-//! `rask_scheduler::worker=debug`, ...), logs go to stderr. A worker that cannot start
-//! exits with code 1 and one line saying why; it exits with 0 when its scheduler closes
-//! the connection or tells it to shut down.
+//! `ADDR` is `tcp://host:port` or `unix:///path`; `--scheduler-file` reads it (and the
+//! token, if `RASK_TOKEN` is not set) from the file `rask-scheduler --scheduler-file`
+//! writes. The worker keeps trying to reach its scheduler for `--death-timeout`, so
+//! workers may start before it. The shared secret comes from the `RASK_TOKEN` environment
+//! variable (never the command line, where other users could read it); `RASK_LOG` sets
+//! the log filter (`warn` by default; `info`, `debug`, `rask_scheduler::worker=debug`,
+//! ...), logs go to stderr. A worker that cannot start exits with code 1 and one line
+//! saying why; it exits with 0 when its scheduler closes the connection or tells it to
+//! shut down.
 //!
 //! # Workers for your own ops
 //!
@@ -55,8 +59,15 @@ pub const LOG_VAR: &str = "RASK_LOG";
 #[command(name = "rask-worker", version, about = "Runs rask tasks for a scheduler (token in RASK_TOKEN)")]
 struct Cli {
     /// The scheduler's address: tcp://host:port or unix:///path.
-    #[arg(long, value_name = "ADDR")]
-    scheduler: String,
+    #[arg(long, value_name = "ADDR", required_unless_present = "scheduler_file", conflicts_with = "scheduler_file")]
+    scheduler: Option<String>,
+    /// Read the scheduler's address (and token, without RASK_TOKEN) from this file, as
+    /// `rask-scheduler --scheduler-file` writes it.
+    #[arg(long, value_name = "FILE")]
+    scheduler_file: Option<PathBuf>,
+    /// Keep trying to reach the scheduler this long before giving up: 60s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    death_timeout: String,
     /// Threads running tasks [default: one per core].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     nthreads: Option<u32>,
@@ -94,9 +105,9 @@ pub enum CliError {
     /// The arguments did not parse (clap's message, with usage).
     #[error("{0}")]
     Usage(#[from] clap::Error),
-    /// `RASK_TOKEN` is not set or empty.
+    /// `RASK_TOKEN` is not set or empty, and no scheduler file can give the token.
     #[error(
-        "{TOKEN_VAR} is not set: the worker needs the scheduler's shared secret in the {TOKEN_VAR} environment variable"
+        "{TOKEN_VAR} is not set: the worker needs the scheduler's shared secret in the {TOKEN_VAR} environment variable (or from --scheduler-file)"
     )]
     MissingToken,
     /// An address option (`--scheduler`, `--listen-address`, `--contact-address`) is not
@@ -108,6 +119,16 @@ pub enum CliError {
         /// Why it is not an address.
         #[source]
         source: WireError,
+    },
+    /// A duration option (`--death-timeout`) is not a duration.
+    #[error("--{option} {value:?}: {reason}")]
+    Duration {
+        /// The option, without its dashes.
+        option: &'static str,
+        /// The text given.
+        value: String,
+        /// Why it is not a duration.
+        reason: String,
     },
     /// A size option (`--memory-limit`, `--transfer-limit`) is not a size.
     #[error("--{option} {value:?}: {reason}")]
@@ -166,6 +187,31 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// Parses a duration: seconds, or a number with `ms`, `s`, `m` or `h`.
+///
+/// ```
+/// use std::time::Duration;
+/// use rask::worker::parse_duration;
+/// assert_eq!(parse_duration("300").unwrap(), Duration::from_secs(300));
+/// assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+/// assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| "expected a duration such as 30s, 5m or 300".to_string())?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" | "min" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err("unknown unit; use ms, s, m or h".to_string()),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
 /// 80% of the physical memory (`MemTotal` in `/proc/meminfo`).
 fn auto_memory_limit() -> Result<u64, String> {
     let total = rask_graph::memory::physical()
@@ -193,7 +239,8 @@ fn size(option: &'static str, text: &str) -> Result<u64, CliError> {
 ///     Some("secret".to_string()),
 /// )?;
 /// assert_eq!(limited.transfer_limit, 1 << 20);
-/// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://127.0.0.1:8786"], None).is_err());
+/// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://10.0.0.1:8786"], None).is_err());
+/// assert!(config_from_args(["rask-worker", "--scheduler", "tcp://127.0.0.1:8786"], None).is_ok());
 /// assert!(config_from_args(["rask-worker", "--scheduler", "http://x"], Some("s".into())).is_err());
 /// let on_all = config_from_args(
 ///     ["rask-worker", "--scheduler", "tcp://10.0.0.1:8786", "--listen-address", "tcp://0.0.0.0:9000"],
@@ -211,9 +258,30 @@ where
     let address = |option: &'static str, text: &str| {
         text.parse::<Address>().map_err(|source| CliError::Address { option, source })
     };
-    let scheduler = address("scheduler", &cli.scheduler)?;
-    let token = token.filter(|t| !t.is_empty()).ok_or(CliError::MissingToken)?;
-    let mut config = WorkerConfig::new(scheduler, token);
+    let token = token.filter(|t| !t.is_empty());
+    let mut config = match (&cli.scheduler, cli.scheduler_file) {
+        (Some(scheduler), _) => {
+            let scheduler = address("scheduler", scheduler)?;
+            // A scheduler on loopback may go without a token; one beyond must have one.
+            let token = match token {
+                Some(token) => token,
+                None if scheduler.is_loopback() => String::new(),
+                None => return Err(CliError::MissingToken),
+            };
+            WorkerConfig::new(scheduler, token)
+        }
+        (None, file) => {
+            // The address is read from the file when connecting; the token too, if unset.
+            let mut config = WorkerConfig::new(Address::Unix(PathBuf::new()), token.unwrap_or_default());
+            config.scheduler_file = file;
+            config
+        }
+    };
+    config.death_timeout = parse_duration(&cli.death_timeout).map_err(|reason| CliError::Duration {
+        option: "death-timeout",
+        value: cli.death_timeout.clone(),
+        reason,
+    })?;
     if let Some(n) = cli.nthreads {
         config.nthreads = n as usize;
     }

@@ -253,7 +253,7 @@ fn eye_puts_ones_on_the_kth_diagonal() {
     let eye_of = |n, m, k| eye::<i64>(n, m, k, [2, 3]).unwrap().compute().unwrap();
     assert_eq!(eye_of(3, 4, 1), ndarray::array![[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]].into_dyn());
     assert_eq!(eye_of(3, 2, -1), ndarray::array![[0, 0], [1, 0], [0, 1]].into_dyn());
-    assert_eq!(eye_of(2, 2, 5), ArrayD::zeros(IxDyn(&[2, 2])));
+    assert_eq!(eye_of(2, 2, 5), ArrayD::<i64>::zeros(IxDyn(&[2, 2])));
     assert_eq!(eye_of(0, 3, 0).shape(), &[0, 3]);
     assert!(eye::<f64>(3, 3, 0, [3]).unwrap_err().to_string().contains("[3, 3]"));
     assert_eq!(

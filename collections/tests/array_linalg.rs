@@ -243,12 +243,12 @@ fn empty_contractions_give_zeros() {
     let x = from_ndarray(&ArrayD::<f64>::zeros(vec![3, 0]), [2, 1]).unwrap();
     let y = from_ndarray(&ArrayD::<f64>::zeros(vec![0, 4]), [1, 3]).unwrap();
     for options in options() {
-        assert_eq!(matmul(&x, &y).unwrap().compute_with(&options).unwrap(), ArrayD::zeros(vec![3, 4]));
+        assert_eq!(matmul(&x, &y).unwrap().compute_with(&options).unwrap(), ArrayD::<f64>::zeros(vec![3, 4]));
     }
     let v = from_ndarray(&ArrayD::<i64>::zeros(vec![0]), [1]).unwrap();
-    assert_eq!(matmul(&v, &v).unwrap().compute().unwrap(), ndarray::arr0(0).into_dyn());
-    assert_eq!(tensordot(&x, &y, 1).unwrap().compute().unwrap(), ArrayD::zeros(vec![3, 4]));
-    assert_eq!(matmul(&x.t(), &x).unwrap().compute().unwrap(), ArrayD::zeros(vec![0, 0]));
+    assert_eq!(matmul(&v, &v).unwrap().compute().unwrap(), ndarray::arr0(0i64).into_dyn());
+    assert_eq!(tensordot(&x, &y, 1).unwrap().compute().unwrap(), ArrayD::<f64>::zeros(vec![3, 4]));
+    assert_eq!(matmul(&x.t(), &x).unwrap().compute().unwrap(), ArrayD::<f64>::zeros(vec![0, 0]));
 }
 
 #[test]

@@ -157,7 +157,7 @@ fn hand_written_files_of_every_header_form_are_read() {
     );
 
     let file = TempFile::with_bytes(&npy_file(1, "{'descr': '<f8', 'fortran_order': True, 'shape': (0, 3), }", &[]));
-    assert_eq!(from_npy::<f64>(&file.0, [2, 2]).unwrap().compute().unwrap(), ArrayD::zeros(IxDyn(&[0, 3])));
+    assert_eq!(from_npy::<f64>(&file.0, [2, 2]).unwrap().compute().unwrap(), ArrayD::<f64>::zeros(IxDyn(&[0, 3])));
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub enum SchedulerError {
     },
     /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
     #[error(
-        "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1)"
+        "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1), tcp://HOST:PORT, unix:///PATH, scheduler-file:PATH"
     )]
     InvalidSpec {
         /// The text given.
@@ -66,9 +66,13 @@ pub enum SchedulerError {
     },
     /// The `rask-worker` binary was not found where the process pool looks for it.
     #[error(
-        "cannot find the rask-worker binary: looked in {searched}; build it (`cargo build --bin rask-worker`) or set RASK_WORKER_BIN to its path"
+        "cannot find the {binary} binary: looked in {searched}; build it (`cargo build --bin {binary}`) or set {var} to its path"
     )]
     WorkerNotFound {
+        /// The binary looked for (`rask-worker`, `rask-scheduler`).
+        binary: String,
+        /// The variable that names it.
+        var: String,
         /// The places searched, in order.
         searched: String,
     },

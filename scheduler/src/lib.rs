@@ -30,9 +30,11 @@
 #![deny(missing_debug_implementations)]
 
 mod cleanup;
+mod client;
 mod cluster;
 mod error;
 pub mod events;
+mod local_cluster;
 mod net;
 mod pool;
 mod processes;
@@ -45,10 +47,13 @@ mod threads;
 pub mod wire;
 pub mod worker;
 
+pub use client::{Client, ClusterAddress, SchedulerFile};
 pub use cluster::submission;
 pub use error::SchedulerError;
-pub use processes::{ProcessesScheduler, WORKER_BIN_VAR};
+pub use local_cluster::LocalCluster;
+pub use processes::{ProcessesScheduler, SCHEDULER_BIN_VAR, WORKER_BIN_VAR};
 pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};
 pub use scheduler::{Scheduler, SchedulerSpec, cores, default_scheduler, set_default_scheduler};
+pub use service::{Server, ServerConfig};
 pub use sync::SyncScheduler;
 pub use threads::ThreadsScheduler;

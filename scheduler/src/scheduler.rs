@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use rask_graph::{TaskGraph, TaskId, Value};
 
+use crate::client::{Client, ClusterAddress};
 use crate::error::SchedulerError;
 use crate::processes::ProcessesScheduler;
 use crate::sync::SyncScheduler;
@@ -37,6 +38,8 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
 /// assert!("threads:0".parse::<SchedulerSpec>().is_err());
 /// assert!("processes:0".parse::<SchedulerSpec>().is_err());
 /// assert!("gpu".parse::<SchedulerSpec>().is_err());
+/// assert!(matches!("tcp://10.0.0.1:8786".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Cluster(_)));
+/// assert!(matches!("scheduler-file:/shared/s.json".parse::<SchedulerSpec>().unwrap(), SchedulerSpec::Cluster(_)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +51,9 @@ pub enum SchedulerSpec {
     /// [`ProcessesScheduler`] with this many worker processes (default: the number of
     /// cores), one thread each.
     Processes(Option<usize>),
+    /// A [`Client`] of the `rask-scheduler` at this address (`tcp://host:port`,
+    /// `unix:///path`) or in this scheduler file (`scheduler-file:PATH`).
+    Cluster(ClusterAddress),
 }
 
 impl FromStr for SchedulerSpec {
@@ -68,6 +74,9 @@ impl FromStr for SchedulerSpec {
                 Ok(n) if n >= 1 => Ok(SchedulerSpec::Processes(Some(n))),
                 _ => Err(invalid()),
             },
+            Some(("tcp" | "unix" | "scheduler-file", _)) => {
+                text.parse::<ClusterAddress>().map(SchedulerSpec::Cluster).map_err(|_| invalid())
+            }
             _ => Err(invalid()),
         }
     }
@@ -82,6 +91,8 @@ impl SchedulerSpec {
             SchedulerSpec::Threads(n) => Arc::new(n.map(ThreadsScheduler::new).unwrap_or_default()),
             // The pool starts on the first compute, so building one costs nothing.
             SchedulerSpec::Processes(n) => Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default()),
+            // The client connects on the first compute.
+            SchedulerSpec::Cluster(target) => Arc::new(Client::lazy(target.clone())),
         }
     }
 

@@ -136,7 +136,6 @@ impl Core {
     }
 
     /// Tasks in the table.
-    #[cfg(test)]
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }
@@ -182,6 +181,11 @@ impl Core {
         self.clients.entry(id).or_default();
     }
 
+    /// Whether client `id` wants nothing (any more).
+    pub fn client_is_idle(&self, id: ClientId) -> bool {
+        self.clients.get(&id).is_none_or(|c| c.wants.is_empty())
+    }
+
     /// A client went away: it wants nothing any more.
     pub fn remove_client(&mut self, id: ClientId, comm: &mut impl Comm) {
         if let Some(client) = self.clients.remove(&id) {
@@ -206,7 +210,7 @@ impl Core {
                     comm.send_client(client, FromScheduler::Refused { run: submission.run, reason });
                 }
             }
-            ToScheduler::Release(keys) => {
+            ToScheduler::Release { keys, .. } => {
                 for key in keys {
                     let Some(&t) = self.index.get(&key) else { continue };
                     let Some(c) = self.clients.get_mut(&client) else { break };
@@ -216,6 +220,8 @@ impl Core {
                     }
                 }
             }
+            // The shell answers it: it knows the workers' names and heartbeats.
+            ToScheduler::Info { .. } => {}
         }
     }
 

@@ -130,7 +130,6 @@ impl Arena {
     }
 
     /// How many tasks are in the table.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.tasks.len() - self.free.len()
     }

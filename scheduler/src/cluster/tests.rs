@@ -308,6 +308,7 @@ impl Heard {
                 }
                 FromScheduler::Erred(errors) => self.errors.extend(errors),
                 FromScheduler::Refused { reason, .. } => panic!("refused: {reason}"),
+                FromScheduler::Info(_) => panic!("the state machine leaves info to the shell"),
             }
         }
     }
@@ -338,7 +339,7 @@ fn drive(
         cluster.deliver(std::mem::take(&mut comm.to_workers));
         heard.take(comm, CLIENT);
         if heard.done(&wanted) {
-            core.handle_client(CLIENT, ToScheduler::Release(wanted.clone()), comm);
+            core.handle_client(CLIENT, ToScheduler::Release { run: 1, keys: wanted.clone() }, comm);
             core.flush(comm);
             cluster.deliver(std::mem::take(&mut comm.to_workers));
             if let Some(e) = wanted.iter().find_map(|k| heard.errors.get(k)) {
@@ -529,7 +530,7 @@ fn values_are_released_once_their_readers_finished_and_outputs_once_the_client_r
         (heard.values[&graph.key(m)].clone(), heard.values[&graph.key(z)].clone()),
         (Value::I64(3), Value::I64(4))
     );
-    core.handle_client(CLIENT, ToScheduler::Release(vec![graph.key(m), graph.key(z)]), &mut comm);
+    core.handle_client(CLIENT, ToScheduler::Release { run: 1, keys: vec![graph.key(m), graph.key(z)] }, &mut comm);
     core.flush(&mut comm);
     let released: Vec<Key> = comm
         .to_workers
@@ -590,7 +591,7 @@ fn a_failed_task_errs_its_dependents_while_independent_work_goes_on() {
         assert_eq!(heard.values[&graph.key(t)], Value::I64(i as i64 + 1), "independent work finished");
     }
     assert_eq!(comm.failed, vec![graph.key(bad)]);
-    core.handle_client(CLIENT, ToScheduler::Release(keys), &mut comm);
+    core.handle_client(CLIENT, ToScheduler::Release { run: 1, keys }, &mut comm);
     core.flush(&mut comm);
     assert_eq!(core.task_count(), 0);
 }
@@ -813,7 +814,7 @@ fn two_clients_share_equal_keys_and_one_releasing_never_breaks_the_other() {
     core.flush(&mut comm);
     assert_eq!(core.task_count(), 20, "equal keys are one task");
     // Client 1 gives up at once; client 2 still gets its result.
-    core.handle_client(1, ToScheduler::Release(vec![graph.key(last)]), &mut comm);
+    core.handle_client(1, ToScheduler::Release { run: 1, keys: vec![graph.key(last)] }, &mut comm);
     core.flush(&mut comm);
     let mut heard = Heard::default();
     for _ in 0..100 {

@@ -9,18 +9,29 @@ use crate::error::SchedulerError;
 /// The variable naming the worker binary explicitly.
 pub const WORKER_BIN_VAR: &str = "RASK_WORKER_BIN";
 
-fn worker_file_name() -> String {
-    format!("rask-worker{}", std::env::consts::EXE_SUFFIX)
-}
-
 /// The `rask-worker` to start: `RASK_WORKER_BIN`, else beside the current executable (or
 /// in its parent directory, where `cargo test` binaries in `target/*/deps/` find it), else
 /// on `PATH`. Not found is an error naming every place looked at.
 pub(crate) fn find_worker_binary() -> Result<PathBuf, SchedulerError> {
-    find_in(std::env::var_os(WORKER_BIN_VAR), std::env::current_exe().ok(), std::env::var_os("PATH"))
+    find_binary("rask-worker", WORKER_BIN_VAR)
+}
+
+/// The `rask-scheduler` to start: `RASK_SCHEDULER_BIN`, else where [`find_worker_binary`]
+/// looks.
+pub(crate) fn find_scheduler_binary() -> Result<PathBuf, SchedulerError> {
+    find_binary("rask-scheduler", SCHEDULER_BIN_VAR)
+}
+
+/// The variable naming the scheduler binary explicitly.
+pub const SCHEDULER_BIN_VAR: &str = "RASK_SCHEDULER_BIN";
+
+fn find_binary(name: &str, var: &str) -> Result<PathBuf, SchedulerError> {
+    find_in(name, var, std::env::var_os(var), std::env::current_exe().ok(), std::env::var_os("PATH"))
 }
 
 fn find_in(
+    name: &str,
+    var: &str,
     explicit: Option<std::ffi::OsString>,
     exe: Option<PathBuf>,
     path: Option<std::ffi::OsString>,
@@ -30,13 +41,11 @@ fn find_in(
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(SchedulerError::WorkerNotFound {
-                searched: format!("{WORKER_BIN_VAR}={} (no such file)", path.display()),
-            })
+            Err(not_found(name, var, format!("{var}={} (no such file)", path.display())))
         };
     }
-    let name = worker_file_name();
-    let mut searched = vec![format!("{WORKER_BIN_VAR} (not set)")];
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
+    let mut searched = vec![format!("{var} (not set)")];
     if let Some(exe) = exe {
         let beside = exe.parent().map(Path::to_path_buf);
         let above = beside.as_deref().and_then(Path::parent).map(Path::to_path_buf);
@@ -57,7 +66,12 @@ fn find_in(
         }
     }
     searched.push("the directories on PATH".to_string());
-    Err(SchedulerError::WorkerNotFound { searched: searched.join(", ") })
+    Err(not_found(name.trim_end_matches(std::env::consts::EXE_SUFFIX), var, searched.join(", ")))
+}
+
+/// The error for binary `name` (named by `var`) not found where `searched` says.
+pub(crate) fn not_found(name: &str, var: &str, searched: String) -> SchedulerError {
+    SchedulerError::WorkerNotFound { binary: name.to_string(), var: var.to_string(), searched }
 }
 
 /// A random hex secret of 32 bytes: `/dev/urandom`, else std's per-process random hash
@@ -131,12 +145,16 @@ mod tests {
     #[test]
     fn a_missing_binary_names_the_three_places() {
         let exe = PathBuf::from("/nonexistent/target/debug/deps/tests-1234");
-        let e = find_in(None, Some(exe), Some("/nonexistent/bin".into())).unwrap_err().to_string();
+        let e = find_in("rask-worker", WORKER_BIN_VAR, None, Some(exe), Some("/nonexistent/bin".into()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("RASK_WORKER_BIN (not set)"), "{e}");
         assert!(e.contains("/nonexistent/target/debug/deps/rask-worker"), "{e}");
         assert!(e.contains("/nonexistent/target/debug/rask-worker"), "{e}");
         assert!(e.contains("PATH"), "{e}");
-        let e = find_in(Some("/nonexistent/rask-worker".into()), None, None).unwrap_err().to_string();
+        let e = find_in("rask-worker", WORKER_BIN_VAR, Some("/nonexistent/rask-worker".into()), None, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("RASK_WORKER_BIN=/nonexistent/rask-worker (no such file)"), "{e}");
     }
 
@@ -145,11 +163,12 @@ mod tests {
         let dir = PrivateDir::create().unwrap();
         let deps = dir.path().join("deps");
         std::fs::create_dir(&deps).unwrap();
-        let worker = dir.path().join(worker_file_name());
+        let worker = dir.path().join("rask-worker");
         std::fs::write(&worker, b"").unwrap();
-        assert_eq!(find_in(None, Some(deps.join("test-bin")), None).unwrap(), worker);
-        assert_eq!(find_in(None, None, Some(dir.path().into())).unwrap(), worker);
-        assert_eq!(find_in(Some(worker.clone().into()), None, None).unwrap(), worker);
+        let find = |explicit, exe, path| find_in("rask-worker", WORKER_BIN_VAR, explicit, exe, path);
+        assert_eq!(find(None, Some(deps.join("test-bin")), None).unwrap(), worker);
+        assert_eq!(find(None, None, Some(dir.path().into())).unwrap(), worker);
+        assert_eq!(find(Some(worker.clone().into()), None, None).unwrap(), worker);
     }
 
     #[test]

@@ -29,7 +29,8 @@ use crate::wire::{Address, Listener};
 use crate::worker::HEARTBEAT_EVERY;
 
 pub(crate) use self::locate::PrivateDir;
-pub use self::locate::WORKER_BIN_VAR;
+pub use self::locate::{SCHEDULER_BIN_VAR, WORKER_BIN_VAR};
+pub(crate) use self::locate::{find_scheduler_binary, find_worker_binary, random_token};
 
 /// How long a worker may stay silent before it is taken for hung (Dask's `worker-ttl`).
 const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(300);
@@ -225,7 +226,11 @@ impl ProcessesScheduler {
         let binary = match &self.binary {
             Some(b) if b.is_file() => b.clone(),
             Some(b) => {
-                return Err(SchedulerError::WorkerNotFound { searched: format!("{} (no such file)", b.display()) });
+                return Err(locate::not_found(
+                    "rask-worker",
+                    WORKER_BIN_VAR,
+                    format!("{} (no such file)", b.display()),
+                ));
             }
             None => locate::find_worker_binary()?,
         };

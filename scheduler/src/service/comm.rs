@@ -8,14 +8,19 @@ use crate::cluster::comm::Comm;
 use crate::cluster::{ClientId, WorkerId};
 use crate::events::{Event, EventBuffer, bus};
 use crate::net::Link;
-use crate::wire::{FromScheduler, Lookup, ToWorker, WireError, WorkerInfo};
+use crate::wire::{FromScheduler, Lookup, ToClient, ToWorker, WireError, WorkerInfo};
 
 /// A connected worker.
 #[derive(Debug)]
 pub(crate) struct WorkerConn {
     pub link: Link,
     pub info: WorkerInfo,
+    /// Its last heartbeat.
+    pub heartbeat: Option<crate::wire::Heartbeat>,
 }
+
+/// The connection and run each of the state machine's clients stands for.
+pub(crate) type Owners = FxHashMap<ClientId, (u64, u64)>;
 
 /// A connected client.
 #[derive(Debug)]
@@ -33,14 +38,19 @@ pub(crate) type Unsent = (WorkerId, Vec<Key>, String);
 pub(crate) struct ShellComm<'a> {
     workers: &'a FxHashMap<u64, WorkerConn>,
     clients: &'a FxHashMap<u64, ClientConn>,
+    owners: &'a Owners,
     events: Option<EventBuffer>,
     unsent: Vec<Unsent>,
 }
 
 impl<'a> ShellComm<'a> {
-    pub fn new(workers: &'a FxHashMap<u64, WorkerConn>, clients: &'a FxHashMap<u64, ClientConn>) -> ShellComm<'a> {
+    pub fn new(
+        workers: &'a FxHashMap<u64, WorkerConn>,
+        clients: &'a FxHashMap<u64, ClientConn>,
+        owners: &'a Owners,
+    ) -> ShellComm<'a> {
         let events = bus().is_listened().then(EventBuffer::default);
-        ShellComm { workers, clients, events, unsent: Vec::new() }
+        ShellComm { workers, clients, owners, events, unsent: Vec::new() }
     }
 
     /// Publishes the buffered events; returns the batches that could not be sent.
@@ -65,11 +75,12 @@ impl Comm for ShellComm<'_> {
     }
 
     fn send_client(&mut self, client: ClientId, message: FromScheduler) {
-        match self.clients.get(&client) {
-            Some(ClientConn::Local(results)) => {
-                let _ = results.send(message);
+        let Some(&(conn, run)) = self.owners.get(&client) else { return };
+        match self.clients.get(&conn) {
+            Some(ClientConn::Local(news)) => {
+                let _ = news.send(message);
             }
-            Some(ClientConn::Remote(link)) => send_remote(link, message),
+            Some(ClientConn::Remote(link)) => send_remote(link, run, message),
             None => {}
         }
     }
@@ -92,23 +103,23 @@ impl Comm for ShellComm<'_> {
     }
 }
 
-/// Sends a message to a remote client; results too large for it together go one by one,
-/// and one too large alone is answered `Refused`.
-fn send_remote(link: &Link, message: FromScheduler) {
-    let FromScheduler::Results(results) = message else {
-        if let Err(e) = link.send(&message) {
+/// Sends news of run `run` to a remote client; results too large for it together go one
+/// by one, and one too large alone is answered `Refused`.
+fn send_remote(link: &Link, run: u64, news: FromScheduler) {
+    let FromScheduler::Results(results) = news else {
+        if let Err(e) = link.send(&ToClient { run, news }) {
             tracing::error!(error = %e, "a message to a client cannot be sent");
         }
         return;
     };
     if results.len() > 1 {
-        let together = FromScheduler::Results(results.clone());
+        let together = ToClient { run, news: FromScheduler::Results(results.clone()) };
         if link.send(&together).is_ok() {
             return;
         }
     }
     for (key, lookup) in results {
-        let one = FromScheduler::Results(vec![(key, lookup)]);
+        let one = ToClient { run, news: FromScheduler::Results(vec![(key, lookup)]) };
         if let Err(e) = link.send(&one) {
             let reason = match e {
                 WireError::Oversized { len, max } => {
@@ -116,7 +127,7 @@ fn send_remote(link: &Link, message: FromScheduler) {
                 }
                 other => other.to_string(),
             };
-            let _ = link.send(&FromScheduler::Results(vec![(key, Lookup::Refused(reason))]));
+            let _ = link.send(&ToClient { run, news: FromScheduler::Results(vec![(key, Lookup::Refused(reason))]) });
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod comm;
 mod local;
+mod server;
 pub(crate) mod spawn;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,15 +23,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rustc_hash::FxHashMap;
 
-use self::comm::{ClientConn, ShellComm, WorkerConn};
+use self::comm::{ClientConn, Owners, ShellComm, WorkerConn};
 pub(crate) use self::local::LocalClient;
+pub use self::server::{Server, ServerConfig};
 use self::spawn::Spawner;
-use crate::cluster::{Core, CoreConfig, WorkerSpec};
+use crate::cluster::{ClientId, Core, CoreConfig, WorkerSpec};
 use crate::error::SchedulerError;
 use crate::events::{Event, bus};
 use crate::net::{AcceptConfig, Accepted, Acceptor, Incoming, Link};
 use crate::wire::{
-    Address, FromScheduler, FromWorker, HANDSHAKE_TIMEOUT, Listener, Role, ToScheduler, ToWorker, WorkerInfo,
+    Address, ClusterInfo, FromScheduler, FromWorker, HANDSHAKE_TIMEOUT, Listener, Role, ToClient, ToScheduler,
+    ToWorker, WorkerInfo, WorkerSummary,
 };
 
 /// How often liveness is checked.
@@ -53,7 +56,7 @@ pub(crate) enum Input {
     Client(u64, Incoming<ToScheduler>),
     /// A completed handshake.
     Accepted(Accepted),
-    /// An in-process client joins; its results go to the channel.
+    /// An in-process client joins; its news go to the channel.
     Local(u64, Sender<FromScheduler>),
     /// Start the pool's missing workers, even if the last one failed to start.
     Ensure,
@@ -126,6 +129,9 @@ impl Service {
             core: Core::new(CoreConfig::default()),
             workers: FxHashMap::default(),
             clients: FxHashMap::default(),
+            scopes: FxHashMap::default(),
+            owners: FxHashMap::default(),
+            next_scope: 0,
             inputs: inputs.clone(),
             transfer_limit: config.transfer_limit,
             ttl: config.worker_ttl,
@@ -207,7 +213,12 @@ impl Drop for Service {
 struct Reactor {
     core: Core,
     workers: FxHashMap<u64, WorkerConn>,
+    /// Client connections, by connection id.
     clients: FxHashMap<u64, ClientConn>,
+    /// The state machine's client for each run of each connection, and back.
+    scopes: FxHashMap<(u64, u64), ClientId>,
+    owners: Owners,
+    next_scope: ClientId,
     inputs: Sender<Input>,
     transfer_limit: u64,
     ttl: Duration,
@@ -255,6 +266,9 @@ impl Reactor {
     fn handle(&mut self, input: Input) {
         match input {
             Input::Worker(id, Incoming::Message(FromWorker::Heartbeat(beat))) => {
+                if let Some(worker) = self.workers.get_mut(&id) {
+                    worker.heartbeat = Some(beat.clone());
+                }
                 if bus().is_listened() {
                     publish(Event::WorkerMemory {
                         worker: id as u32,
@@ -263,30 +277,41 @@ impl Reactor {
                         at: Instant::now(),
                     });
                 }
-                let mut comm = ShellComm::new(&self.workers, &self.clients);
+                let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                 self.core.handle_worker(id, FromWorker::Heartbeat(beat), &mut comm);
             }
             Input::Worker(id, Incoming::Message(message)) => {
-                let mut comm = ShellComm::new(&self.workers, &self.clients);
+                let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                 self.core.handle_worker(id, message, &mut comm);
             }
             Input::Worker(id, Incoming::Closed(reason)) => self.lose(id, &format!("connection closed: {reason}")),
-            Input::Client(id, Incoming::Message(message)) => {
-                if matches!(message, ToScheduler::Submit(_)) {
-                    self.spawn_failure = None;
-                    self.top_up();
+            Input::Client(conn, Incoming::Message(ToScheduler::Info { run })) => self.answer_info(conn, run),
+            Input::Client(conn, Incoming::Message(message)) => {
+                let run = match &message {
+                    ToScheduler::Submit(submission) => {
+                        self.spawn_failure = None;
+                        self.top_up();
+                        submission.run
+                    }
+                    ToScheduler::Release { run, .. } | ToScheduler::Info { run } => *run,
+                };
+                let scope = self.scope(conn, run);
+                let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+                self.core.handle_client(scope, message, &mut comm);
+                if self.core.client_is_idle(scope) {
+                    self.end_scope(scope);
                 }
-                let mut comm = ShellComm::new(&self.workers, &self.clients);
-                self.core.handle_client(id, message, &mut comm);
             }
-            Input::Client(id, Incoming::Closed(_)) => {
-                self.clients.remove(&id);
-                let mut comm = ShellComm::new(&self.workers, &self.clients);
-                self.core.remove_client(id, &mut comm);
+            Input::Client(conn, Incoming::Closed(_)) => {
+                self.clients.remove(&conn);
+                let scopes: Vec<ClientId> =
+                    self.owners.iter().filter(|(_, (c, _))| *c == conn).map(|(&scope, _)| scope).collect();
+                for scope in scopes {
+                    self.end_scope(scope);
+                }
             }
-            Input::Local(id, results) => {
-                self.clients.insert(id, ClientConn::Local(results));
-                self.core.add_client(id);
+            Input::Local(conn, news) => {
+                self.clients.insert(conn, ClientConn::Local(news));
             }
             Input::Accepted(accepted) => self.join(accepted),
             Input::Ensure => {
@@ -325,7 +350,6 @@ impl Reactor {
                 match Link::start(conn, id, hello.limit, self.transfer_limit, self.inputs.clone(), Input::Client) {
                     Ok(link) => {
                         self.clients.insert(id, ClientConn::Remote(link));
-                        self.core.add_client(id);
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot start a client's connection"),
                 }
@@ -335,6 +359,59 @@ impl Reactor {
                 conn.shutdown();
             }
         }
+    }
+
+    /// Tells client `conn` how the cluster is doing.
+    fn answer_info(&self, conn: u64, run: u64) {
+        let mut workers: Vec<WorkerSummary> = self
+            .workers
+            .iter()
+            .map(|(&id, w)| WorkerSummary {
+                id,
+                name: w.info.name.clone(),
+                pid: w.info.pid,
+                nthreads: w.info.nthreads,
+                data_address: w.info.data_address.clone(),
+                heartbeat: w.heartbeat.clone(),
+            })
+            .collect();
+        workers.sort_by_key(|w| w.id);
+        let info = ClusterInfo {
+            workers,
+            tasks: self.core.task_count(),
+            workers_lost: self.state.lost.load(Ordering::Relaxed),
+        };
+        match self.clients.get(&conn) {
+            Some(ClientConn::Local(news)) => {
+                let _ = news.send(FromScheduler::Info(info));
+            }
+            Some(ClientConn::Remote(link)) => {
+                let _ = link.send(&ToClient { run, news: FromScheduler::Info(info) });
+            }
+            None => {}
+        }
+    }
+
+    /// The state machine's client standing for run `run` of connection `conn`.
+    fn scope(&mut self, conn: u64, run: u64) -> ClientId {
+        if let Some(&scope) = self.scopes.get(&(conn, run)) {
+            return scope;
+        }
+        self.next_scope += 1;
+        let scope = self.next_scope;
+        self.scopes.insert((conn, run), scope);
+        self.owners.insert(scope, (conn, run));
+        self.core.add_client(scope);
+        scope
+    }
+
+    /// A run is over (it released all it wanted, or its client left).
+    fn end_scope(&mut self, scope: ClientId) {
+        if let Some(owner) = self.owners.remove(&scope) {
+            self.scopes.remove(&owner);
+        }
+        let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+        self.core.remove_client(scope, &mut comm);
     }
 
     fn add_worker(&mut self, id: u64, info: WorkerInfo, link: Link, limit: u64) {
@@ -347,7 +424,7 @@ impl Reactor {
             at: Instant::now(),
         });
         let spec = WorkerSpec { nthreads: info.nthreads.max(1), data_address: info.data_address.clone(), limit };
-        self.workers.insert(id, WorkerConn { link, info });
+        self.workers.insert(id, WorkerConn { link, info, heartbeat: None });
         self.core.add_worker(id, spec);
         self.publish_state();
     }
@@ -363,7 +440,7 @@ impl Reactor {
         }
         publish(Event::WorkerLeft { worker: id as u32, reason: reason.clone(), at: Instant::now() });
         self.state.lost.fetch_add(1, Ordering::Relaxed);
-        let mut comm = ShellComm::new(&self.workers, &self.clients);
+        let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.remove_worker(id, &reason, &mut comm);
         self.top_up();
         self.publish_state();
@@ -418,7 +495,7 @@ impl Reactor {
     }
 
     fn flush(&mut self) {
-        let mut comm = ShellComm::new(&self.workers, &self.clients);
+        let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.flush(&mut comm);
         let unsent = comm.finish();
         if unsent.is_empty() {
@@ -428,7 +505,7 @@ impl Reactor {
         for (worker, keys, reason) in unsent {
             self.core.unsendable(worker, &keys, &reason);
         }
-        let mut comm = ShellComm::new(&self.workers, &self.clients);
+        let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.flush(&mut comm);
         comm.finish();
     }

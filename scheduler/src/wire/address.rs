@@ -30,6 +30,31 @@ pub enum Address {
     Unix(PathBuf),
 }
 
+impl Address {
+    /// Whether only this host can reach the address: a Unix socket, or TCP on a loopback
+    /// interface (`127.0.0.0/8`, `::1`, `localhost`).
+    ///
+    /// ```
+    /// use rask_scheduler::wire::Address;
+    /// for a in ["tcp://127.0.0.1:1", "tcp://localhost:1", "tcp://[::1]:1", "unix:///tmp/x"] {
+    ///     assert!(a.parse::<Address>().unwrap().is_loopback(), "{a}");
+    /// }
+    /// for a in ["tcp://0.0.0.0:1", "tcp://10.1.2.3:1", "tcp://example.org:1"] {
+    ///     assert!(!a.parse::<Address>().unwrap().is_loopback(), "{a}");
+    /// }
+    /// ```
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            Address::Unix(_) => true,
+            Address::Tcp(hostport) => {
+                let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+        }
+    }
+}
+
 impl FromStr for Address {
     type Err = WireError;
 

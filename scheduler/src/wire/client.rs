@@ -9,11 +9,15 @@
 //! ([`FromScheduler::Results`]) or error ([`FromScheduler::Erred`]) as it completes. The
 //! client releases keys it no longer wants ([`ToScheduler::Release`]); the scheduler
 //! forgets whatever nobody wants any more.
+//!
+//! A client names each submission with a run number of its own; what it wants is counted
+//! per run, so that two computations of one client wanting the same key do not release it
+//! for each other, and the scheduler's news come tagged with their run ([`ToClient`]).
 
 use rask_graph::{Key, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{EncodedOp, Lookup};
+use super::{Address, EncodedOp, Lookup};
 
 /// From a client to its scheduler.
 #[derive(Debug, Serialize, Deserialize)]
@@ -21,8 +25,55 @@ use super::{EncodedOp, Lookup};
 pub enum ToScheduler {
     /// Compute a graph.
     Submit(Submission),
-    /// The client no longer wants these keys (it has their results, or gave up on them).
-    Release(Vec<Key>),
+    /// Run `run` no longer wants these keys (it has their results, or gave up on them).
+    Release {
+        /// The run that wanted them.
+        run: u64,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Asks for the cluster's state, answered with [`FromScheduler::Info`] for `run`.
+    Info {
+        /// The run the answer is for.
+        run: u64,
+    },
+}
+
+/// The cluster as its scheduler sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The workers connected.
+    pub workers: Vec<WorkerSummary>,
+    /// Tasks in the scheduler's table.
+    pub tasks: usize,
+    /// Workers lost so far.
+    pub workers_lost: usize,
+}
+
+/// One worker of a [`ClusterInfo`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSummary {
+    /// Its id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its threads.
+    pub nthreads: u32,
+    /// Where its peers fetch its values.
+    pub data_address: Address,
+    /// Its last heartbeat (memory, CPU, tasks), if one came yet.
+    pub heartbeat: Option<super::Heartbeat>,
+}
+
+/// What a scheduler sends a client: news of one of its runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ToClient {
+    /// The run the news are about.
+    pub run: u64,
+    /// The news.
+    pub news: FromScheduler,
 }
 
 /// A graph to compute; see the module docs.
@@ -78,6 +129,8 @@ pub enum FromScheduler {
     Results(Vec<(Key, Lookup)>),
     /// Wanted keys that cannot be computed, and why.
     Erred(Vec<(Key, TaskError)>),
+    /// The answer to [`ToScheduler::Info`].
+    Info(ClusterInfo),
     /// A submission was refused as a whole (it names a key that is neither in it nor on
     /// the cluster, or lists a task before one it reads); nothing of it runs.
     Refused {

@@ -258,6 +258,9 @@ fn check_hello(frame: &[u8], token: &str) -> Result<Hello, String> {
     }
     let hello: Hello = rmp_serde::from_slice(&frame[8..]).map_err(|e| format!("malformed hello: {e}"))?;
     if !constant_time_eq(hello.token.as_bytes(), token.as_bytes()) {
+        if hello.token.is_empty() {
+            return Err("wrong token: none was given (set RASK_TOKEN)".to_string());
+        }
         return Err("wrong token".to_string());
     }
     Ok(hello)

@@ -44,7 +44,10 @@ mod limit;
 pub mod message;
 
 pub use address::{Address, Connection, Listener};
-pub use client::{FromScheduler, Submission, SubmitArg, SubmitOp, SubmitTask, TaskError, ToScheduler};
+pub use client::{
+    ClusterInfo, FromScheduler, Submission, SubmitArg, SubmitOp, SubmitTask, TaskError, ToClient, ToScheduler,
+    WorkerSummary,
+};
 pub use encode::{Encoded, encode_message};
 pub use error::WireError;
 pub use frame::{MAX_FRAME_BYTES, MAX_HEADER_BYTES, read_message, write_message};

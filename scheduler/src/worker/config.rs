@@ -19,10 +19,17 @@ use crate::wire::Address;
 /// ```
 #[derive(Clone)]
 pub struct WorkerConfig {
-    /// The scheduler to connect to.
+    /// The scheduler to connect to (unless `scheduler_file` is set).
     pub scheduler: Address,
-    /// The shared secret of the handshake (the binary reads it from `RASK_TOKEN`).
+    /// Read the scheduler's address (and, if `token` is empty, its token) from this file,
+    /// as `rask-scheduler --scheduler-file` writes it (`None`: use `scheduler`).
+    pub scheduler_file: Option<PathBuf>,
+    /// The shared secret of the handshake (the binary reads it from `RASK_TOKEN`); empty
+    /// for a scheduler without one, or to take the scheduler file's.
     pub token: String,
+    /// How long to keep trying to reach the scheduler (and read its file) before giving
+    /// up (Dask's `--death-timeout`, 60 s by default).
+    pub death_timeout: std::time::Duration,
     /// Threads running tasks (at least one).
     pub nthreads: usize,
     /// The worker's memory limit in bytes (`None`: none): beyond 70% of it in values, the
@@ -55,7 +62,9 @@ impl WorkerConfig {
     pub fn new(scheduler: Address, token: impl Into<String>) -> WorkerConfig {
         WorkerConfig {
             scheduler,
+            scheduler_file: None,
             token: token.into(),
+            death_timeout: std::time::Duration::from_secs(60),
             nthreads: crate::cores(),
             memory_limit: None,
             local_dir: std::env::temp_dir(),
@@ -71,7 +80,9 @@ impl fmt::Debug for WorkerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerConfig")
             .field("scheduler", &self.scheduler)
+            .field("scheduler_file", &self.scheduler_file)
             .field("token", &"<redacted>")
+            .field("death_timeout", &self.death_timeout)
             .field("nthreads", &self.nthreads)
             .field("memory_limit", &self.memory_limit)
             .field("local_dir", &self.local_dir)

@@ -9,7 +9,8 @@ use crate::wire::{Address, WireError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
-    /// The scheduler could not be reached (refused, no such socket, unresolvable host).
+    /// The scheduler could not be reached (refused, no such socket, unresolvable host)
+    /// before the death timeout.
     #[error("cannot reach the scheduler: {source}")]
     Connect {
         /// The scheduler's address.
@@ -28,6 +29,9 @@ pub enum WorkerError {
         #[source]
         source: WireError,
     },
+    /// The scheduler file could not be read before the death timeout.
+    #[error("{0}")]
+    SchedulerFile(String),
     /// The local directory could not be created.
     #[error("cannot create the worker's directory in {path}: {source}")]
     LocalDir {

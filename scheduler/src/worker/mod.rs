@@ -194,12 +194,10 @@ fn contact_address(bound: &Address, reachable: std::net::IpAddr) -> Address {
 pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let dir = LocalDir::create(&config.local_dir)
         .map_err(|source| WorkerError::LocalDir { path: config.local_dir.clone(), source })?;
-    let address = config.scheduler.clone();
-    let mut conn =
-        Connection::connect(&address).map_err(|source| WorkerError::Connect { address: address.clone(), source })?;
+    let (mut conn, address, token) = reach_scheduler(&config)?;
     // The interface that reaches the scheduler is the one peers are most likely to reach.
     let reachable = conn.local_ip().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-    let data_address = config.listen.clone().unwrap_or_else(|| match &config.scheduler {
+    let data_address = config.listen.clone().unwrap_or_else(|| match &address {
         Address::Unix(_) => Address::Unix(dir.path().join("data.sock")),
         Address::Tcp(_) => Address::Tcp(std::net::SocketAddr::new(reachable, 0).to_string()),
     });
@@ -207,7 +205,7 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let me = config.contact.clone().unwrap_or_else(|| contact_address(listener.address(), reachable));
     let nthreads = config.nthreads.max(1);
     let hello = Hello {
-        token: config.token.clone(),
+        token: token.clone(),
         role: Role::Worker(WorkerInfo {
             name: config.name.clone(),
             nthreads: nthreads as u32,
@@ -232,7 +230,7 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
         stop: AtomicBool::new(false),
         active: AtomicUsize::new(0),
         me: me.clone(),
-        token: config.token.clone(),
+        token: token.clone(),
         transfer_limit: config.transfer_limit,
         scheduler_limit: welcome.limit,
         outbox: outbox_tx,
@@ -244,7 +242,7 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let mut threads = Vec::new();
     let (accepted_tx, accepted) = crossbeam_channel::bounded(MAX_PENDING_HANDSHAKES);
     let accept = AcceptConfig {
-        token: config.token.clone(),
+        token: token.clone(),
         limit: config.transfer_limit,
         max_pending: MAX_PENDING_HANDSHAKES,
         timeout: HANDSHAKE_TIMEOUT,
@@ -284,6 +282,38 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     drop(dir);
     tracing::info!(name = %config.name, "worker stopped");
     result
+}
+
+/// Connects to the scheduler (its address from the scheduler file if one is given),
+/// retrying until the death timeout; returns the connection, the address and the token
+/// to present (the configured one, else the scheduler file's).
+fn reach_scheduler(config: &WorkerConfig) -> Result<(Connection, Address, String), WorkerError> {
+    let deadline = Instant::now() + config.death_timeout;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let target = match &config.scheduler_file {
+            Some(path) => crate::client::SchedulerFile::read(path).map(|f| (f.address, f.token)),
+            None => Ok((config.scheduler.clone(), None)),
+        };
+        let attempt = match target {
+            Ok((address, file_token)) => match Connection::connect(&address) {
+                Ok(conn) => {
+                    let token =
+                        if config.token.is_empty() { file_token.unwrap_or_default() } else { config.token.clone() };
+                    return Ok((conn, address, token));
+                }
+                Err(source) => WorkerError::Connect { address, source },
+            },
+            Err(e) => WorkerError::SchedulerFile(e.to_string()),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(attempt);
+        }
+        tracing::debug!(error = %attempt, "scheduler not reachable yet; retrying");
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
 }
 
 /// Tells every thread to stop and unblocks those waiting on sockets or channels.

@@ -38,7 +38,8 @@ pub(super) enum Out {
 /// The outbox thread's loop.
 pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
     let mut outbox = Outbox { conn, limit: shared.scheduler_limit, batch: Vec::new(), oldest: None, broken: false };
-    let mut next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
+    // The first at once: the scheduler knows how the worker is doing from the start.
+    let mut next_heartbeat = Instant::now();
     loop {
         let deadline = outbox.oldest.map_or(next_heartbeat, |t| (t + FLUSH_EVERY).min(next_heartbeat));
         match messages.recv_deadline(deadline) {

@@ -1,0 +1,62 @@
+//! Computing on a cluster: [`Client`] connects to a `rask-scheduler` and runs graphs there
+//! (it implements [`Scheduler`](crate::Scheduler), so `compute()` works unchanged), and
+//! [`SchedulerFile`] is how a scheduler says where it is.
+//!
+//! Each computation is a *run* of the client: it submits the graph, waits for the values
+//! (or the first error) of the keys it wants, and releases them; the scheduler forgets
+//! what no run of any client wants any more.
+
+mod file;
+mod remote;
+
+use crossbeam_channel::Receiver;
+use rask_graph::{Key, Value};
+use rustc_hash::FxHashMap;
+
+pub use self::file::SchedulerFile;
+pub use self::remote::{Client, ClusterAddress};
+use crate::error::SchedulerError;
+use crate::wire::{FromScheduler, Lookup};
+
+/// Waits for the news of one run until every key of `wanted` has a value; the first error
+/// ends the wait. `gone` says why the news stopped, if they do.
+pub(crate) fn await_results(
+    news: &Receiver<FromScheduler>,
+    wanted: &[Key],
+    gone: impl Fn() -> String,
+) -> Result<FxHashMap<Key, Value>, SchedulerError> {
+    let mut values: FxHashMap<Key, Value> = FxHashMap::default();
+    while values.len() < wanted.len() {
+        let message = news.recv().map_err(|_| SchedulerError::Pool(gone()))?;
+        match message {
+            FromScheduler::Results(results) => {
+                for (key, lookup) in results {
+                    match lookup {
+                        Lookup::Found(value) => {
+                            values.insert(key, value);
+                        }
+                        Lookup::Refused(reason) => return Err(SchedulerError::Transfer { key, reason }),
+                        Lookup::Missing => {}
+                    }
+                }
+            }
+            FromScheduler::Erred(errors) => {
+                if let Some((_, error)) = errors.into_iter().next() {
+                    return Err(error.into());
+                }
+            }
+            FromScheduler::Refused { reason, .. } => return Err(SchedulerError::Pool(reason)),
+            FromScheduler::Info(_) => {}
+        }
+    }
+    Ok(values)
+}
+
+/// The values of `outputs` (in order, repeats included) from values by key.
+pub(crate) fn in_order(
+    graph: &rask_graph::TaskGraph,
+    outputs: &[rask_graph::TaskId],
+    values: &FxHashMap<Key, Value>,
+) -> Vec<Value> {
+    outputs.iter().map(|&o| values.get(&graph.key(o)).cloned().unwrap_or(Value::Unit)).collect()
+}

@@ -1,0 +1,248 @@
+//! A client of a remote `rask-scheduler`: see [`Client`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Sender;
+use rask_graph::{TaskGraph, TaskId, Value};
+use rustc_hash::FxHashMap;
+
+use super::{SchedulerFile, await_results, in_order};
+use crate::error::SchedulerError;
+use crate::events::RunReport;
+use crate::net::{Incoming, Link};
+use crate::scheduler::Scheduler;
+use crate::wire::{
+    Address, ClusterInfo, Connection, FromScheduler, Hello, Role, ToClient, ToScheduler, WireError, connect_handshake,
+    transfer_limit,
+};
+
+/// Where a client finds its scheduler: an address, or a scheduler file to read it from
+/// (read again at each connection, so a restarted scheduler is found).
+///
+/// ```
+/// use rask_scheduler::ClusterAddress;
+/// assert!(matches!("tcp://10.0.0.1:8786".parse::<ClusterAddress>()?, ClusterAddress::Address(_)));
+/// assert!(matches!("scheduler-file:/shared/scheduler.json".parse::<ClusterAddress>()?, ClusterAddress::File(_)));
+/// assert!("http://x".parse::<ClusterAddress>().is_err());
+/// # Ok::<(), rask_scheduler::SchedulerError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterAddress {
+    /// The scheduler's address.
+    Address(Address),
+    /// A scheduler file to read the address (and token) from.
+    File(PathBuf),
+}
+
+impl std::str::FromStr for ClusterAddress {
+    type Err = SchedulerError;
+
+    fn from_str(s: &str) -> Result<ClusterAddress, SchedulerError> {
+        match s.trim().strip_prefix("scheduler-file:") {
+            Some(path) if !path.is_empty() => Ok(ClusterAddress::File(PathBuf::from(path))),
+            Some(_) => Err(SchedulerError::Config("scheduler-file: needs a path".into())),
+            None => s.trim().parse().map(ClusterAddress::Address).map_err(|e| SchedulerError::Config(e.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClusterAddress::Address(a) => write!(f, "{a}"),
+            ClusterAddress::File(p) => write!(f, "scheduler-file:{}", p.display()),
+        }
+    }
+}
+
+/// How long [`Client::info`] waits for the answer.
+const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One connection to a scheduler, and the runs waiting for news on it.
+#[derive(Debug)]
+struct Session {
+    link: Link,
+    address: Address,
+    routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>>,
+    open: Arc<AtomicBool>,
+}
+
+/// A client of a `rask-scheduler`: computes run on its cluster. It connects on its first
+/// compute (or at [`Client::connect`]), and again after a lost connection; several threads
+/// may compute through one client at once. The token is the one given, else
+/// `RASK_TOKEN`, else the scheduler file's.
+///
+/// ```no_run
+/// use rask_scheduler::{Client, Scheduler};
+/// let client = Client::connect("tcp://10.0.0.1:8786".parse()?)?;
+/// # let (graph, outputs) = (rask_graph::TaskGraph::builder().build()?, vec![]);
+/// let values = client.execute(&graph, &outputs)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    target: ClusterAddress,
+    token: Option<String>,
+    session: Mutex<Option<Arc<Session>>>,
+    next_run: AtomicU64,
+}
+
+impl Client {
+    /// A client of the scheduler at `target`, connected now.
+    pub fn connect(target: ClusterAddress) -> Result<Client, SchedulerError> {
+        let client = Client::lazy(target);
+        client.session()?;
+        Ok(client)
+    }
+
+    /// A client of the scheduler at `target` presenting `token`, connected now.
+    pub fn connect_with_token(target: ClusterAddress, token: impl Into<String>) -> Result<Client, SchedulerError> {
+        let client = Client::lazy(target).with_token(token);
+        client.session()?;
+        Ok(client)
+    }
+
+    /// A client of the scheduler at `target` that connects on its first compute.
+    pub fn lazy(target: ClusterAddress) -> Client {
+        Client { target, token: None, session: Mutex::new(None), next_run: AtomicU64::new(1) }
+    }
+
+    /// Uses `token` as the shared secret (instead of `RASK_TOKEN` or the scheduler file's).
+    pub fn with_token(mut self, token: impl Into<String>) -> Client {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Where the client finds its scheduler.
+    pub fn target(&self) -> &ClusterAddress {
+        &self.target
+    }
+
+    /// The cluster's state: its workers (with their last heartbeats), the tasks in the
+    /// scheduler's table, the workers lost so far.
+    pub fn info(&self) -> Result<ClusterInfo, SchedulerError> {
+        let session = self.session()?;
+        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let (route, news) = crossbeam_channel::unbounded();
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        let answer =
+            session.link.send(&ToScheduler::Info { run }).map_err(|e| SchedulerError::Pool(e.to_string())).and_then(
+                |()| match news.recv_timeout(INFO_TIMEOUT) {
+                    Ok(FromScheduler::Info(info)) => Ok(info),
+                    Ok(other) => Err(SchedulerError::Pool(format!("unexpected answer to an info request: {other:?}"))),
+                    Err(_) => Err(SchedulerError::Pool(format!("the scheduler at {} did not answer", session.address))),
+                },
+            );
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&run);
+        answer
+    }
+
+    /// The scheduler's address and the token to present.
+    fn resolve(&self) -> Result<(Address, String), SchedulerError> {
+        let env = std::env::var("RASK_TOKEN").ok().filter(|t| !t.is_empty());
+        match &self.target {
+            ClusterAddress::Address(address) => Ok((address.clone(), self.token.clone().or(env).unwrap_or_default())),
+            ClusterAddress::File(path) => {
+                let file = SchedulerFile::read(path)?;
+                Ok((file.address, self.token.clone().or(env).or(file.token).unwrap_or_default()))
+            }
+        }
+    }
+
+    /// The open session, connecting if there is none (or it was lost).
+    fn session(&self) -> Result<Arc<Session>, SchedulerError> {
+        let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = slot.as_ref()
+            && session.open.load(Ordering::SeqCst)
+        {
+            return Ok(session.clone());
+        }
+        let (address, token) = self.resolve()?;
+        let session = Arc::new(open(&address, token)?);
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+}
+
+/// Connects and handshakes as a client; starts the thread that routes news to runs.
+fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
+    let unreachable = |e: WireError| SchedulerError::Pool(format!("cannot reach the scheduler at {address}: {e}"));
+    let mut conn = Connection::connect(address).map_err(unreachable)?;
+    let welcome = connect_handshake(&mut conn, &Hello { token, role: Role::Client, limit: transfer_limit() })
+        .map_err(unreachable)?;
+    let (incoming, news) = crossbeam_channel::unbounded::<Incoming<ToClient>>();
+    let link =
+        Link::start(conn, welcome.id, welcome.limit, transfer_limit(), incoming, |_, m| m).map_err(unreachable)?;
+    let routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>> = Arc::default();
+    let open = Arc::new(AtomicBool::new(true));
+    {
+        let (routes, open) = (routes.clone(), open.clone());
+        std::thread::Builder::new()
+            .name("rask-client".into())
+            .spawn(move || {
+                for message in news {
+                    match message {
+                        Incoming::Message(ToClient { run, news }) => {
+                            if let Some(route) = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&run) {
+                                let _ = route.send(news);
+                            }
+                        }
+                        Incoming::Closed(reason) => {
+                            tracing::warn!(%reason, "the connection to the scheduler closed");
+                            break;
+                        }
+                    }
+                }
+                // Waiting runs see their news end.
+                open.store(false, Ordering::SeqCst);
+                routes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            })
+            .map_err(|e| SchedulerError::Pool(format!("cannot start the client's thread: {e}")))?;
+    }
+    Ok(Session { link, address: address.clone(), routes, open })
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            session.link.close();
+        }
+    }
+}
+
+impl Scheduler for Client {
+    fn name(&self) -> String {
+        format!("cluster({})", self.target)
+    }
+
+    fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError> {
+        let report = RunReport::begin(graph, &self.name());
+        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let submission = crate::cluster::submission(graph, outputs, run)?;
+        if graph.is_empty() {
+            report.finish(true);
+            return Ok(Vec::new());
+        }
+        let session = self.session()?;
+        let (route, news) = crossbeam_channel::unbounded();
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        let wanted = submission.wanted.clone();
+        let result = session
+            .link
+            .send(&ToScheduler::Submit(submission))
+            .map_err(|e| {
+                SchedulerError::Pool(format!("cannot send the graph to the scheduler at {}: {e}", session.address))
+            })
+            .and_then(|()| {
+                await_results(&news, &wanted, || {
+                    format!("the connection to the scheduler at {} was lost during the compute", session.address)
+                })
+            });
+        let _ = session.link.send(&ToScheduler::Release { run, keys: wanted });
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&run);
+        report.finish(result.is_ok());
+        result.map(|values| in_order(graph, outputs, &values))
+    }
+}

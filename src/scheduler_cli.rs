@@ -1,0 +1,187 @@
+//! The `rask-scheduler` process: its command line, token, logging, signals and exit codes
+//! around [`Server`].
+//!
+//! ```text
+//! RASK_TOKEN=... rask-scheduler [--host 127.0.0.1] [--port 8786] [--scheduler-file F]
+//!                               [--token-file F] [--worker-ttl 5m] [--transfer-limit BYTES]
+//!                               [--dashboard-address 127.0.0.1:8787]
+//! ```
+//!
+//! The shared secret comes from `RASK_TOKEN` or the first line of `--token-file` (never
+//! the command line, where other users could read it); without one the scheduler listens
+//! only on a loopback address, and refuses to start on any other. `--scheduler-file`
+//! writes the address (and the token, readable by the file's owner only) as JSON for
+//! workers (`rask-worker --scheduler-file F`) and clients (`RASK_SCHEDULER=scheduler-file:F`)
+//! to read. SIGTERM or SIGINT shut it down: its workers are told to exit, the scheduler
+//! file is removed, and it exits with 0. `RASK_LOG` sets the log filter (`info` by
+//! default), logs go to stderr; a scheduler that cannot start exits with 1 and one line
+//! saying why.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use rask_scheduler::{Server, ServerConfig};
+
+use crate::worker::{LOG_VAR, TOKEN_VAR, parse_bytes, parse_duration};
+
+/// The command line of `rask-scheduler`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rask-scheduler",
+    version,
+    about = "Schedules rask tasks on the workers that join it (token in RASK_TOKEN or --token-file)"
+)]
+struct Cli {
+    /// The interface to listen on (0.0.0.0 for every one; beyond loopback a token is
+    /// required).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port to listen on (0: a free one, written to the scheduler file).
+    #[arg(long, default_value_t = 8786)]
+    port: u16,
+    /// Write the scheduler's address (and token) as JSON to this file, for workers and
+    /// clients; removed when the scheduler stops.
+    #[arg(long, value_name = "FILE")]
+    scheduler_file: Option<PathBuf>,
+    /// Read the shared secret from the first line of this file [default: RASK_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// A worker silent this long is taken for hung: 300, 30s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    worker_ttl: String,
+    /// The largest message taken from a worker or client, as 2GiB or 500MB [default: the
+    /// host's memory].
+    #[arg(long, value_name = "BYTES")]
+    transfer_limit: Option<String>,
+    /// Where the web dashboard will be served (host:port). Reserved: this build serves no
+    /// dashboard yet, and says so when the option is given.
+    #[arg(long, value_name = "HOST:PORT")]
+    dashboard_address: Option<String>,
+}
+
+/// What was wrong with the command line or environment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The arguments did not parse (clap's message, with usage).
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+    /// The token file cannot be read or is empty.
+    #[error("--token-file {path}: {reason}")]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An option's value is not one it takes.
+    #[error("--{option} {value:?}: {reason}")]
+    Value {
+        /// The option, without its dashes.
+        option: &'static str,
+        /// The text given.
+        value: String,
+        /// Why it is not taken.
+        reason: String,
+    },
+}
+
+/// Builds the server's configuration from command-line arguments (the first is the
+/// program name) and `RASK_TOKEN` (passed in).
+///
+/// ```
+/// use rask::scheduler_cli::config_from_args;
+/// let config = config_from_args(["rask-scheduler", "--port", "0", "--worker-ttl", "30s"], None)?;
+/// assert_eq!(config.address.to_string(), "tcp://127.0.0.1:0");
+/// assert_eq!(config.worker_ttl, std::time::Duration::from_secs(30));
+/// assert!(config_from_args(["rask-scheduler", "--worker-ttl", "soon"], None).is_err());
+/// # Ok::<(), rask::scheduler_cli::CliError>(())
+/// ```
+pub fn config_from_args<I, T>(args: I, token: Option<String>) -> Result<ServerConfig, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    let host = if cli.host.contains(':') && !cli.host.starts_with('[') { format!("[{}]", cli.host) } else { cli.host };
+    let address = format!("tcp://{host}:{}", cli.port).parse().map_err(|e: rask_scheduler::wire::WireError| {
+        CliError::Value { option: "host", value: host.clone(), reason: e.to_string() }
+    })?;
+    let mut config = ServerConfig::new(address);
+    config.token = match &cli.token_file {
+        Some(path) => Some(read_token(path)?),
+        None => token.filter(|t| !t.is_empty()),
+    };
+    config.scheduler_file = cli.scheduler_file;
+    config.worker_ttl = parse_duration(&cli.worker_ttl).map_err(|reason| CliError::Value {
+        option: "worker-ttl",
+        value: cli.worker_ttl.clone(),
+        reason,
+    })?;
+    if let Some(limit) = cli.transfer_limit {
+        config.transfer_limit =
+            parse_bytes(&limit).map_err(|reason| CliError::Value { option: "transfer-limit", value: limit, reason })?;
+    }
+    if let Some(dashboard) = cli.dashboard_address {
+        dashboard.parse::<std::net::SocketAddr>().map_err(|e| CliError::Value {
+            option: "dashboard-address",
+            value: dashboard.clone(),
+            reason: e.to_string(),
+        })?;
+        tracing::warn!(%dashboard, "this build serves no dashboard yet; --dashboard-address is reserved for it");
+    }
+    Ok(config)
+}
+
+fn read_token(path: &PathBuf) -> Result<String, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::TokenFile { path: path.clone(), reason: e.to_string() })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(CliError::TokenFile { path: path.clone(), reason: "the file is empty".into() });
+    }
+    Ok(token)
+}
+
+/// The `rask-scheduler` binary: parses the command line and `RASK_TOKEN`, logs to stderr
+/// as `RASK_LOG` says, serves until SIGTERM or SIGINT, then shuts down cleanly.
+pub fn main() {
+    init_logging();
+    let config = match config_from_args(std::env::args_os(), std::env::var(TOKEN_VAR).ok()) {
+        Ok(config) => config,
+        Err(CliError::Usage(e)) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(CliError::Usage(e)) => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+        Err(e) => fail(&e),
+    };
+    let mut signals =
+        match signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT]) {
+            Ok(signals) => signals,
+            Err(e) => fail(&format!("cannot watch signals: {e}")),
+        };
+    let server = match Server::start(config) {
+        Ok(server) => server,
+        Err(e) => fail(&e),
+    };
+    eprintln!("rask-scheduler listening on {}", server.address());
+    if let Some(signal) = signals.forever().next() {
+        tracing::info!(signal, "shutting down");
+    }
+    drop(server);
+}
+
+fn fail(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("rask-scheduler: {error}");
+    std::process::exit(1);
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env(LOG_VAR).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
