@@ -1,9 +1,12 @@
 //! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
 //!
 //! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
-//! (`VmHWM`, read before the pool shuts down).
+//! (`VmHWM`, read before the pool shuts down); with `local-cluster:N` (a real
+//! `rask-scheduler` and N one-thread workers on loopback, started before the clock),
+//! the scheduler's and the workers' are added too. `tcp://HOST:PORT` uses a running
+//! scheduler (token in `RASK_TOKEN`).
 //!
 //! Each case runs in a fresh process (this binary re-executes itself), as Dask's did.
 //! `--no-fuse` and `--no-inline` turn those optimizer passes off (W1, W2, W3), to measure
@@ -20,7 +23,7 @@ use std::time::Instant;
 
 use rask::graph::{OptimizeOptions, TaskGraph, TaskId, Value, cull, fuse, inline, materialize, optimize, order};
 use rask::prelude::*;
-use rask::scheduler::{ProcessesScheduler, Scheduler, SchedulerSpec};
+use rask::scheduler::{LocalCluster, ProcessesScheduler, Scheduler, SchedulerSpec};
 use serde_json::{Value as Json, json};
 
 /// Counts live heap bytes while `COUNTING` is on (W4's bytes per task).
@@ -146,16 +149,51 @@ fn main() {
     }
 }
 
-/// The scheduler named by `--scheduler`; a process pool is also returned as itself, so the
-/// harness can read its workers' memory.
-fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Arc<ProcessesScheduler>>) {
+/// The processes behind a scheduler, whose memory the harness reads.
+enum Processes {
+    Pool(Arc<ProcessesScheduler>),
+    Cluster(Box<LocalCluster>),
+}
+
+impl Processes {
+    /// The process ids of the workers (and the cluster's scheduler).
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Processes::Pool(pool) => pool.worker_pids(),
+            Processes::Cluster(cluster) => {
+                std::iter::once(cluster.scheduler_pid()).chain(cluster.worker_pids()).collect()
+            }
+        }
+    }
+}
+
+/// The scheduler named by `--scheduler`, and the processes behind it that this harness
+/// started (a process pool, a local cluster).
+fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Processes>) {
+    // On a pool or a local cluster the harness is its own worker binary, so W6's ops are
+    // linked where they run.
+    let be_the_worker = || {
+        let exe = std::env::current_exe().expect("the harness's own path");
+        // SAFETY: set before any thread of this process starts; the workers inherit them.
+        unsafe {
+            std::env::set_var(WORKER_MODE_VAR, "1");
+            std::env::set_var(rask::scheduler::WORKER_BIN_VAR, &exe);
+        }
+        exe
+    };
+    if let Some(n) = spec.strip_prefix("local-cluster:") {
+        let n: usize = n.parse().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
+        be_the_worker();
+        let cluster = LocalCluster::new(n).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
+        let client: Arc<dyn Scheduler> =
+            Arc::new(cluster.client().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}")));
+        return (client, Some(Processes::Cluster(Box::new(cluster))));
+    }
     match spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")) {
         SchedulerSpec::Processes(n) => {
-            // SAFETY: set before any thread of this process starts; the workers inherit it.
-            unsafe { std::env::set_var(WORKER_MODE_VAR, "1") };
-            let exe = std::env::current_exe().expect("the harness's own path");
+            let exe = be_the_worker();
             let pool = Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default().with_worker_binary(exe));
-            (pool.clone(), Some(pool))
+            (pool.clone(), Some(Processes::Pool(pool)))
         }
         other => (other.build(), None),
     }
@@ -171,9 +209,9 @@ fn peak_rss_mb_of(pid: &str) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// The peak RSS of each of a pool's workers, in MiB (none without a pool).
-fn workers_peak_rss_mb(pool: Option<&ProcessesScheduler>) -> Vec<f64> {
-    pool.map_or_else(Vec::new, |p| p.worker_pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).collect())
+/// The peak RSS of each process behind the scheduler, in MiB (none without one).
+fn workers_peak_rss_mb(processes: Option<&Processes>) -> Vec<f64> {
+    processes.map_or_else(Vec::new, |p| p.pids().iter().map(|pid| peak_rss_mb_of(&pid.to_string())).collect())
 }
 
 fn run_case(options: &Options, case: &str) -> Json {
@@ -197,10 +235,12 @@ fn run_case(options: &Options, case: &str) -> Json {
     line["case"] = json!(case);
     line["scheduler"] = json!(scheduler.name());
     // This process's peak plus its workers' (for a process pool), each read once.
-    let (own, workers) = (peak_rss_mb_of("self"), workers_peak_rss_mb(pool.as_deref()));
+    let (own, workers) = (peak_rss_mb_of("self"), workers_peak_rss_mb(pool.as_ref()));
     line["peak_rss_mb"] = json!(own + workers.iter().sum::<f64>());
-    if let Some(pool) = &pool {
-        line["workers_lost"] = json!(pool.workers_lost());
+    if let Some(processes) = &pool {
+        if let Processes::Pool(pool) = processes {
+            line["workers_lost"] = json!(pool.workers_lost());
+        }
         line["peak_rss_mb_own"] = json!(own);
         line["peak_rss_mb_workers"] = json!(workers);
     }

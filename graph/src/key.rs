@@ -56,6 +56,35 @@ where
     id
 }
 
+/// Interns `value` unless it is new and the table already holds `cap` values: what keys
+/// read from another process may intern is bounded, so no peer can grow this process's
+/// memory without end.
+fn intern_capped<T, B>(table: &RwLock<Interner<T>>, value: &T, cap: usize, leak: impl FnOnce(&T) -> B) -> Option<u32>
+where
+    T: ?Sized + Eq + std::hash::Hash,
+    B: Into<&'static T>,
+{
+    let known = table.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(&id) = known.ids.get(value) {
+        return Some(id);
+    }
+    if known.values.len() >= cap {
+        return None;
+    }
+    drop(known);
+    Some(intern(table, value, leak))
+}
+
+/// Distinct group names keys read from another process may add, at most.
+pub const MAX_WIRE_GROUPS: usize = 1 << 16;
+/// Bytes of a group name read from another process, at most.
+pub const MAX_WIRE_GROUP_NAME: usize = 256;
+/// Entries of a block index read from another process, at most.
+pub const MAX_WIRE_INDEX_LEN: usize = 32;
+/// Distinct long block indices (more than four entries) keys read from another process
+/// may add, at most.
+pub const MAX_WIRE_LONG_INDICES: usize = 1 << 20;
+
 fn lookup<T: ?Sized>(table: &RwLock<Interner<T>>, id: u32) -> &'static T {
     table.read().unwrap_or_else(|e| e.into_inner()).values[id as usize]
 }
@@ -190,13 +219,43 @@ impl Serialize for Key {
     }
 }
 
+/// Keys read from another process are bounded: a group name of at most
+/// [`MAX_WIRE_GROUP_NAME`] bytes, an index of at most [`MAX_WIRE_INDEX_LEN`] entries, and
+/// what they add to the process's interned names at most [`MAX_WIRE_GROUPS`] names and
+/// [`MAX_WIRE_LONG_INDICES`] long indices; beyond, the key (and the message holding it)
+/// is refused.
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireKey::deserialize(deserializer)?;
         if wire.group.is_empty() {
             return Err(D::Error::custom("a key's group name is empty"));
         }
-        Ok(Key::new(Group::new(&wire.group), Token(wire.token), &wire.index))
+        if wire.group.len() > MAX_WIRE_GROUP_NAME {
+            return Err(D::Error::custom(format!(
+                "a key's group name of {} bytes exceeds {MAX_WIRE_GROUP_NAME}",
+                wire.group.len()
+            )));
+        }
+        if wire.index.len() > MAX_WIRE_INDEX_LEN {
+            return Err(D::Error::custom(format!(
+                "a key's index of {} entries exceeds {MAX_WIRE_INDEX_LEN}",
+                wire.index.len()
+            )));
+        }
+        let group =
+            intern_capped(&GROUPS, &*wire.group, MAX_WIRE_GROUPS, |s| &*Box::leak(s.to_owned().into_boxed_str()))
+                .ok_or_else(|| D::Error::custom(format!("more than {MAX_WIRE_GROUPS} distinct task-group names")))?;
+        let token = Token(wire.token);
+        if wire.index.len() <= INLINE {
+            return Ok(Key::new(Group(group), token, &wire.index));
+        }
+        let long = intern_capped(&LONG_INDICES, &wire.index[..], MAX_WIRE_LONG_INDICES, |s| {
+            &*Box::leak(s.to_vec().into_boxed_slice())
+        })
+        .ok_or_else(|| D::Error::custom(format!("more than {MAX_WIRE_LONG_INDICES} distinct long block indices")))?;
+        let mut parts = [0; INLINE];
+        parts[0] = long;
+        Ok(Key { token, group: Group(group), len: LONG, parts })
     }
 }
 
@@ -231,6 +290,26 @@ mod tests {
             let back: Key = rmp_serde::from_slice(&bytes).unwrap();
             assert_eq!(back, key);
         }
+    }
+
+    #[test]
+    fn keys_read_from_elsewhere_are_bounded() {
+        let wire = |group: &str, index: Vec<u32>| {
+            rmp_serde::to_vec_named(&WireKey { group: group.into(), token: 1, index }).unwrap()
+        };
+        let e = rmp_serde::from_slice::<Key>(&wire(&"g".repeat(300), vec![])).unwrap_err().to_string();
+        assert!(e.contains("300 bytes"), "{e}");
+        let e = rmp_serde::from_slice::<Key>(&wire("g", vec![0; 40])).unwrap_err().to_string();
+        assert!(e.contains("40 entries"), "{e}");
+        let ok: Key = rmp_serde::from_slice(&wire("wire-long", vec![1, 2, 3, 4, 5, 6])).unwrap();
+        assert_eq!(ok, Key::new(Group::new("wire-long"), Token(1), &[1, 2, 3, 4, 5, 6]));
+        // The cap itself: a table already full refuses new names, not known ones.
+        let table = RwLock::new(Interner::<str>::new());
+        let leak = |s: &str| &*Box::leak(s.to_owned().into_boxed_str());
+        assert_eq!(intern_capped(&table, "a", 2, leak), Some(0));
+        assert_eq!(intern_capped(&table, "b", 2, leak), Some(1));
+        assert_eq!(intern_capped(&table, "c", 2, leak), None);
+        assert_eq!(intern_capped(&table, "a", 2, leak), Some(0));
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub use dot::{group_colour, to_dot};
 pub use error::{GraphError, OpError, ValueError};
 pub use fuse::fuse;
 pub use inline::{INLINE_LIMIT, inline};
-pub use key::{Group, Key};
+pub use key::{Group, Key, MAX_WIRE_GROUP_NAME, MAX_WIRE_GROUPS, MAX_WIRE_INDEX_LEN, MAX_WIRE_LONG_INDICES};
 pub use layer::{ArgSpec, Layer, TaskSpec, count_tasks, materialize, reachable_layers};
 pub use op::{Args, FnOp, Op, decode_op, encode_op, op_token};
 pub use optimize::{OptimizeOptions, optimize};

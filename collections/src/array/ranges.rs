@@ -284,7 +284,7 @@ impl Op for LinspaceBlock {
 /// use rask_collections::array::eye;
 /// let x = eye::<i32>(3, 4, 1, [2, 2]).unwrap();
 /// assert_eq!(x.compute().unwrap(), ndarray::array![[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]].into_dyn());
-/// assert_eq!(eye::<f64>(2, 2, 0, [2, 2]).unwrap().compute().unwrap(), ndarray::Array2::eye(2).into_dyn());
+/// assert_eq!(eye::<f64>(2, 2, 0, [2, 2]).unwrap().compute().unwrap(), ndarray::Array2::<f64>::eye(2).into_dyn());
 /// ```
 pub fn eye<T: Element + ZeroOne>(n: usize, m: usize, k: isize, chunks: impl Into<ChunkSpec>) -> Result<Array<T>> {
     let shape = [n, m];

@@ -23,8 +23,9 @@ use crate::wire::{
 
 /// Fetcher threads per worker: one slow peer does not hold up fetches from the others.
 pub(super) const FETCHERS: usize = 2;
-/// How long a peer may take to answer before it counts as gone.
-const PEER_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a peer may send nothing while it answers before it counts as gone (a peer
+/// whose link is down sends nothing, and a live one sends its bytes as they go).
+const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Work for a fetcher thread.
 #[derive(Debug)]
