@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{LazyLock, OnceLock, RwLock};
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -26,14 +26,52 @@ use crate::token::Token;
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Group(u32);
 
+/// Ids of interned values (a lookup by value takes the lock; a lookup by id does not: the
+/// values are also published in a [`Published`]).
 struct Interner<T: 'static + ?Sized> {
     ids: HashMap<&'static T, u32>,
-    values: Vec<&'static T>,
+    values: &'static Published<T>,
 }
 
 impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
-    fn new() -> Self {
-        Interner { ids: HashMap::new(), values: Vec::new() }
+    fn new(values: &'static Published<T>) -> Self {
+        Interner { ids: HashMap::new(), values }
+    }
+}
+
+/// Interned values by id, read without a lock: append-only segments of doubling size
+/// (1024, 2048, ... entries), each entry written once, before its id is handed out.
+struct Published<T: ?Sized + 'static> {
+    segments: [OnceLock<Box<[OnceLock<&'static T>]>>; SEGMENTS],
+}
+
+/// Entries of the first segment.
+const FIRST_SEGMENT: u64 = 1024;
+/// Segments: enough for every `u32` id.
+const SEGMENTS: usize = 23;
+
+impl<T: ?Sized> Published<T> {
+    const fn new() -> Self {
+        Published { segments: [const { OnceLock::new() }; SEGMENTS] }
+    }
+
+    /// The segment and offset of `id`.
+    fn place(id: u32) -> (usize, usize) {
+        let i = id as u64 + FIRST_SEGMENT;
+        let segment = (63 - i.leading_zeros()) as usize - FIRST_SEGMENT.trailing_zeros() as usize;
+        (segment, (i - (FIRST_SEGMENT << segment)) as usize)
+    }
+
+    fn set(&self, id: u32, value: &'static T) {
+        let (segment, offset) = Self::place(id);
+        let entries =
+            self.segments[segment].get_or_init(|| (0..FIRST_SEGMENT << segment).map(|_| OnceLock::new()).collect());
+        let _ = entries[offset].set(value);
+    }
+
+    fn get(&self, id: u32) -> &'static T {
+        let (segment, offset) = Self::place(id);
+        self.segments[segment].get().and_then(|entries| entries[offset].get()).copied().expect("an interned id")
     }
 }
 
@@ -50,8 +88,8 @@ where
         return id;
     }
     let stored: &'static T = leak(value).into();
-    let id = u32::try_from(table.values.len()).expect("fewer than 2^32 interned names");
-    table.values.push(stored);
+    let id = u32::try_from(table.ids.len()).expect("fewer than 2^32 interned names");
+    table.values.set(id, stored);
     table.ids.insert(stored, id);
     id
 }
@@ -68,7 +106,7 @@ where
     if let Some(&id) = known.ids.get(value) {
         return Some(id);
     }
-    if known.values.len() >= cap {
+    if known.ids.len() >= cap {
         return None;
     }
     drop(known);
@@ -85,12 +123,11 @@ pub const MAX_WIRE_INDEX_LEN: usize = 32;
 /// may add, at most.
 pub const MAX_WIRE_LONG_INDICES: usize = 1 << 20;
 
-fn lookup<T: ?Sized>(table: &RwLock<Interner<T>>, id: u32) -> &'static T {
-    table.read().unwrap_or_else(|e| e.into_inner()).values[id as usize]
-}
-
-static GROUPS: LazyLock<RwLock<Interner<str>>> = LazyLock::new(|| RwLock::new(Interner::new()));
-static LONG_INDICES: LazyLock<RwLock<Interner<[u32]>>> = LazyLock::new(|| RwLock::new(Interner::new()));
+static GROUP_NAMES: Published<str> = Published::new();
+static LONG_INDEX_VALUES: Published<[u32]> = Published::new();
+static GROUPS: LazyLock<RwLock<Interner<str>>> = LazyLock::new(|| RwLock::new(Interner::new(&GROUP_NAMES)));
+static LONG_INDICES: LazyLock<RwLock<Interner<[u32]>>> =
+    LazyLock::new(|| RwLock::new(Interner::new(&LONG_INDEX_VALUES)));
 
 impl Group {
     /// Interns `name` (once per process; later calls are a hash lookup).
@@ -100,7 +137,7 @@ impl Group {
 
     /// The group's name.
     pub fn as_str(&self) -> &'static str {
-        lookup(&GROUPS, self.0)
+        GROUP_NAMES.get(self.0)
     }
 }
 
@@ -169,7 +206,7 @@ impl Key {
 
     /// The block index tuple.
     pub fn index(&self) -> &[u32] {
-        if self.len == LONG { lookup(&LONG_INDICES, self.parts[0]) } else { &self.parts[..self.len as usize] }
+        if self.len == LONG { LONG_INDEX_VALUES.get(self.parts[0]) } else { &self.parts[..self.len as usize] }
     }
 
     /// The same group and token with another index (a sibling block of the same layer).
@@ -204,18 +241,60 @@ impl fmt::Debug for Key {
 }
 
 /// Keys cross process boundaries by name: group ids are only meaningful in one process.
-#[derive(Serialize, Deserialize)]
+/// Short indices (the usual case) are read without allocating.
+#[derive(Deserialize)]
 struct WireKey<'a> {
     #[serde(borrow)]
     group: std::borrow::Cow<'a, str>,
     token: u64,
-    index: Vec<u32>,
+    index: IndexBuf,
+}
+
+/// A block index as read from another process: inline up to [`INLINE`] entries, and
+/// grown one entry at a time beyond (a length that lies reserves nothing).
+struct IndexBuf(smallvec::SmallVec<[u32; INLINE]>);
+
+impl std::ops::Deref for IndexBuf {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for IndexBuf {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = IndexBuf;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a block index (a sequence of u32)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<IndexBuf, A::Error> {
+                let mut index = smallvec::SmallVec::new();
+                while let Some(i) = seq.next_element::<u32>()? {
+                    if index.len() == MAX_WIRE_INDEX_LEN {
+                        return Err(A::Error::custom(format!("a key's index exceeds {MAX_WIRE_INDEX_LEN} entries")));
+                    }
+                    index.push(i);
+                }
+                Ok(IndexBuf(index))
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
+    }
+}
+
+/// The same fields, borrowed from a key, to write it without copying its index.
+#[derive(Serialize)]
+struct WireKeyRef<'a> {
+    group: &'a str,
+    token: u64,
+    index: &'a [u32],
 }
 
 impl Serialize for Key {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        WireKey { group: self.group.as_str().into(), token: self.token.0, index: self.index().to_vec() }
-            .serialize(serializer)
+        WireKeyRef { group: self.group.as_str(), token: self.token.0, index: self.index() }.serialize(serializer)
     }
 }
 
@@ -234,12 +313,6 @@ impl<'de> Deserialize<'de> for Key {
             return Err(D::Error::custom(format!(
                 "a key's group name of {} bytes exceeds {MAX_WIRE_GROUP_NAME}",
                 wire.group.len()
-            )));
-        }
-        if wire.index.len() > MAX_WIRE_INDEX_LEN {
-            return Err(D::Error::custom(format!(
-                "a key's index of {} entries exceeds {MAX_WIRE_INDEX_LEN}",
-                wire.index.len()
             )));
         }
         let group =
@@ -295,21 +368,37 @@ mod tests {
     #[test]
     fn keys_read_from_elsewhere_are_bounded() {
         let wire = |group: &str, index: Vec<u32>| {
-            rmp_serde::to_vec_named(&WireKey { group: group.into(), token: 1, index }).unwrap()
+            rmp_serde::to_vec_named(&WireKeyRef { group, token: 1, index: &index }).unwrap()
         };
         let e = rmp_serde::from_slice::<Key>(&wire(&"g".repeat(300), vec![])).unwrap_err().to_string();
         assert!(e.contains("300 bytes"), "{e}");
         let e = rmp_serde::from_slice::<Key>(&wire("g", vec![0; 40])).unwrap_err().to_string();
-        assert!(e.contains("40 entries"), "{e}");
+        assert!(e.contains("exceeds 32 entries"), "{e}");
         let ok: Key = rmp_serde::from_slice(&wire("wire-long", vec![1, 2, 3, 4, 5, 6])).unwrap();
         assert_eq!(ok, Key::new(Group::new("wire-long"), Token(1), &[1, 2, 3, 4, 5, 6]));
         // The cap itself: a table already full refuses new names, not known ones.
-        let table = RwLock::new(Interner::<str>::new());
+        static VALUES: Published<str> = Published::new();
+        let table = RwLock::new(Interner::<str>::new(&VALUES));
         let leak = |s: &str| &*Box::leak(s.to_owned().into_boxed_str());
         assert_eq!(intern_capped(&table, "a", 2, leak), Some(0));
         assert_eq!(intern_capped(&table, "b", 2, leak), Some(1));
         assert_eq!(intern_capped(&table, "c", 2, leak), None);
         assert_eq!(intern_capped(&table, "a", 2, leak), Some(0));
+    }
+
+    #[test]
+    fn published_ids_span_segments() {
+        assert_eq!(Published::<str>::place(0), (0, 0));
+        assert_eq!(Published::<str>::place(1023), (0, 1023));
+        assert_eq!(Published::<str>::place(1024), (1, 0));
+        assert_eq!(Published::<str>::place(3071), (1, 2047));
+        assert_eq!(Published::<str>::place(3072), (2, 0));
+        assert_eq!(Published::<str>::place(u32::MAX).0, SEGMENTS - 1);
+        static VALUES: Published<str> = Published::new();
+        for id in [0, 1023, 1024, 5000] {
+            VALUES.set(id, Box::leak(id.to_string().into_boxed_str()));
+        }
+        assert_eq!((VALUES.get(1024), VALUES.get(5000)), ("1024", "5000"));
     }
 
     #[test]
