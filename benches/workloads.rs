@@ -1,6 +1,6 @@
 //! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--memory-limit BYTES] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
 //!
 //! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
 //! (`VmHWM`, read before the pool shuts down); with `local-cluster:N` (a real
@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use rask::graph::{OptimizeOptions, TaskGraph, TaskId, Value, cull, fuse, inline, materialize, optimize, order};
 use rask::prelude::*;
-use rask::scheduler::{LocalCluster, ProcessesScheduler, Scheduler, SchedulerSpec};
+use rask::scheduler::{LocalCluster, LocalClusterOptions, ProcessesScheduler, Scheduler, SchedulerSpec};
 use serde_json::{Value as Json, json};
 
 /// Counts live heap bytes while `COUNTING` is on (W4's bytes per task).
@@ -64,6 +64,8 @@ struct Options {
     data: Option<String>,
     /// The optimizer passes W1, W2 and W3 run.
     passes: OptimizeOptions,
+    /// Each worker's memory limit (processes, local-cluster).
+    memory_limit: Option<u64>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -76,6 +78,7 @@ fn parse_args() -> Result<Options, String> {
         case: None,
         data: None,
         passes: OptimizeOptions::default(),
+        memory_limit: None,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -87,6 +90,11 @@ fn parse_args() -> Result<Options, String> {
             "--data" => options.data = Some(value("--data")?),
             "--no-fuse" => options.passes.fuse = false,
             "--no-inline" => options.passes.inline = false,
+            "--memory-limit" => {
+                let text = value("--memory-limit")?;
+                options.memory_limit =
+                    Some(rask::worker::parse_bytes(&text).map_err(|e| format!("--memory-limit: {e}"))?);
+            }
             w if !w.starts_with('-') && options.workload.is_empty() => options.workload = w.to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -169,7 +177,7 @@ impl Processes {
 
 /// The scheduler named by `--scheduler`, and the processes behind it that this harness
 /// started (a process pool, a local cluster).
-fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Processes>) {
+fn scheduler(spec: &str, memory_limit: Option<u64>) -> (Arc<dyn Scheduler>, Option<Processes>) {
     // On a pool or a local cluster the harness is its own worker binary, so W6's ops are
     // linked where they run.
     let be_the_worker = || {
@@ -184,7 +192,8 @@ fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Processes>) {
     if let Some(n) = spec.strip_prefix("local-cluster:") {
         let n: usize = n.parse().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         be_the_worker();
-        let cluster = LocalCluster::new(n).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
+        let options = LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit };
+        let cluster = LocalCluster::start(options).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         let client: Arc<dyn Scheduler> =
             Arc::new(cluster.client().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}")));
         return (client, Some(Processes::Cluster(Box::new(cluster))));
@@ -192,7 +201,11 @@ fn scheduler(spec: &str) -> (Arc<dyn Scheduler>, Option<Processes>) {
     match spec.parse::<SchedulerSpec>().unwrap_or_else(|e| panic!("--scheduler: {e}")) {
         SchedulerSpec::Processes(n) => {
             let exe = be_the_worker();
-            let pool = Arc::new(n.map(ProcessesScheduler::new).unwrap_or_default().with_worker_binary(exe));
+            let mut pool = n.map(ProcessesScheduler::new).unwrap_or_default().with_worker_binary(exe);
+            if let Some(limit) = memory_limit {
+                pool = pool.with_memory_limit(limit);
+            }
+            let pool = Arc::new(pool);
             (pool.clone(), Some(Processes::Pool(pool)))
         }
         other => (other.build(), None),
@@ -215,7 +228,7 @@ fn workers_peak_rss_mb(processes: Option<&Processes>) -> Vec<f64> {
 }
 
 fn run_case(options: &Options, case: &str) -> Json {
-    let (scheduler, pool) = scheduler(&options.scheduler);
+    let (scheduler, pool) = scheduler(&options.scheduler, options.memory_limit);
     if pool.is_some() && (options.workload.as_str(), case) == ("w1", "delayed") {
         return json!({
             "workload": options.workload, "case": case, "scheduler": scheduler.name(),

@@ -29,6 +29,27 @@ fn parse_field(meminfo: &str, name: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// Asks the kernel to back `len` bytes at `ptr` (memory not touched yet) with huge pages
+/// where it can (`MADV_HUGEPAGE`; the system's transparent huge pages in `madvise`
+/// mode). Faulting in fresh memory a 4 KiB page at a time dominates receiving a large
+/// value (about 100 ms per 100 MB on a virtual machine, 20 ms with huge pages). Regions
+/// under 4 MiB are left alone; a refusal changes nothing.
+pub fn advise_huge_pages(ptr: *const u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    if len < 2 * HUGE {
+        return;
+    }
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + len) / HUGE * HUGE;
+    if end > start {
+        // SAFETY: advice on whole huge pages inside an allocation of ours; it changes how
+        // pages are backed, never their contents.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
 /// `bytes` for a message: `21.6 GB`, `512 kB`.
 ///
 /// ```

@@ -50,7 +50,7 @@ pub mod worker;
 pub use client::{Client, ClusterAddress, SchedulerFile};
 pub use cluster::submission;
 pub use error::SchedulerError;
-pub use local_cluster::LocalCluster;
+pub use local_cluster::{LocalCluster, LocalClusterOptions};
 pub use processes::{ProcessesScheduler, SCHEDULER_BIN_VAR, WORKER_BIN_VAR};
 pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};
 pub use scheduler::{Scheduler, SchedulerSpec, cores, default_scheduler, set_default_scheduler};

@@ -16,6 +16,29 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the processes have to exit after the scheduler is told to stop.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
+/// How a [`LocalCluster`] is made.
+///
+/// ```
+/// let options = rask_scheduler::LocalClusterOptions { workers: 4, memory_limit: Some(1 << 30), ..Default::default() };
+/// assert_eq!(options.threads_per_worker, 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalClusterOptions {
+    /// Workers to start.
+    pub workers: usize,
+    /// Threads of each worker.
+    pub threads_per_worker: usize,
+    /// Each worker's `--memory-limit` in bytes (`None`: none).
+    pub memory_limit: Option<u64>,
+}
+
+impl Default for LocalClusterOptions {
+    /// One single-threaded worker per core, no memory limit.
+    fn default() -> Self {
+        LocalClusterOptions { workers: crate::cores(), threads_per_worker: 1, memory_limit: None }
+    }
+}
+
 /// A `rask-scheduler` and its `rask-worker`s on loopback, started by
 /// [`LocalCluster::new`] and stopped (every process, and their directory) on drop.
 ///
@@ -35,7 +58,7 @@ pub struct LocalCluster {
     scheduler: Child,
     workers: Vec<Child>,
     worker_binary: PathBuf,
-    threads_per_worker: usize,
+    options: LocalClusterOptions,
     file: SchedulerFile,
     scheduler_file: PathBuf,
     token: String,
@@ -47,11 +70,11 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// A scheduler and `workers` workers of one thread each, all joined.
     pub fn new(workers: usize) -> Result<LocalCluster, SchedulerError> {
-        LocalCluster::with_threads(workers, 1)
+        LocalCluster::start(LocalClusterOptions { workers, ..LocalClusterOptions::default() })
     }
 
-    /// A scheduler and `workers` workers of `threads` threads each, all joined.
-    pub fn with_threads(workers: usize, threads: usize) -> Result<LocalCluster, SchedulerError> {
+    /// A scheduler and workers as `options` say, all joined.
+    pub fn start(options: LocalClusterOptions) -> Result<LocalCluster, SchedulerError> {
         let scheduler_binary = find_scheduler_binary()?;
         let worker_binary = find_worker_binary()?;
         let dir = PrivateDir::create()?;
@@ -70,7 +93,7 @@ impl LocalCluster {
             scheduler,
             workers: Vec::new(),
             worker_binary,
-            threads_per_worker: threads.max(1),
+            options: options.clone(),
             file: SchedulerFile { address: Address::Unix(PathBuf::new()), token: None, pid: 0 },
             scheduler_file,
             token,
@@ -78,10 +101,10 @@ impl LocalCluster {
             dir,
         };
         cluster.file = cluster.wait_for_file()?;
-        for _ in 0..workers {
+        for _ in 0..options.workers {
             cluster.spawn_worker()?;
         }
-        cluster.wait_for_workers(workers)?;
+        cluster.wait_for_workers(options.workers)?;
         Ok(cluster)
     }
 
@@ -105,12 +128,17 @@ impl LocalCluster {
     pub fn spawn_worker(&mut self) -> Result<u32, SchedulerError> {
         let i = self.started;
         self.started += 1;
-        let child = Command::new(&self.worker_binary)
+        let mut command = Command::new(&self.worker_binary);
+        command
             .arg("--scheduler-file")
             .arg(&self.scheduler_file)
-            .args(["--nthreads", &self.threads_per_worker.to_string(), "--name", &format!("local-{i}")])
+            .args(["--nthreads", &self.options.threads_per_worker.max(1).to_string(), "--name", &format!("local-{i}")])
             .arg("--local-dir")
-            .arg(self.dir.path())
+            .arg(self.dir.path());
+        if let Some(limit) = self.options.memory_limit {
+            command.arg("--memory-limit").arg(limit.to_string());
+        }
+        let child = command
             .env("RASK_TOKEN", &self.token)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -495,6 +495,26 @@ fn a_remote_input_over_the_fetchers_transfer_limit_fails_its_task_naming_the_inp
 }
 
 #[test]
+fn a_large_remote_input_from_a_worker_on_this_host_arrives_whole() {
+    // Over 1 MB between workers on one host: copied from the holder's memory (a mapped
+    // answer), over Unix sockets and TCP loopback alike.
+    for unix in [true, false] {
+        let mut a = start(&format!("mapped-a-{unix}"), unix, None);
+        let mut b = start(&format!("mapped-b-{unix}"), unix, None);
+        let values: Vec<f64> = (0..600_000).map(|i| i as f64 * 0.25).collect();
+        a.compute(&[&ops::Identity], vec![task(key("big", 0), 0, vec![WireArg::Value(block(values.clone()))], 0)]);
+        a.finish(&[key("big", 0)]);
+        let remote = WireArg::Remote { key: key("big", 0), from: a.info.data_address.clone() };
+        b.compute(&[&ops::MakeList], vec![task(key("got", 0), 0, vec![remote], 0)]);
+        let (_, other) = b.finish(&[key("got", 0)]);
+        assert!(other.is_empty(), "{other:?}");
+        assert_eq!(b.gather(&[key("got", 0)]), vec![Some(Value::List(vec![block(values)].into()))]);
+        b.close().1.unwrap();
+        a.close().1.unwrap();
+    }
+}
+
+#[test]
 fn the_worker_exits_promptly_when_the_scheduler_goes_or_says_shutdown() {
     let s = start("exit-close", true, None);
     let (elapsed, result) = s.close();

@@ -60,9 +60,6 @@ pub(crate) use form::{deserialize_array, deserialize_batch, serialize_array, ser
 /// more than copying them.
 pub const INLINE_MAX: usize = 4096;
 
-/// The first piece of a received buffer; later pieces double the memory held, so a
-/// length that lies costs at most twice the bytes that actually arrived.
-const FIRST_PIECE: usize = 64 << 10;
 /// Memory is initialized and filled in pieces of this size, which stay in cache.
 const STEP: usize = 256 << 10;
 
@@ -207,8 +204,9 @@ pub enum FillError<E> {
 impl RecvBuffer {
     /// Receives a buffer of `len` bytes of `kind`: `read` is called with consecutive pieces
     /// of the buffer's final memory (a `Vec` of the element type, aligned for it) and must
-    /// fill each completely. Memory grows with the pieces filled, so a `len` that lies
-    /// costs at most about twice the bytes that arrived.
+    /// fill each completely. The buffer is reserved whole up front (address space, backed
+    /// by memory only as pieces are written), so a `len` that lies costs only the bytes
+    /// that arrived, and a `len` the system cannot reserve is [`FillError::Invalid`].
     ///
     /// ```
     /// use rask_graph::oob::{BufferKind, FillError, RecvBuffer};
@@ -268,6 +266,12 @@ impl RecvBuffer {
 
 /// Fills a vector of `T` with `len` bytes (rounded up to whole elements, the last one
 /// zero-padded), piece by piece.
+///
+/// The whole buffer is reserved at once: address space only, which the system backs with
+/// memory as pieces are written, so a length that lies still costs only the bytes that
+/// arrive (and a length beyond what the system can reserve is refused). Reserving once
+/// spares the copies or remappings of a growing vector, and lets large buffers be backed
+/// by huge pages ([`advise_huge_pages`](crate::memory::advise_huge_pages)).
 fn fill_vec<T: Plain, E>(
     len: usize,
     read: &mut impl FnMut(&mut [u8]) -> Result<(), E>,
@@ -275,14 +279,13 @@ fn fill_vec<T: Plain, E>(
     let size = size_of::<T>();
     let n = len.div_ceil(size);
     let mut out: Vec<T> = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|e| FillError::Invalid(format!("cannot reserve {len} bytes for a buffer: {e}")))?;
+    crate::memory::advise_huge_pages(out.as_ptr().cast(), n * size);
     let mut filled = 0;
     while out.len() < n {
         let start = out.len();
-        if out.capacity() == start {
-            let target = n.min((start * 2).max(FIRST_PIECE / size));
-            out.reserve_exact(target - start);
-        }
-        let end = n.min(out.capacity()).min(start + STEP / size);
+        let end = n.min(start + STEP / size);
         out.resize(end, T::default());
         let piece = raw::bytes_of_mut(&mut out[start..end]);
         let take = piece.len().min(len - filled);

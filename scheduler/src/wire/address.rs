@@ -216,6 +216,15 @@ impl Connection {
         &self.peer
     }
 
+    /// Whether the other end is on this host: a Unix socket, or TCP from a loopback
+    /// address.
+    pub fn is_local(&self) -> bool {
+        match &self.stream {
+            Stream::Unix(_) => true,
+            Stream::Tcp(s) => s.peer_addr().is_ok_and(|a| a.ip().is_loopback()),
+        }
+    }
+
     /// The local IP address of a TCP connection (the interface that reaches the peer);
     /// `None` for Unix sockets.
     pub fn local_ip(&self) -> Option<std::net::IpAddr> {

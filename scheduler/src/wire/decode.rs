@@ -21,7 +21,8 @@ const MAX_DEPTH: usize = 96;
 /// [`WireError::Truncated`]; a length over `max`, or a header (MessagePack and buffer
 /// table) over [`MAX_HEADER_BYTES`], is [`WireError::Oversized`]; anything
 /// that does not add up (lengths, buffer kinds and indices, shapes, the MessagePack
-/// itself) is [`WireError::Malformed`]. Memory grows with the bytes that actually arrive.
+/// itself) is [`WireError::Malformed`]. Memory is held only for the bytes that actually
+/// arrive.
 ///
 /// ```
 /// use rask_scheduler::wire::{read_message, WireError, MAX_FRAME_BYTES};

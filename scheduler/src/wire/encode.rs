@@ -78,6 +78,22 @@ impl Encoded {
         Ok(sent)
     }
 
+    /// The frame's head, and where the rest of its bytes lie in this process's memory, in
+    /// order (`(0, n)`: `n` bytes of zero padding), for [`MappedFrame`](super::MappedFrame).
+    pub(crate) fn layout(&self) -> (Vec<u8>, Vec<(u64, u64)>) {
+        let mut regions = Vec::with_capacity(2 * self.buffers.len());
+        for buffer in &self.buffers {
+            for piece in buffer.pieces().into_iter().filter(|p| !p.is_empty()) {
+                regions.push((piece.as_ptr() as u64, piece.len() as u64));
+            }
+            let pad = padding(buffer.len() as u64);
+            if pad > 0 {
+                regions.push((0, pad));
+            }
+        }
+        (self.head.clone(), regions)
+    }
+
     /// The frame's bytes in order: the head, then each buffer's pieces and padding.
     fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut slices = Vec::with_capacity(1 + 2 * self.buffers.len());

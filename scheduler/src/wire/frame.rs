@@ -20,8 +20,9 @@
 //! bytes stay inline in the header instead. See [`rask_graph::oob`].
 //!
 //! A reader never trusts the length: it is checked against a limit before anything is
-//! read (the receiver's limit on the whole frame, [`MAX_HEADER_BYTES`] on the header), and buffers grow with the bytes that actually arrive, so a lying length costs no
-//! memory. End of stream between frames is [`WireError::Closed`]; inside one it is
+//! read (the receiver's limit on the whole frame, [`MAX_HEADER_BYTES`] on the header), and
+//! a buffer's memory is reserved as address space that the system backs only as bytes
+//! arrive, so a lying length costs no memory. End of stream between frames is [`WireError::Closed`]; inside one it is
 //! [`WireError::Truncated`].
 
 use std::io::{ErrorKind, Read, Write};

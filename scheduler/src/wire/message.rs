@@ -86,7 +86,7 @@ impl EncodedOp {
 }
 
 /// Encodes a byte vector as one MessagePack binary, not an array of integers.
-mod serde_bytes_compat {
+pub(super) mod serde_bytes_compat {
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -223,6 +223,11 @@ pub struct TaskFailure {
 pub enum PeerRequest {
     /// Send these values.
     Get(Vec<Key>),
+    /// The same, from a worker on this host: the values may be answered [`PeerReply::Mapped`],
+    /// for the asker to copy from the holder's memory itself.
+    GetMapped(Vec<Key>),
+    /// The asker copied what a [`PeerReply::Mapped`] lease described: its memory may go.
+    Release(u64),
 }
 
 /// A data server's answer.
@@ -231,6 +236,10 @@ pub enum PeerRequest {
 pub enum PeerReply {
     /// The values asked for, in order.
     Values(Vec<(Key, Lookup)>),
+    /// A [`PeerReply::Values`] message left in the holder's memory: its frame's head, and
+    /// where the rest of its bytes lie in the holder's process, kept there until the asker
+    /// sends [`PeerRequest::Release`] of the lease (or closes the connection).
+    Mapped(super::mapped::MappedFrame),
 }
 
 /// What a worker answers for one value asked of it.

@@ -41,6 +41,7 @@ pub mod frame;
 pub mod handshake;
 mod layout;
 mod limit;
+mod mapped;
 pub mod message;
 
 pub use address::{Address, Connection, Listener};
@@ -56,6 +57,7 @@ pub use handshake::{
     connect_handshake,
 };
 pub use limit::transfer_limit;
+pub use mapped::{MappedFrame, MappedReader, mapped_reads_work};
 pub use message::{
     EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };

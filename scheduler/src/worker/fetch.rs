@@ -9,7 +9,8 @@
 //! for it: asking again would get the same answer.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -17,8 +18,8 @@ use rask_graph::Key;
 
 use super::Shared;
 use crate::wire::{
-    Address, Connection, Hello, Lookup, PeerReply, PeerRequest, Role, WireError, connect_handshake, read_message,
-    write_message,
+    Address, Connection, Hello, Lookup, PeerReply, PeerRequest, Role, WireError, connect_handshake, mapped_reads_work,
+    read_message, write_message,
 };
 
 /// Fetcher threads per worker: one slow peer does not hold up fetches from the others.
@@ -133,16 +134,43 @@ fn get(shared: &Shared, peer: &Address, keys: &[Key]) -> Result<HashMap<Key, Loo
 }
 
 /// Asks for `keys` and reads the answers, which may come in several messages, until
-/// every key is answered.
+/// every key is answered. A peer on this host is asked for mapped answers (large values
+/// copied from its memory), unless those failed before in this process.
 fn request(mut conn: Connection, keys: &[Key], limit: u64) -> Result<(Connection, HashMap<Key, Lookup>), WireError> {
-    write_message(&mut conn, &PeerRequest::Get(keys.to_vec()))?;
+    let mapped = conn.is_local() && mapped_reads_allowed();
+    let ask = if mapped { PeerRequest::GetMapped(keys.to_vec()) } else { PeerRequest::Get(keys.to_vec()) };
+    write_message(&mut conn, &ask)?;
     let mut answers = HashMap::with_capacity(keys.len());
     while answers.len() < keys.len() {
-        let PeerReply::Values(values) = read_message(&mut conn, limit)?;
+        let values = match read_message(&mut conn, limit)? {
+            PeerReply::Values(values) => values,
+            PeerReply::Mapped(frame) => {
+                let read = read_message::<_, PeerReply>(&mut frame.reader(), limit);
+                write_message(&mut conn, &PeerRequest::Release(frame.lease))?;
+                match read {
+                    Ok(PeerReply::Values(values)) => values,
+                    Ok(_) => return Err(WireError::Malformed("a mapped answer held no values".into())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "copying from a peer's memory failed; streaming from now on");
+                        MAPPED_FAILED.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         if values.is_empty() {
             return Err(WireError::Malformed("a peer answered with no values".into()));
         }
         answers.extend(values);
     }
     Ok((conn, answers))
+}
+
+/// Set once copying from a peer's memory failed: this process streams from then on.
+static MAPPED_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Whether to ask peers on this host for mapped answers.
+fn mapped_reads_allowed() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    !MAPPED_FAILED.load(Ordering::Relaxed) && *WORKS.get_or_init(mapped_reads_work)
 }

@@ -7,7 +7,9 @@
 //! longest is closed (a peer whose cached connection was closed reconnects). A
 //! connection that sends a bad frame is logged and closed; the server and the other
 //! connections go on. Values are answered within the asking peer's transfer limit
-//! ([`answer`](super::answer)).
+//! ([`answer`](super::answer)). A peer on this host asking with
+//! [`PeerRequest::GetMapped`] is answered [`MappedFrame`]s for large values: it copies them
+//! from this process's memory itself, which keeps them until released.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -19,8 +21,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::Shared;
 use super::answer::answer;
 use crate::net::Accepted;
-use crate::wire::{Connection, PeerReply, PeerRequest, Role, WireError, read_message};
+use crate::wire::{
+    Connection, Encoded, MappedFrame, PeerReply, PeerRequest, Role, WireError, read_message, write_message,
+};
 
+/// Frames at least this large go to a peer on this host as [`MappedFrame`]s; smaller
+/// ones cost less streamed than the round trip of their lease.
+const MAPPED_AT_LEAST: u64 = 1 << 20;
 /// Peer connections open at most.
 pub(super) const MAX_CONNECTIONS: usize = 256;
 /// How often the server looks at the stop flag while no peer connects.
@@ -102,6 +109,11 @@ pub(super) fn run(accepted: Receiver<Accepted>, shared: &Arc<Shared>) {
 
 fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
     let peer = conn.peer().to_string();
+    let local = conn.is_local();
+    // Frames a peer on this host copies from our memory, kept until it says it is done
+    // (or the connection ends).
+    let mut leases: HashMap<u64, Encoded> = HashMap::new();
+    let mut next_lease = 0u64;
     loop {
         let request: PeerRequest = match read_message(&mut conn, shared.transfer_limit) {
             Ok(request) => request,
@@ -114,9 +126,24 @@ fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
             }
         };
         shared.open.touch(id);
-        let PeerRequest::Get(keys) = request;
+        let (keys, mapped) = match request {
+            PeerRequest::Get(keys) => (keys, false),
+            PeerRequest::GetMapped(keys) => (keys, local),
+            PeerRequest::Release(lease) => {
+                leases.remove(&lease);
+                continue;
+            }
+        };
         for frame in answer(&shared.store, keys, limit, PeerReply::Values) {
-            if let Err(e) = frame.write_to(&mut conn) {
+            let sent = if mapped && frame.len() >= MAPPED_AT_LEAST {
+                next_lease += 1;
+                let reply = PeerReply::Mapped(MappedFrame::of(&frame, next_lease));
+                leases.insert(next_lease, frame);
+                write_message(&mut conn, &reply)
+            } else {
+                frame.write_to(&mut conn)
+            };
+            if let Err(e) = sent {
                 tracing::warn!(%peer, error = %e, "data server: cannot answer a peer; connection closed");
                 return;
             }

@@ -1,0 +1,141 @@
+//! Frames left in the sender's memory, for a receiver on the same host to copy from there
+//! itself (`process_vm_readv`): one copy, from the sender's pages into the receiver's,
+//! where a socket makes two (into the kernel and out) and wakes both sides for every
+//! socket buffer's worth. See [`MappedFrame`].
+
+use std::io::{IoSliceMut, Read};
+
+use serde::{Deserialize, Serialize};
+
+use super::Encoded;
+
+/// A message frame whose bytes stay in its sender's process: the frame's head (length
+/// prefix, MessagePack header, buffer table) travels, and the frame continues with the
+/// bytes at `regions` in process `pid` (a region at address 0 stands for zeros: padding).
+/// Reading it back ([`MappedFrame::reader`]) gives exactly the bytes of the frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedFrame {
+    /// The sender's process id.
+    pub pid: u32,
+    /// What the sender keeps the memory under, until released.
+    pub lease: u64,
+    /// The frame's first bytes.
+    #[serde(with = "super::message::serde_bytes_compat")]
+    pub head: Vec<u8>,
+    /// The rest of the frame: `(address, length)` in the sender's memory, in order.
+    pub regions: Vec<(u64, u64)>,
+}
+
+impl MappedFrame {
+    /// `frame` (kept alive by its sender under `lease`) as a mapped frame of this process.
+    pub fn of(frame: &Encoded, lease: u64) -> MappedFrame {
+        let (head, regions) = frame.layout();
+        MappedFrame { pid: std::process::id(), lease, head, regions }
+    }
+
+    /// The frame's bytes: the head, then the sender's memory, copied straight into the
+    /// buffers the decoder fills.
+    pub fn reader(&self) -> MappedReader<'_> {
+        MappedReader { frame: self, at: 0, region: 0, offset: 0 }
+    }
+}
+
+/// Reads a [`MappedFrame`]'s bytes; see [`MappedFrame::reader`].
+#[derive(Debug)]
+pub struct MappedReader<'a> {
+    frame: &'a MappedFrame,
+    /// Bytes of the head read.
+    at: usize,
+    /// The region being read, and the bytes of it read.
+    region: usize,
+    offset: u64,
+}
+
+impl Read for MappedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at < self.frame.head.len() {
+            let n = buf.len().min(self.frame.head.len() - self.at);
+            buf[..n].copy_from_slice(&self.frame.head[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        let Some(&(address, len)) = self.frame.regions.get(self.region) else { return Ok(0) };
+        let n = buf.len().min((len - self.offset) as usize);
+        if address == 0 {
+            buf[..n].fill(0);
+        } else {
+            let n = copy_from(self.frame.pid, address + self.offset, &mut buf[..n])?;
+            self.advance(n as u64, len);
+            return Ok(n);
+        }
+        self.advance(n as u64, len);
+        Ok(n)
+    }
+}
+
+impl MappedReader<'_> {
+    fn advance(&mut self, n: u64, len: u64) {
+        self.offset += n;
+        if self.offset == len {
+            self.region += 1;
+            self.offset = 0;
+        }
+    }
+}
+
+/// Copies `buf.len()` bytes (or fewer) at `address` in process `pid` into `buf`.
+fn copy_from(pid: u32, address: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut local = [IoSliceMut::new(buf)];
+    let remote = libc::iovec { iov_base: address as *mut libc::c_void, iov_len: local[0].len() };
+    // SAFETY: the local iovec is `buf`, which we hold mutably; the kernel reads the other
+    // process's memory (it fails, rather than faults, on an address it does not map).
+    let n = unsafe {
+        libc::process_vm_readv(pid as libc::pid_t, local.as_mut_ptr().cast::<libc::iovec>(), 1, &remote, 1, 0)
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(n as usize)
+}
+
+/// Whether this process may copy from others on the host at all (it may be forbidden by
+/// the system: a container's seccomp policy, a restrictive ptrace scope).
+pub fn mapped_reads_work() -> bool {
+    let probe = [7u8; 64];
+    let mut into = [0u8; 64];
+    copy_from(std::process::id(), probe.as_ptr() as u64, &mut into).is_ok_and(|n| n == 64) && into == probe
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rask_graph::{ArrayChunk, Value};
+
+    use super::*;
+    use crate::wire::{encode_message, read_message};
+
+    #[test]
+    fn a_mapped_frame_reads_back_as_the_frame_itself() {
+        assert!(mapped_reads_work(), "this process may read its own memory");
+        let block = Value::Array(ArrayChunk::F64(Arc::new(ndarray::ArrayD::from_shape_fn(vec![1001, 3], |i| {
+            (i[0] * 3 + i[1]) as f64
+        }))));
+        let message = vec![block.clone(), Value::Bytes(vec![9u8; 10_001].into()), Value::I64(5)];
+        let frame = encode_message(&message, u64::MAX).unwrap();
+        let mapped = MappedFrame::of(&frame, 1);
+        let mut streamed = Vec::new();
+        frame.write_to(&mut streamed).unwrap();
+        let mut read = Vec::new();
+        mapped.reader().read_to_end(&mut read).unwrap();
+        assert_eq!(read, streamed, "the same bytes, head, buffers and padding");
+        let back: Vec<Value> = read_message(&mut mapped.reader(), u64::MAX).unwrap();
+        assert_eq!(back, message);
+        // An address the holder does not map is an error, not a crash.
+        let bad = MappedFrame { regions: vec![(8, 64)], ..mapped.clone() };
+        assert!(bad.reader().read_to_end(&mut Vec::new()).is_err());
+    }
+}
