@@ -3,8 +3,13 @@
 //! then worker B runs a task reading it, fetched from A. The time from sending B's task
 //! to B's `Finished` is the transfer (the op itself only wraps its input in a list).
 //!
-//! `cargo bench --bench transfer [-- --runs R --mb M --tcp]`; prints one JSON line per run
-//! and the median, asserts nothing.
+//! `cargo bench --bench transfer [-- --runs R --mb M --tcp | --netns]`; prints one JSON
+//! line per run and the median, asserts nothing. `--netns` puts each worker in a network
+//! namespace of its own (two hosts joined by veth pairs on a bridge; needs root and
+//! iproute2), so the value crosses a network stack.
+
+#[path = "../tests/support/netns.rs"]
+mod netns;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ const WORKER: &str = env!("CARGO_BIN_EXE_rask-worker");
 const TOKEN: &str = "transfer-bench";
 
 struct Worker {
-    child: Child,
+    child: Option<Child>,
     conn: Connection,
     info: WorkerInfo,
 }
@@ -43,14 +48,18 @@ impl Worker {
     }
 }
 
-fn start(listener: &Listener, name: &str, dir: &std::path::Path) -> Worker {
-    let child = Command::new(WORKER)
-        .args(["--scheduler", &listener.address().to_string(), "--nthreads", "1", "--name", name, "--local-dir"])
-        .arg(dir)
-        .env("RASK_TOKEN", TOKEN)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+/// Starts a worker (on host `host` of `net` if given) and takes its handshake.
+fn start(listener: &Listener, name: &str, dir: &std::path::Path, net: Option<(&mut netns::Hosts, usize)>) -> Worker {
+    let scheduler = listener.address().to_string();
+    let dir = dir.to_string_lossy().into_owned();
+    let args = ["--scheduler", &scheduler, "--nthreads", "1", "--name", name, "--local-dir", &dir];
+    let child = match net {
+        Some((net, host)) => {
+            net.spawn(host, WORKER, &args, TOKEN);
+            None
+        }
+        None => Some(Command::new(WORKER).args(args).env("RASK_TOKEN", TOKEN).stdin(Stdio::null()).spawn().unwrap()),
+    };
     let mut conn = listener.accept().unwrap();
     let hello = accept_handshake(&mut conn, TOKEN, Welcome::new(1)).unwrap();
     let Role::Worker(info) = hello.role else { panic!("not a worker") };
@@ -63,13 +72,24 @@ fn main() {
     let runs: usize = flag("--runs").map_or(7, |r| r.parse().unwrap());
     let mb: usize = flag("--mb").map_or(100, |m| m.parse().unwrap());
     let tcp = args.iter().any(|a| a == "--tcp");
+    let mut net = args.iter().any(|a| a == "--netns").then(|| netns::Hosts::new(2));
     let dir = std::env::temp_dir().join(format!("rask-transfer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let address: Address =
-        if tcp { "tcp://127.0.0.1:0".parse().unwrap() } else { Address::Unix(dir.join("scheduler.sock")) };
+    let address: Address = match &net {
+        Some(net) => format!("tcp://10.77.{}.254:0", net.subnet).parse().unwrap(),
+        None if tcp => "tcp://127.0.0.1:0".parse().unwrap(),
+        None => Address::Unix(dir.join("scheduler.sock")),
+    };
+    let transport = if net.is_some() {
+        "netns"
+    } else if tcp {
+        "tcp"
+    } else {
+        "unix"
+    };
     let listener = Listener::bind(&address).unwrap();
-    let mut a = start(&listener, "a", &dir);
-    let mut b = start(&listener, "b", &dir);
+    let mut a = start(&listener, "a", &dir, net.as_mut().map(|n| (n, 0)));
+    let mut b = start(&listener, "b", &dir, net.as_mut().map(|n| (n, 1)));
     let elements = mb * 1_000_000 / 8;
     let full = EncodedOp::encode(&FullBlock {
         shape: vec![elements],
@@ -97,8 +117,7 @@ fn main() {
         a.send(&ToWorker::Release(vec![made]));
         b.send(&ToWorker::Release(vec![read]));
         println!(
-            "{{\"bench\": \"transfer\", \"mb\": {mb}, \"transport\": \"{}\", \"transfer_s\": {:.6}, \"gb_per_s\": {:.3}}}",
-            if tcp { "tcp" } else { "unix" },
+            "{{\"bench\": \"transfer\", \"mb\": {mb}, \"transport\": \"{transport}\", \"transfer_s\": {:.6}, \"gb_per_s\": {:.3}}}",
             elapsed.as_secs_f64(),
             mb as f64 / 1000.0 / elapsed.as_secs_f64()
         );
@@ -109,7 +128,10 @@ fn main() {
     println!("median transfer of {mb} MB: {:.1} ms", times[times.len() / 2].as_secs_f64() * 1000.0);
     for mut worker in [a, b] {
         worker.send(&ToWorker::Shutdown);
-        let _ = worker.child.wait();
+        if let Some(mut child) = worker.child.take() {
+            let _ = child.wait();
+        }
     }
+    drop(net);
     let _ = std::fs::remove_dir_all(&dir);
 }
