@@ -13,12 +13,19 @@ use super::Encoded;
 /// prefix, MessagePack header, buffer table) travels, and the frame continues with the
 /// bytes at `regions` in process `pid` (a region at address 0 stands for zeros: padding).
 /// Reading it back ([`MappedFrame::reader`]) gives exactly the bytes of the frame.
+///
+/// A process id names a process only within its pid namespace, and two processes that
+/// share a loopback interface may not share one (containers of one pod): the reader first
+/// checks `proof`, a random word the sender holds at a known address, so that it never
+/// copies from another process that happens to have the same id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MappedFrame {
     /// The sender's process id.
     pub pid: u32,
     /// What the sender keeps the memory under, until released.
     pub lease: u64,
+    /// Where the sender holds a random word, and the word.
+    pub proof: (u64, u64),
     /// The frame's first bytes.
     #[serde(with = "super::message::serde_bytes_compat")]
     pub head: Vec<u8>,
@@ -26,17 +33,46 @@ pub struct MappedFrame {
     pub regions: Vec<(u64, u64)>,
 }
 
-impl MappedFrame {
-    /// `frame` (kept alive by its sender under `lease`) as a mapped frame of this process.
-    pub fn of(frame: &Encoded, lease: u64) -> MappedFrame {
-        let (head, regions) = frame.layout();
-        MappedFrame { pid: std::process::id(), lease, head, regions }
+/// What a sender keeps while a [`MappedFrame`] is out: the frame, and the proof word.
+#[derive(Debug)]
+pub struct Lease {
+    frame: Encoded,
+    proof: Box<u64>,
+}
+
+impl Lease {
+    /// Keeps `frame` for a mapped answer.
+    pub fn new(frame: Encoded) -> Lease {
+        use std::hash::{BuildHasher, Hasher};
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        random.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+        );
+        Lease { frame, proof: Box::new(random.finish() | 1) }
     }
 
+    /// The frame as a mapped frame of this process, under `lease`.
+    pub fn mapped(&self, lease: u64) -> MappedFrame {
+        let (head, regions) = self.frame.layout();
+        let proof = (&*self.proof as *const u64 as u64, *self.proof);
+        MappedFrame { pid: std::process::id(), lease, proof, head, regions }
+    }
+}
+
+impl MappedFrame {
     /// The frame's bytes: the head, then the sender's memory, copied straight into the
-    /// buffers the decoder fills.
-    pub fn reader(&self) -> MappedReader<'_> {
-        MappedReader { frame: self, at: 0, region: 0, offset: 0 }
+    /// buffers the decoder fills. An error if process `pid` is not the sender (its proof
+    /// word is not where the frame says).
+    pub fn reader(&self) -> std::io::Result<MappedReader<'_>> {
+        let mut word = [0u8; 8];
+        copy_from(self.pid, self.proof.0, &mut word)?;
+        if u64::from_ne_bytes(word) != self.proof.1 {
+            return Err(std::io::Error::other(format!(
+                "process {} is not the peer that sent the frame (another pid namespace?)",
+                self.pid
+            )));
+        }
+        Ok(MappedReader { frame: self, at: 0, region: 0, offset: 0 })
     }
 }
 
@@ -126,16 +162,21 @@ mod tests {
         }))));
         let message = vec![block.clone(), Value::Bytes(vec![9u8; 10_001].into()), Value::I64(5)];
         let frame = encode_message(&message, u64::MAX).unwrap();
-        let mapped = MappedFrame::of(&frame, 1);
         let mut streamed = Vec::new();
         frame.write_to(&mut streamed).unwrap();
+        let lease = Lease::new(frame);
+        let mapped = lease.mapped(1);
         let mut read = Vec::new();
-        mapped.reader().read_to_end(&mut read).unwrap();
+        mapped.reader().unwrap().read_to_end(&mut read).unwrap();
         assert_eq!(read, streamed, "the same bytes, head, buffers and padding");
-        let back: Vec<Value> = read_message(&mut mapped.reader(), u64::MAX).unwrap();
+        let back: Vec<Value> = read_message(&mut mapped.reader().unwrap(), u64::MAX).unwrap();
         assert_eq!(back, message);
         // An address the holder does not map is an error, not a crash.
         let bad = MappedFrame { regions: vec![(8, 64)], ..mapped.clone() };
-        assert!(bad.reader().read_to_end(&mut Vec::new()).is_err());
+        assert!(bad.reader().unwrap().read_to_end(&mut Vec::new()).is_err());
+        // Another process with the sender's id (a wrong proof) is never read from.
+        let impostor = MappedFrame { proof: (mapped.proof.0, mapped.proof.1 ^ 1), ..mapped.clone() };
+        let e = impostor.reader().unwrap_err().to_string();
+        assert!(e.contains("not the peer"), "{e}");
     }
 }

@@ -57,7 +57,7 @@ pub use handshake::{
     connect_handshake,
 };
 pub use limit::transfer_limit;
-pub use mapped::{MappedFrame, MappedReader, mapped_reads_work};
+pub use mapped::{Lease, MappedFrame, MappedReader, mapped_reads_work};
 pub use message::{
     EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };

@@ -145,7 +145,10 @@ fn request(mut conn: Connection, keys: &[Key], limit: u64) -> Result<(Connection
         let values = match read_message(&mut conn, limit)? {
             PeerReply::Values(values) => values,
             PeerReply::Mapped(frame) => {
-                let read = read_message::<_, PeerReply>(&mut frame.reader(), limit);
+                let read = frame
+                    .reader()
+                    .map_err(|e| WireError::io("cannot copy from a peer's memory", e))
+                    .and_then(|mut reader| read_message::<_, PeerReply>(&mut reader, limit));
                 write_message(&mut conn, &PeerRequest::Release(frame.lease))?;
                 match read {
                     Ok(PeerReply::Values(values)) => values,

@@ -8,7 +8,7 @@
 //! connection that sends a bad frame is logged and closed; the server and the other
 //! connections go on. Values are answered within the asking peer's transfer limit
 //! ([`answer`](super::answer)). A peer on this host asking with
-//! [`PeerRequest::GetMapped`] is answered [`MappedFrame`]s for large values: it copies them
+//! [`PeerRequest::GetMapped`] is answered [`MappedFrame`](crate::wire::MappedFrame)s for large values: it copies them
 //! from this process's memory itself, which keeps them until released.
 
 use std::collections::HashMap;
@@ -21,11 +21,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::Shared;
 use super::answer::answer;
 use crate::net::Accepted;
-use crate::wire::{
-    Connection, Encoded, MappedFrame, PeerReply, PeerRequest, Role, WireError, read_message, write_message,
-};
+use crate::wire::{Connection, Lease, PeerReply, PeerRequest, Role, WireError, read_message, write_message};
 
-/// Frames at least this large go to a peer on this host as [`MappedFrame`]s; smaller
+/// Frames at least this large go to a peer on this host as [`MappedFrame`](crate::wire::MappedFrame)s; smaller
 /// ones cost less streamed than the round trip of their lease.
 const MAPPED_AT_LEAST: u64 = 1 << 20;
 /// Peer connections open at most.
@@ -112,7 +110,7 @@ fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
     let local = conn.is_local();
     // Frames a peer on this host copies from our memory, kept until it says it is done
     // (or the connection ends).
-    let mut leases: HashMap<u64, Encoded> = HashMap::new();
+    let mut leases: HashMap<u64, Lease> = HashMap::new();
     let mut next_lease = 0u64;
     loop {
         let request: PeerRequest = match read_message(&mut conn, shared.transfer_limit) {
@@ -137,8 +135,9 @@ fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
         for frame in answer(&shared.store, keys, limit, PeerReply::Values) {
             let sent = if mapped && frame.len() >= MAPPED_AT_LEAST {
                 next_lease += 1;
-                let reply = PeerReply::Mapped(MappedFrame::of(&frame, next_lease));
-                leases.insert(next_lease, frame);
+                let lease = Lease::new(frame);
+                let reply = PeerReply::Mapped(lease.mapped(next_lease));
+                leases.insert(next_lease, lease);
                 write_message(&mut conn, &reply)
             } else {
                 frame.write_to(&mut conn)
