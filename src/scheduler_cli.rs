@@ -5,6 +5,7 @@
 //! RASK_TOKEN=... rask-scheduler [--host 127.0.0.1] [--port 8786] [--scheduler-file F]
 //!                               [--token-file F] [--worker-ttl 5m] [--transfer-limit BYTES]
 //!                               [--dashboard-address 127.0.0.1:8787]
+//!                               [--tls-cert F --tls-key F --tls-ca F]
 //! ```
 //!
 //! The shared secret comes from `RASK_TOKEN` or the first line of `--token-file` (never
@@ -12,7 +13,9 @@
 //! only on a loopback address, and refuses to start on any other. `--scheduler-file`
 //! writes the address (and the token, readable by the file's owner only) as JSON for
 //! workers (`rask-worker --scheduler-file F`) and clients (`RASK_SCHEDULER=scheduler-file:F`)
-//! to read. SIGTERM or SIGINT shut it down: its workers are told to exit, the scheduler
+//! to read. With certificates (`--tls-*`, or `RASK_TLS_CERT`, `RASK_TLS_KEY` and
+//! `RASK_TLS_CA`) it listens on `tls://` and takes only callers whose certificate the CA
+//! signed, token or not. SIGTERM or SIGINT shut it down: its workers are told to exit, the scheduler
 //! file is removed, and it exits with 0. `RASK_LOG` sets the log filter (`info` by
 //! default), logs go to stderr; a scheduler that cannot start exits with 1 and one line
 //! saying why.
@@ -22,7 +25,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use rask_scheduler::{Server, ServerConfig};
 
-use crate::worker::{LOG_VAR, TOKEN_VAR, parse_bytes, parse_duration};
+use crate::worker::{LOG_VAR, TOKEN_VAR, TlsArgs, parse_bytes, parse_duration};
 
 /// The command line of `rask-scheduler`.
 #[derive(Debug, Parser)]
@@ -57,6 +60,8 @@ struct Cli {
     /// dashboard yet, and says so when the option is given.
     #[arg(long, value_name = "HOST:PORT")]
     dashboard_address: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// What was wrong with the command line or environment.
@@ -104,7 +109,9 @@ where
 {
     let cli = Cli::try_parse_from(args)?;
     let host = if cli.host.contains(':') && !cli.host.starts_with('[') { format!("[{}]", cli.host) } else { cli.host };
-    let address = format!("tcp://{host}:{}", cli.port).parse().map_err(|e: rask_scheduler::wire::WireError| {
+    let tls = cli.tls.files();
+    let scheme = if tls.is_some() { "tls" } else { "tcp" };
+    let address = format!("{scheme}://{host}:{}", cli.port).parse().map_err(|e: rask_scheduler::wire::WireError| {
         CliError::Value { option: "host", value: host.clone(), reason: e.to_string() }
     })?;
     let mut config = ServerConfig::new(address);
@@ -113,6 +120,7 @@ where
         None => token.filter(|t| !t.is_empty()),
     };
     config.scheduler_file = cli.scheduler_file;
+    config.tls = tls;
     config.worker_ttl = parse_duration(&cli.worker_ttl).map_err(|reason| CliError::Value {
         option: "worker-ttl",
         value: cli.worker_ttl.clone(),

@@ -43,7 +43,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rask_scheduler::wire::{Address, WireError};
+use rask_scheduler::wire::{Address, TlsFiles, WireError};
 // Every op of the collections crate must be registered in the worker binary.
 use rask_collections as _;
 
@@ -58,7 +58,8 @@ pub const LOG_VAR: &str = "RASK_LOG";
 #[derive(Debug, Parser)]
 #[command(name = "rask-worker", version, about = "Runs rask tasks for a scheduler (token in RASK_TOKEN)")]
 struct Cli {
-    /// The scheduler's address: tcp://host:port or unix:///path.
+    /// The scheduler's address: tcp://host:port, tls://host:port (with --tls-*) or
+    /// unix:///path.
     #[arg(long, value_name = "ADDR", required_unless_present = "scheduler_file", conflicts_with = "scheduler_file")]
     scheduler: Option<String>,
     /// Read the scheduler's address (and token, without RASK_TOKEN) from this file, as
@@ -96,6 +97,33 @@ struct Cli {
     /// address (NAT, containers) [default: the address listened on].
     #[arg(long, value_name = "ADDR")]
     contact_address: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The certificate options both binaries take: all three or none; without them,
+/// `RASK_TLS_CERT`, `RASK_TLS_KEY` and `RASK_TLS_CA`, if all are set.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// This process's certificate (PEM), signed by the cluster's CA: turns on mutual TLS.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_ca"])]
+    tls_key: Option<PathBuf>,
+    /// The cluster's CA certificate (PEM): only peers it signed are accepted.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    tls_ca: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The files given, else those the environment names.
+    pub(crate) fn files(self) -> Option<TlsFiles> {
+        match (self.tls_cert, self.tls_key, self.tls_ca) {
+            (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
+            _ => TlsFiles::from_env(),
+        }
+    }
 }
 
 /// What was wrong with the command line or environment.
@@ -262,10 +290,11 @@ where
     let mut config = match (&cli.scheduler, cli.scheduler_file) {
         (Some(scheduler), _) => {
             let scheduler = address("scheduler", scheduler)?;
-            // A scheduler on loopback may go without a token; one beyond must have one.
+            // A scheduler on loopback may go without a token, and one on TLS (its CA vouches
+            // for its callers); any other must have one.
             let token = match token {
                 Some(token) => token,
-                None if scheduler.is_loopback() => String::new(),
+                None if scheduler.is_loopback() || matches!(scheduler, Address::Tls(_)) => String::new(),
                 None => return Err(CliError::MissingToken),
             };
             WorkerConfig::new(scheduler, token)
@@ -297,6 +326,7 @@ where
     }
     config.listen = cli.listen_address.as_deref().map(|a| address("listen-address", a)).transpose()?;
     config.contact = cli.contact_address.as_deref().map(|a| address("contact-address", a)).transpose()?;
+    config.tls = cli.tls.files();
     Ok(config)
 }
 

@@ -28,7 +28,7 @@ pub enum SchedulerError {
     },
     /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
     #[error(
-        "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1), tcp://HOST:PORT, unix:///PATH, scheduler-file:PATH"
+        "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1), tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, scheduler-file:PATH"
     )]
     InvalidSpec {
         /// The text given.

@@ -52,7 +52,7 @@ pub enum SchedulerSpec {
     /// cores), one thread each.
     Processes(Option<usize>),
     /// A [`Client`] of the `rask-scheduler` at this address (`tcp://host:port`,
-    /// `unix:///path`) or in this scheduler file (`scheduler-file:PATH`).
+    /// `tls://host:port`, `unix:///path`) or in this scheduler file (`scheduler-file:PATH`).
     Cluster(ClusterAddress),
 }
 
@@ -74,7 +74,7 @@ impl FromStr for SchedulerSpec {
                 Ok(n) if n >= 1 => Ok(SchedulerSpec::Processes(Some(n))),
                 _ => Err(invalid()),
             },
-            Some(("tcp" | "unix" | "scheduler-file", _)) => {
+            Some(("tcp" | "tls" | "unix" | "scheduler-file", _)) => {
                 text.parse::<ClusterAddress>().map(SchedulerSpec::Cluster).map_err(|_| invalid())
             }
             _ => Err(invalid()),

@@ -24,7 +24,8 @@ pub struct ServerConfig {
     /// Where to listen (port 0: a free one).
     pub address: Address,
     /// The shared secret every worker and client must present (`None`: any caller that
-    /// reaches the listener is taken, which only a loopback address allows).
+    /// reaches the listener is taken, which only a loopback or `tls://` address allows:
+    /// there the cluster's CA vouches for every caller).
     pub token: Option<String>,
     /// Where to write the scheduler file (`None`: no file).
     pub scheduler_file: Option<PathBuf>,
@@ -32,6 +33,9 @@ pub struct ServerConfig {
     pub worker_ttl: Duration,
     /// The largest message taken from a worker or client.
     pub transfer_limit: u64,
+    /// Certificates for `tls://` addresses, loaded when the server starts (`None`: those
+    /// [`configure_tls`](crate::wire::configure_tls) set, else `RASK_TLS_*`).
+    pub tls: Option<crate::wire::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -44,6 +48,7 @@ impl ServerConfig {
             scheduler_file: None,
             worker_ttl: Duration::from_secs(300),
             transfer_limit: crate::wire::transfer_limit(),
+            tls: None,
         }
     }
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("scheduler_file", &self.scheduler_file)
             .field("worker_ttl", &self.worker_ttl)
             .field("transfer_limit", &self.transfer_limit)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -79,12 +85,17 @@ pub struct Server {
 impl Server {
     /// Listens and serves; refuses to listen beyond loopback without a token.
     pub fn start(config: ServerConfig) -> Result<Server, SchedulerError> {
-        if config.token.is_none() && !config.address.is_loopback() {
+        // Mutual TLS authenticates every caller by its certificate; plain TCP needs the token.
+        let authenticated = matches!(config.address, Address::Tls(_));
+        if config.token.is_none() && !authenticated && !config.address.is_loopback() {
             return Err(SchedulerError::Config(format!(
                 "{} is reachable from other hosts and no token is set: anyone reaching it could run code on the \
-                 workers; set RASK_TOKEN (or --token-file), or listen on 127.0.0.1",
+                 workers; set RASK_TOKEN (or --token-file), listen on tls:// with certificates, or on 127.0.0.1",
                 config.address
             )));
+        }
+        if let Some(files) = &config.tls {
+            crate::wire::configure_tls(files).map_err(|e| SchedulerError::Config(e.to_string()))?;
         }
         let listener = Listener::bind(&config.address).map_err(|e| SchedulerError::Config(e.to_string()))?;
         let address = listener.address().clone();

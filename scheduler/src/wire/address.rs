@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::WireError;
 
-/// An address to listen on or connect to: `tcp://host:port` or `unix:///path/to/socket`.
+/// An address to listen on or connect to: `tcp://host:port`, `tls://host:port` (TCP with
+/// mutual TLS, see [`configure_tls`](super::configure_tls)) or `unix:///path/to/socket`.
 ///
 /// ```
 /// use rask_scheduler::wire::Address;
@@ -26,6 +27,8 @@ use super::WireError;
 pub enum Address {
     /// A TCP `host:port`.
     Tcp(String),
+    /// A TCP `host:port` carrying TLS.
+    Tls(String),
     /// A Unix socket path.
     Unix(PathBuf),
 }
@@ -46,7 +49,7 @@ impl Address {
     pub fn is_loopback(&self) -> bool {
         match self {
             Address::Unix(_) => true,
-            Address::Tcp(hostport) => {
+            Address::Tcp(hostport) | Address::Tls(hostport) => {
                 let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h);
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -59,10 +62,11 @@ impl FromStr for Address {
     type Err = WireError;
 
     fn from_str(s: &str) -> Result<Self, WireError> {
-        if let Some(rest) = s.strip_prefix("tcp://") {
+        let (tls, tcp) = (s.strip_prefix("tls://"), s.strip_prefix("tcp://"));
+        if let Some(rest) = tcp.or(tls) {
             match rest.rsplit_once(':') {
                 Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                    Ok(Address::Tcp(rest.to_string()))
+                    Ok(if tls.is_some() { Address::Tls(rest.to_string()) } else { Address::Tcp(rest.to_string()) })
                 }
                 _ => Err(WireError::InvalidAddress(s.to_string())),
             }
@@ -94,6 +98,7 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Tcp(hostport) => write!(f, "tcp://{hostport}"),
+            Address::Tls(hostport) => write!(f, "tls://{hostport}"),
             Address::Unix(path) => write!(f, "unix://{}", path.display()),
         }
     }
@@ -117,11 +122,18 @@ impl Listener {
     /// stale Unix socket file at the path is replaced.
     pub fn bind(address: &Address) -> Result<Listener, WireError> {
         match address {
-            Address::Tcp(hostport) => {
+            Address::Tcp(hostport) | Address::Tls(hostport) => {
+                if let Address::Tls(_) = address {
+                    super::tls::ready()?;
+                }
                 let l =
                     TcpListener::bind(hostport).map_err(|e| WireError::io(format!("cannot listen on {address}"), e))?;
                 let local = l.local_addr().map_err(|e| WireError::io(format!("cannot listen on {address}"), e))?;
-                Ok(Listener { inner: ListenerInner::Tcp(l), address: Address::Tcp(local.to_string()) })
+                let bound = match address {
+                    Address::Tls(_) => Address::Tls(local.to_string()),
+                    _ => Address::Tcp(local.to_string()),
+                };
+                Ok(Listener { inner: ListenerInner::Tcp(l), address: bound })
             }
             Address::Unix(path) => {
                 if path.exists() && UnixStream::connect(path).is_err() {
@@ -163,6 +175,12 @@ impl Listener {
             ListenerInner::Tcp(l) => {
                 let (s, peer) = l.accept().map_err(|e| WireError::io(context(), e))?;
                 let _ = s.set_nodelay(true);
+                if let Address::Tls(_) = self.address {
+                    let (local, loopback) = (s.local_addr().ok().map(|a| a.ip()), peer.ip().is_loopback());
+                    let (plain, failure) = super::tls::accept(s).map_err(|e| WireError::io(context(), e))?;
+                    let stream = Stream::Tls(TlsStream { plain, failure, local, loopback });
+                    return Ok(Connection { stream, peer: format!("tls://{peer}") });
+                }
                 Ok(Connection { stream: Stream::Tcp(s), peer: format!("tcp://{peer}") })
             }
             ListenerInner::Unix(l) => {
@@ -194,6 +212,38 @@ pub struct Connection {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(TlsStream),
+}
+
+/// The plaintext end of a TLS connection, whose relay thread owns the TCP socket.
+#[derive(Debug)]
+struct TlsStream {
+    plain: UnixStream,
+    failure: super::tls::TlsFailure,
+    /// The TCP socket's own address, and whether the peer's is a loopback one.
+    local: Option<std::net::IpAddr>,
+    loopback: bool,
+}
+
+impl TlsStream {
+    /// A failed read or write, with why TLS ended if that is the cause (the relay closed
+    /// its end: a reset if it left unread plaintext behind, a broken pipe to a writer).
+    fn broken<T>(&self, error: io::Error) -> io::Result<T> {
+        match self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(why) if matches!(error.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+                Err(io::Error::new(io::ErrorKind::ConnectionAborted, format!("TLS: {why}")))
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// An end of stream, with why TLS ended if it failed.
+    fn ended(&self) -> io::Result<usize> {
+        match self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(why) => Err(io::Error::new(io::ErrorKind::ConnectionAborted, format!("TLS: {why}"))),
+            None => Ok(0),
+        }
+    }
 }
 
 impl Connection {
@@ -205,6 +255,16 @@ impl Connection {
                 let s = connect_tcp(hostport).map_err(|e| WireError::io(context(), e))?;
                 let _ = s.set_nodelay(true);
                 Stream::Tcp(s)
+            }
+            Address::Tls(hostport) => {
+                super::tls::ready()?;
+                let s = connect_tcp(hostport).map_err(|e| WireError::io(context(), e))?;
+                let _ = s.set_nodelay(true);
+                let (local, loopback) =
+                    (s.local_addr().ok().map(|a| a.ip()), s.peer_addr().is_ok_and(|a| a.ip().is_loopback()));
+                let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h);
+                let (plain, failure) = super::tls::connect(s, host).map_err(|e| WireError::io(context(), e))?;
+                Stream::Tls(TlsStream { plain, failure, local, loopback })
             }
             Address::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(|e| WireError::io(context(), e))?),
         };
@@ -222,6 +282,7 @@ impl Connection {
         match &self.stream {
             Stream::Unix(_) => true,
             Stream::Tcp(s) => s.peer_addr().is_ok_and(|a| a.ip().is_loopback()),
+            Stream::Tls(t) => t.loopback,
         }
     }
 
@@ -230,6 +291,7 @@ impl Connection {
     pub fn local_ip(&self) -> Option<std::net::IpAddr> {
         match &self.stream {
             Stream::Tcp(s) => s.local_addr().ok().map(|a| a.ip()),
+            Stream::Tls(t) => t.local,
             Stream::Unix(_) => None,
         }
     }
@@ -240,6 +302,12 @@ impl Connection {
         let stream = match &self.stream {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone().map_err(|e| WireError::io(context(), e))?),
             Stream::Unix(s) => Stream::Unix(s.try_clone().map_err(|e| WireError::io(context(), e))?),
+            Stream::Tls(t) => Stream::Tls(TlsStream {
+                plain: t.plain.try_clone().map_err(|e| WireError::io(context(), e))?,
+                failure: t.failure.clone(),
+                local: t.local,
+                loopback: t.loopback,
+            }),
         };
         Ok(Connection { stream, peer: self.peer.clone() })
     }
@@ -249,6 +317,7 @@ impl Connection {
         let _ = match &self.stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Tls(t) => t.plain.shutdown(Shutdown::Both),
         };
     }
 
@@ -258,6 +327,7 @@ impl Connection {
         let _ = match &self.stream {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(t) => t.plain.shutdown(Shutdown::Write),
         };
     }
 
@@ -269,6 +339,7 @@ impl Connection {
         let fd = match &self.stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.plain.as_raw_fd(),
         };
         // SAFETY: an `IoSlice` has the layout of an `iovec` (std guarantees it on Unix);
         // the header points at `slices`, which outlive the call; `fd` is this stream's.
@@ -286,6 +357,7 @@ impl Connection {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(timeout),
             Stream::Unix(s) => s.set_read_timeout(timeout),
+            Stream::Tls(t) => t.plain.set_read_timeout(timeout),
         }
         .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
     }
@@ -296,6 +368,7 @@ impl Connection {
         match &self.stream {
             Stream::Tcp(s) => s.set_write_timeout(timeout),
             Stream::Unix(s) => s.set_write_timeout(timeout),
+            Stream::Tls(t) => t.plain.set_write_timeout(timeout),
         }
         .map_err(|e| WireError::io(format!("cannot set a timeout on {}", self.peer), e))
     }
@@ -323,6 +396,11 @@ impl Read for Connection {
         match &mut self.stream {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(t) => match t.plain.read(buf) {
+                Ok(0) if !buf.is_empty() => t.ended(),
+                Err(e) => t.broken(e),
+                other => other,
+            },
         }
     }
 }
@@ -332,6 +410,7 @@ impl Write for Connection {
         match &mut self.stream {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(t) => t.plain.write(buf).or_else(|e| t.broken(e)),
         }
     }
 
@@ -339,6 +418,7 @@ impl Write for Connection {
         match &mut self.stream {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(t) => t.plain.write_vectored(bufs).or_else(|e| t.broken(e)),
         }
     }
 

@@ -42,9 +42,13 @@ pub enum WireError {
     /// The handshake failed: wrong magic, version or token, or a refusal by the peer.
     #[error("handshake refused: {0}")]
     Refused(String),
-    /// An address that is not `tcp://host:port` or `unix:///path`.
-    #[error("invalid address {0:?}: expected tcp://host:port or unix:///path")]
+    /// An address that is not `tcp://host:port`, `tls://host:port` or `unix:///path`.
+    #[error("invalid address {0:?}: expected tcp://host:port, tls://host:port or unix:///path")]
     InvalidAddress(String),
+    /// TLS could not be set up: a certificate or key file that does not load, or a
+    /// handshake the other side refused.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl WireError {

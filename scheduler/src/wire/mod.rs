@@ -43,6 +43,7 @@ mod layout;
 mod limit;
 mod mapped;
 pub mod message;
+mod tls;
 
 pub use address::{Address, Connection, Listener};
 pub use client::{
@@ -61,3 +62,4 @@ pub use mapped::{Lease, MappedFrame, MappedReader, mapped_reads_work};
 pub use message::{
     EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };
+pub use tls::{TlsFiles, configure_tls};

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::wire::Address;
+use crate::wire::{Address, TlsFiles};
 
 /// How a worker runs; [`WorkerConfig::new`] fills in the defaults.
 ///
@@ -54,6 +54,9 @@ pub struct WorkerConfig {
     /// the scheduler). Set it when peers reach this worker through another address (NAT,
     /// containers).
     pub contact: Option<Address>,
+    /// Certificates for `tls://` addresses, loaded when the worker starts (`None`: those
+    /// [`configure_tls`](crate::wire::configure_tls) set, else `RASK_TLS_*`).
+    pub tls: Option<TlsFiles>,
 }
 
 impl WorkerConfig {
@@ -72,6 +75,7 @@ impl WorkerConfig {
             transfer_limit: crate::wire::transfer_limit(),
             listen: None,
             contact: None,
+            tls: None,
         }
     }
 }
@@ -90,6 +94,7 @@ impl fmt::Debug for WorkerConfig {
             .field("transfer_limit", &self.transfer_limit)
             .field("listen", &self.listen)
             .field("contact", &self.contact)
+            .field("tls", &self.tls)
             .finish()
     }
 }

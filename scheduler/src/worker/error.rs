@@ -41,6 +41,9 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificates could not be loaded.
+    #[error("{0}")]
+    Tls(#[source] WireError),
     /// The data server could not listen.
     #[error("cannot start the data server: {0}")]
     DataServer(#[source] WireError),

@@ -93,7 +93,7 @@ use self::store::Store;
 use self::tasks::{Effect, Tasks};
 use crate::net::{AcceptConfig, Acceptor};
 use crate::wire::{
-    Address, Connection, FromWorker, HANDSHAKE_TIMEOUT, Hello, Listener, Role, TaskFailure, WorkerInfo,
+    Address, Connection, FromWorker, HANDSHAKE_TIMEOUT, Hello, Listener, Role, TaskFailure, WireError, WorkerInfo,
     connect_handshake,
 };
 
@@ -173,13 +173,13 @@ impl Shared {
 /// The address peers should use for a listener bound at `bound`: itself, unless its host
 /// is unspecified (`0.0.0.0`, `::`), which becomes `reachable` (same port).
 fn contact_address(bound: &Address, reachable: std::net::IpAddr) -> Address {
+    let reachable_at = |hostport: &str| match hostport.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => Some(std::net::SocketAddr::new(reachable, a.port()).to_string()),
+        _ => None,
+    };
     match bound {
-        Address::Tcp(hostport) => match hostport.parse::<std::net::SocketAddr>() {
-            Ok(a) if a.ip().is_unspecified() => {
-                Address::Tcp(std::net::SocketAddr::new(reachable, a.port()).to_string())
-            }
-            _ => bound.clone(),
-        },
+        Address::Tcp(hostport) => reachable_at(hostport).map_or_else(|| bound.clone(), Address::Tcp),
+        Address::Tls(hostport) => reachable_at(hostport).map_or_else(|| bound.clone(), Address::Tls),
         Address::Unix(_) => bound.clone(),
     }
 }
@@ -192,6 +192,9 @@ fn contact_address(bound: &Address, reachable: std::net::IpAddr) -> Address {
 /// asked the worker to stop; an error if it could not start or the connection broke with
 /// a protocol error.
 pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
+    if let Some(files) = &config.tls {
+        crate::wire::configure_tls(files).map_err(WorkerError::Tls)?;
+    }
     let dir = LocalDir::create(&config.local_dir)
         .map_err(|source| WorkerError::LocalDir { path: config.local_dir.clone(), source })?;
     let (mut conn, address, token) = reach_scheduler(&config)?;
@@ -200,6 +203,8 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     let data_address = config.listen.clone().unwrap_or_else(|| match &address {
         Address::Unix(_) => Address::Unix(dir.path().join("data.sock")),
         Address::Tcp(_) => Address::Tcp(std::net::SocketAddr::new(reachable, 0).to_string()),
+        // A cluster that encrypts its control traffic encrypts its data too.
+        Address::Tls(_) => Address::Tls(std::net::SocketAddr::new(reachable, 0).to_string()),
     });
     let listener = Listener::bind(&data_address).map_err(WorkerError::DataServer)?;
     let me = config.contact.clone().unwrap_or_else(|| contact_address(listener.address(), reachable));
@@ -302,6 +307,8 @@ fn reach_scheduler(config: &WorkerConfig) -> Result<(Connection, Address, String
                         if config.token.is_empty() { file_token.unwrap_or_default() } else { config.token.clone() };
                     return Ok((conn, address, token));
                 }
+                // Missing or broken certificates will not mend by waiting.
+                Err(source @ WireError::Tls(_)) => return Err(WorkerError::Connect { address, source }),
                 Err(source) => WorkerError::Connect { address, source },
             },
             Err(e) => WorkerError::SchedulerFile(e.to_string()),
