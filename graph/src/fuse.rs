@@ -394,14 +394,21 @@ mod tests {
         }
     }
 
-    /// `blocks` independent chains of `len` ops after a literal source each.
+    /// `blocks` independent chains of `len` ops after a literal source each; step `s` of
+    /// block `i` is `step{s}` for the first ten steps (a few names, as real graphs have),
+    /// then `step` with index `[i, s]`, so that a long chain does not intern a name a step.
     fn chains(op: &Arc<dyn Op>, blocks: u32, len: u32) -> (TaskGraph, Vec<TaskId>) {
         let mut b = TaskGraph::builder();
         let mut outs = Vec::new();
         for i in 0..blocks {
             let mut prev = b.add(key("src", i), op, [Arg::Value(Value::I64(i as i64))]).unwrap();
             for step in 0..len {
-                prev = b.add(key(&format!("step{step}"), i), op, [Arg::Task(prev)]).unwrap();
+                let k = if step < 10 {
+                    key(&format!("step{step}"), i)
+                } else {
+                    Key::new(Group::new("step"), Token(1), &[i, step])
+                };
+                prev = b.add(k, op, [Arg::Task(prev)]).unwrap();
             }
             outs.push(prev);
         }

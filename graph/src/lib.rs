@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod alloc;
 mod batch;
 mod chunk;
 mod cull;

@@ -45,7 +45,7 @@ mod form;
 mod raw;
 
 use std::cell::RefCell;
-use std::mem::size_of;
+use std::mem::{MaybeUninit, size_of};
 use std::sync::Arc;
 
 use ndarray::ArrayD;
@@ -222,6 +222,36 @@ impl RecvBuffer {
         len: usize,
         mut read: impl FnMut(&mut [u8]) -> Result<(), E>,
     ) -> Result<RecvBuffer, FillError<E>> {
+        RecvBuffer::fill_uninit(kind, len, |piece| {
+            let piece = raw::zeroed(piece);
+            read(piece)?;
+            Ok(piece)
+        })
+    }
+
+    /// As [`fill`](RecvBuffer::fill), for readers that write into memory not yet
+    /// initialized (a socket, another process's memory), sparing a pass over it: `read`
+    /// is given each piece uninitialized and returns it filled, as bytes. A slice other
+    /// than the piece given is [`FillError::Invalid`].
+    ///
+    /// ```
+    /// use std::mem::MaybeUninit;
+    /// use rask_graph::oob::{BufferKind, RecvBuffer};
+    /// let source = [7u8; 16];
+    /// let mut at = 0;
+    /// let filled = RecvBuffer::fill_uninit(BufferKind::Bytes, 16, |piece: &mut [MaybeUninit<u8>]| {
+    ///     let n = piece.len();
+    ///     let bytes = piece.write_copy_of_slice(&source[at..at + n]);
+    ///     at += n;
+    ///     Ok::<_, ()>(bytes)
+    /// });
+    /// assert_eq!(filled.unwrap().kind(), BufferKind::Bytes);
+    /// ```
+    pub fn fill_uninit<E>(
+        kind: BufferKind,
+        len: usize,
+        mut read: impl for<'a> FnMut(&'a mut [MaybeUninit<u8>]) -> Result<&'a mut [u8], E>,
+    ) -> Result<RecvBuffer, FillError<E>> {
         if !len.is_multiple_of(kind.itemsize()) {
             return Err(FillError::Invalid(format!(
                 "a {kind:?} buffer of {len} bytes is not a whole number of {}-byte elements",
@@ -274,7 +304,7 @@ impl RecvBuffer {
 /// by huge pages ([`advise_huge_pages`](crate::memory::advise_huge_pages)).
 fn fill_vec<T: Plain, E>(
     len: usize,
-    read: &mut impl FnMut(&mut [u8]) -> Result<(), E>,
+    read: &mut impl for<'a> FnMut(&'a mut [MaybeUninit<u8>]) -> Result<&'a mut [u8], E>,
 ) -> Result<Vec<T>, FillError<E>> {
     let size = size_of::<T>();
     let n = len.div_ceil(size);
@@ -284,12 +314,11 @@ fn fill_vec<T: Plain, E>(
     crate::memory::advise_huge_pages(out.as_ptr().cast(), n * size);
     let mut filled = 0;
     while out.len() < n {
-        let start = out.len();
-        let end = n.min(start + STEP / size);
-        out.resize(end, T::default());
-        let piece = raw::bytes_of_mut(&mut out[start..end]);
-        let take = piece.len().min(len - filled);
-        read(&mut piece[..take]).map_err(FillError::Read)?;
+        let count = (n - out.len()).min(STEP / size);
+        let take = (count * size).min(len - filled);
+        if !raw::append_written(&mut out, count, take, &mut *read).map_err(FillError::Read)? {
+            return Err(FillError::Invalid("the reader returned other memory than the piece it was given".into()));
+        }
         filled += take;
     }
     Ok(out)

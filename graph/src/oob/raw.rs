@@ -3,7 +3,7 @@
 //! Buffers travel as the host's bytes; rask's wire format is little-endian, so these views
 //! are the wire bytes on the little-endian hosts rask supports.
 
-use std::mem::{ManuallyDrop, size_of};
+use std::mem::{ManuallyDrop, MaybeUninit, size_of};
 
 /// Element types stored without padding whose every bit pattern is a valid value.
 ///
@@ -36,6 +36,41 @@ pub(crate) fn bytes_of<T: Plain>(items: &[T]) -> &[u8] {
 pub(crate) fn bytes_of_mut<T: Plain>(items: &mut [T]) -> &mut [u8] {
     // SAFETY: as in `bytes_of`, and every bit pattern written through the view is a valid `T`.
     unsafe { std::slice::from_raw_parts_mut(items.as_mut_ptr().cast(), size_of_val(items)) }
+}
+
+/// Appends `count` elements to `out`, within its capacity: `write` is given the first
+/// `take` bytes of their memory, uninitialized, and returns them written; the bytes after
+/// `take` are zeroed. `Ok(false)`, and nothing appended, if `write` returns other memory.
+pub(crate) fn append_written<T: Plain, E>(
+    out: &mut Vec<T>,
+    count: usize,
+    take: usize,
+    write: impl for<'a> FnOnce(&'a mut [MaybeUninit<u8>]) -> Result<&'a mut [u8], E>,
+) -> Result<bool, E> {
+    let spare = &mut out.spare_capacity_mut()[..count];
+    // SAFETY: the same memory, as bytes that may be uninitialized (bytes need no alignment).
+    let piece: &mut [MaybeUninit<u8>] =
+        unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast(), size_of_val(spare)) };
+    let (wanted, padding) = piece.split_at_mut(take);
+    let at = wanted.as_ptr();
+    let written = write(wanted)?;
+    if written.as_ptr() != at.cast() || written.len() != take {
+        return Ok(false);
+    }
+    zeroed(padding);
+    // SAFETY: all `count` elements' bytes are initialized (returned as bytes by `write`, or
+    // zeroed), and any bytes are a valid `T` (`Plain`).
+    unsafe { out.set_len(out.len() + count) };
+    Ok(true)
+}
+
+/// Zeroes `bytes`, and gives them as the initialized bytes they now are.
+pub(crate) fn zeroed(bytes: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+    // SAFETY: writes every byte, then views them as the initialized bytes they are.
+    unsafe {
+        std::ptr::write_bytes(bytes.as_mut_ptr(), 0, bytes.len());
+        std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), bytes.len())
+    }
 }
 
 /// The bytes of a slice of booleans (each 0 or 1).

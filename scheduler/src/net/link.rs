@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::wire::{Connection, Encoded, WireError, encode_message, read_message};
+use crate::wire::{Connection, Encoded, ReadUninit, WireError, encode_message, read_message_uninit};
 
 /// A write that can send nothing for this long ends the connection: the peer stopped
 /// reading. The owner's own liveness checks (a worker's ttl) usually act first.
@@ -78,7 +78,7 @@ impl Link {
             let mut reader = Heard { conn: reader, heard, born };
             spawn(format!("rask-read-{id}"), move || {
                 loop {
-                    match read_message::<_, M>(&mut reader, receive_limit) {
+                    match read_message_uninit::<_, M>(&mut reader, receive_limit) {
                         Ok(message) => {
                             if incoming.send(wrap(id, Incoming::Message(message))).is_err() {
                                 return;
@@ -175,20 +175,34 @@ struct Heard {
     born: Instant,
 }
 
-impl Read for Heard {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.conn.read(buf)?;
+impl Heard {
+    fn note(&self, n: usize) {
         if n > 0 {
             self.heard.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
+    }
+}
+
+impl Read for Heard {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.conn.read(buf)?;
+        self.note(n);
         Ok(n)
+    }
+}
+
+impl ReadUninit for Heard {
+    fn read_uninit<'a>(&mut self, buf: &'a mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<&'a mut [u8]> {
+        let read = self.conn.read_uninit(buf)?;
+        self.note(read.len());
+        Ok(read)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Address, Listener, ToWorker};
+    use crate::wire::{Address, Listener, ToWorker, read_message};
 
     fn pair() -> (Connection, Connection) {
         let listener = Listener::bind(&"tcp://127.0.0.1:0".parse::<Address>().unwrap()).unwrap();

@@ -391,6 +391,21 @@ fn connect_tcp(hostport: &str) -> io::Result<TcpStream> {
     Err(last)
 }
 
+impl super::ReadUninit for Connection {
+    fn read_uninit<'a>(&mut self, buf: &'a mut [std::mem::MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
+        use std::os::fd::AsRawFd;
+        match &mut self.stream {
+            Stream::Tcp(s) => super::uninit::read_fd(s.as_raw_fd(), buf),
+            Stream::Unix(s) => super::uninit::read_fd(s.as_raw_fd(), buf),
+            Stream::Tls(_) => {
+                let buf = super::uninit::zeroed(buf);
+                let n = self.read(buf)?;
+                Ok(&mut buf[..n])
+            }
+        }
+    }
+}
+
 impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.stream {

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::WireError;
 use super::frame::{MAX_HEADER_BYTES, read_full, read_to_vec};
 use super::layout::{ENTRY, Entry, PREFIX, padding};
+use super::uninit::{ReadUninit, Zeroing, read_full_uninit};
 
 /// How deeply a header may nest (arrays and maps): deep enough for any message, shallow
 /// enough that decoding never exhausts a thread's stack.
@@ -35,6 +36,13 @@ const MAX_DEPTH: usize = 96;
 /// assert!(matches!(read_message::<_, u32>(&mut &[][..], MAX_FRAME_BYTES), Err(WireError::Closed)));
 /// ```
 pub fn read_message<R: Read, M: DeserializeOwned>(reader: &mut R, max: u64) -> Result<M, WireError> {
+    read_message_uninit(&mut Zeroing(reader), max)
+}
+
+/// As [`read_message`], from a reader that writes buffers without their being zeroed
+/// first (a [`Connection`](super::Connection), a mapped frame's reader): a large value is
+/// written once, by the copy that receives it.
+pub fn read_message_uninit<R: ReadUninit, M: DeserializeOwned>(reader: &mut R, max: u64) -> Result<M, WireError> {
     let mut prefix = [0u8; PREFIX];
     let got = read_full(reader, &mut prefix)?;
     if got == 0 {
@@ -93,13 +101,14 @@ pub fn read_message<R: Read, M: DeserializeOwned>(reader: &mut R, max: u64) -> R
     let mut received = head_len - 8;
     let mut buffers = Vec::with_capacity(entries.len());
     for (i, &(kind, len)) in entries.iter().enumerate() {
-        let buffer = RecvBuffer::fill(kind, len as usize, |piece| {
-            let got = read_full(reader, piece)?;
-            received += got as u64;
-            if got < piece.len() {
+        let buffer = RecvBuffer::fill_uninit(kind, len as usize, |piece| {
+            let wanted = piece.len();
+            let got = read_full_uninit(reader, piece).map_err(|e| WireError::io("cannot read a frame", e))?;
+            received += got.len() as u64;
+            if got.len() < wanted {
                 return Err(WireError::Truncated { expected: body, got: received });
             }
-            Ok(())
+            Ok(got)
         })
         .map_err(|e| match e {
             FillError::Read(e) => e,

@@ -28,7 +28,7 @@
 use std::io::{ErrorKind, Read, Write};
 
 use super::WireError;
-pub use super::decode::read_message;
+pub use super::decode::{read_message, read_message_uninit};
 pub use super::encode::write_message;
 
 /// The limit on one opaque frame ([`read_frame`]), and a message limit for callers with

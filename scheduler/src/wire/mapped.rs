@@ -3,11 +3,13 @@
 //! where a socket makes two (into the kernel and out) and wakes both sides for every
 //! socket buffer's worth. See [`MappedFrame`].
 
-use std::io::{IoSliceMut, Read};
+use std::io::Read;
+use std::mem::MaybeUninit;
 
 use serde::{Deserialize, Serialize};
 
 use super::Encoded;
+use super::uninit::{self, ReadUninit};
 
 /// A message frame whose bytes stay in its sender's process: the frame's head (length
 /// prefix, MessagePack header, buffer table) travels, and the frame continues with the
@@ -64,9 +66,9 @@ impl MappedFrame {
     /// buffers the decoder fills. An error if process `pid` is not the sender (its proof
     /// word is not where the frame says).
     pub fn reader(&self) -> std::io::Result<MappedReader<'_>> {
-        let mut word = [0u8; 8];
-        copy_from(self.pid, self.proof.0, &mut word)?;
-        if u64::from_ne_bytes(word) != self.proof.1 {
+        let mut word = [MaybeUninit::uninit(); 8];
+        let word = uninit::read_process(self.pid, self.proof.0, &mut word)?;
+        if *word != self.proof.1.to_ne_bytes() {
             return Err(std::io::Error::other(format!(
                 "process {} is not the peer that sent the frame (another pid namespace?)",
                 self.pid
@@ -87,62 +89,42 @@ pub struct MappedReader<'a> {
     offset: u64,
 }
 
-impl Read for MappedReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl ReadUninit for MappedReader<'_> {
+    fn read_uninit<'a>(&mut self, buf: &'a mut [MaybeUninit<u8>]) -> std::io::Result<&'a mut [u8]> {
         if self.at < self.frame.head.len() {
             let n = buf.len().min(self.frame.head.len() - self.at);
-            buf[..n].copy_from_slice(&self.frame.head[self.at..self.at + n]);
+            let head = buf[..n].write_copy_of_slice(&self.frame.head[self.at..self.at + n]);
             self.at += n;
-            return Ok(n);
+            return Ok(head);
         }
-        let Some(&(address, len)) = self.frame.regions.get(self.region) else { return Ok(0) };
+        let Some(&(address, len)) = self.frame.regions.get(self.region) else { return Ok(&mut []) };
         let n = buf.len().min((len - self.offset) as usize);
-        if address == 0 {
-            buf[..n].fill(0);
+        let read = if address == 0 {
+            uninit::zeroed(&mut buf[..n])
         } else {
-            let n = copy_from(self.frame.pid, address + self.offset, &mut buf[..n])?;
-            self.advance(n as u64, len);
-            return Ok(n);
-        }
-        self.advance(n as u64, len);
-        Ok(n)
-    }
-}
-
-impl MappedReader<'_> {
-    fn advance(&mut self, n: u64, len: u64) {
-        self.offset += n;
+            uninit::read_process(self.frame.pid, address + self.offset, &mut buf[..n])?
+        };
+        self.offset += read.len() as u64;
         if self.offset == len {
             self.region += 1;
             self.offset = 0;
         }
+        Ok(read)
     }
 }
 
-/// Copies `buf.len()` bytes (or fewer) at `address` in process `pid` into `buf`.
-fn copy_from(pid: u32, address: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut local = [IoSliceMut::new(buf)];
-    let remote = libc::iovec { iov_base: address as *mut libc::c_void, iov_len: local[0].len() };
-    // SAFETY: the local iovec is `buf`, which we hold mutably; the kernel reads the other
-    // process's memory (it fails, rather than faults, on an address it does not map).
-    let n = unsafe {
-        libc::process_vm_readv(pid as libc::pid_t, local.as_mut_ptr().cast::<libc::iovec>(), 1, &remote, 1, 0)
-    };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
+impl Read for MappedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Ok(self.read_uninit(uninit::as_uninit(buf))?.len())
     }
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(n as usize)
 }
 
 /// Whether this process may copy from others on the host at all (it may be forbidden by
 /// the system: a container's seccomp policy, a restrictive ptrace scope).
 pub fn mapped_reads_work() -> bool {
     let probe = [7u8; 64];
-    let mut into = [0u8; 64];
-    copy_from(std::process::id(), probe.as_ptr() as u64, &mut into).is_ok_and(|n| n == 64) && into == probe
+    let mut into = [MaybeUninit::uninit(); 64];
+    uninit::read_process(std::process::id(), probe.as_ptr() as u64, &mut into).is_ok_and(|read| *read == probe)
 }
 
 #[cfg(test)]
@@ -152,7 +134,7 @@ mod tests {
     use rask_graph::{ArrayChunk, Value};
 
     use super::*;
-    use crate::wire::{encode_message, read_message};
+    use crate::wire::{encode_message, read_message, read_message_uninit};
 
     #[test]
     fn a_mapped_frame_reads_back_as_the_frame_itself() {
@@ -171,6 +153,8 @@ mod tests {
         assert_eq!(read, streamed, "the same bytes, head, buffers and padding");
         let back: Vec<Value> = read_message(&mut mapped.reader().unwrap(), u64::MAX).unwrap();
         assert_eq!(back, message);
+        let back: Vec<Value> = read_message_uninit(&mut mapped.reader().unwrap(), u64::MAX).unwrap();
+        assert_eq!(back, message, "read into buffers not zeroed first");
         // An address the holder does not map is an error, not a crash.
         let bad = MappedFrame { regions: vec![(8, 64)], ..mapped.clone() };
         assert!(bad.reader().unwrap().read_to_end(&mut Vec::new()).is_err());

@@ -44,6 +44,7 @@ mod limit;
 mod mapped;
 pub mod message;
 mod tls;
+mod uninit;
 
 pub use address::{Address, Connection, Listener};
 pub use client::{
@@ -52,7 +53,7 @@ pub use client::{
 };
 pub use encode::{Encoded, encode_message};
 pub use error::WireError;
-pub use frame::{MAX_FRAME_BYTES, MAX_HEADER_BYTES, read_message, write_message};
+pub use frame::{MAX_FRAME_BYTES, MAX_HEADER_BYTES, read_message, read_message_uninit, write_message};
 pub use handshake::{
     HANDSHAKE_TIMEOUT, Hello, PROTOCOL_VERSION, Role, Welcome, WorkerInfo, accept_handshake, accept_handshake_within,
     connect_handshake,
@@ -63,3 +64,4 @@ pub use message::{
     EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
 };
 pub use tls::{TlsFiles, configure_tls};
+pub use uninit::{ReadUninit, Zeroing};

@@ -10,14 +10,14 @@ use super::answer::answer;
 use super::outbox::Out;
 use super::tasks::{Input, NewTask};
 use crate::wire::{
-    Connection, EncodedOp, FromWorker, TaskFailure, TaskMsg, ToWorker, WireArg, WireError, read_message,
+    Connection, EncodedOp, FromWorker, TaskFailure, TaskMsg, ToWorker, WireArg, WireError, read_message_uninit,
 };
 
 /// Serves the scheduler until it says `Shutdown` or goes away (`Ok`); a frame that is not
 /// a valid message is an error (the connection can no longer be trusted).
 pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireError> {
     loop {
-        let message: ToWorker = match read_message(conn, shared.transfer_limit) {
+        let message: ToWorker = match read_message_uninit(conn, shared.transfer_limit) {
             Ok(message) => message,
             Err(WireError::Closed) => {
                 tracing::info!("the scheduler closed the connection");

@@ -19,7 +19,7 @@ use rask_graph::Key;
 use super::Shared;
 use crate::wire::{
     Address, Connection, Hello, Lookup, PeerReply, PeerRequest, Role, WireError, connect_handshake, mapped_reads_work,
-    read_message, write_message,
+    read_message_uninit, write_message,
 };
 
 /// Fetcher threads per worker: one slow peer does not hold up fetches from the others.
@@ -142,13 +142,13 @@ fn request(mut conn: Connection, keys: &[Key], limit: u64) -> Result<(Connection
     write_message(&mut conn, &ask)?;
     let mut answers = HashMap::with_capacity(keys.len());
     while answers.len() < keys.len() {
-        let values = match read_message(&mut conn, limit)? {
+        let values = match read_message_uninit(&mut conn, limit)? {
             PeerReply::Values(values) => values,
             PeerReply::Mapped(frame) => {
                 let read = frame
                     .reader()
                     .map_err(|e| WireError::io("cannot copy from a peer's memory", e))
-                    .and_then(|mut reader| read_message::<_, PeerReply>(&mut reader, limit));
+                    .and_then(|mut reader| read_message_uninit::<_, PeerReply>(&mut reader, limit));
                 write_message(&mut conn, &PeerRequest::Release(frame.lease))?;
                 match read {
                     Ok(PeerReply::Values(values)) => values,

@@ -195,6 +195,10 @@ pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
     if let Some(files) = &config.tls {
         crate::wire::configure_tls(files).map_err(WorkerError::Tls)?;
     }
+    if let Some(limit) = config.memory_limit {
+        // Freed blocks kept for reuse (when the binary uses `rask_graph::alloc::LargeBlocks`).
+        rask_graph::alloc::set_budget((limit / 10) as usize);
+    }
     let dir = LocalDir::create(&config.local_dir)
         .map_err(|source| WorkerError::LocalDir { path: config.local_dir.clone(), source })?;
     let (mut conn, address, token) = reach_scheduler(&config)?;

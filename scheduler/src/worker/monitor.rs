@@ -45,7 +45,14 @@ impl Monitor {
             && last.elapsed() >= CHECK_EVERY
         {
             *last = Instant::now();
-            let paused = rss().is_some_and(|r| r > pause_at);
+            let paused = rss().is_some_and(|r| {
+                // Freed blocks kept for reuse go first.
+                if r > pause_at && rask_graph::alloc::cached_bytes() > 0 {
+                    rask_graph::alloc::release_all();
+                    return rss().is_some_and(|r| r > pause_at);
+                }
+                r > pause_at
+            });
             if paused != self.paused.swap(paused, Ordering::SeqCst) {
                 tracing::info!(paused, pause_at, "worker memory: {}", if paused { "paused" } else { "resumed" });
             }

@@ -66,6 +66,7 @@ pub(super) fn run(conn: Connection, messages: Receiver<Out>, shared: &Shared) {
             outbox.flush();
         }
         if Instant::now() >= next_heartbeat {
+            rask_graph::alloc::trim(rask_graph::alloc::KEEP);
             outbox.send(&FromWorker::Heartbeat(heartbeat(shared)));
             next_heartbeat = Instant::now() + HEARTBEAT_EVERY;
         }

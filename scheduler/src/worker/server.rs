@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::Shared;
 use super::answer::answer;
 use crate::net::Accepted;
-use crate::wire::{Connection, Lease, PeerReply, PeerRequest, Role, WireError, read_message, write_message};
+use crate::wire::{Connection, Lease, PeerReply, PeerRequest, Role, WireError, read_message_uninit, write_message};
 
 /// Frames at least this large go to a peer on this host as [`MappedFrame`](crate::wire::MappedFrame)s; smaller
 /// ones cost less streamed than the round trip of their lease.
@@ -113,7 +113,7 @@ fn serve_peer(mut conn: Connection, id: u64, limit: u64, shared: &Shared) {
     let mut leases: HashMap<u64, Lease> = HashMap::new();
     let mut next_lease = 0u64;
     loop {
-        let request: PeerRequest = match read_message(&mut conn, shared.transfer_limit) {
+        let request: PeerRequest = match read_message_uninit(&mut conn, shared.transfer_limit) {
             Ok(request) => request,
             Err(WireError::Closed) => return,
             Err(e) => {

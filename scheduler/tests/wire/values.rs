@@ -8,7 +8,7 @@ use rask_graph::ops::Inc;
 use rask_graph::{ArrayChunk, Batch, Element, Group, Key, Token, Value, oob};
 use rask_scheduler::wire::{
     Address, Connection, EncodedOp, FromWorker, Listener, Lookup, MAX_FRAME_BYTES, PeerReply, TaskMsg, ToWorker,
-    WireArg, WireError, read_message, write_message,
+    WireArg, WireError, read_message, read_message_uninit, write_message,
 };
 
 use super::{frame_of, read, round_trip};
@@ -216,8 +216,13 @@ fn over(address: &str) {
         }
     });
     let mut conn = listener.accept().unwrap();
-    for _ in 0..2 {
-        let FromWorker::Values(back) = read_message(&mut conn, MAX_FRAME_BYTES).unwrap() else { panic!() };
+    for uninit in [false, true] {
+        let back = if uninit {
+            read_message_uninit(&mut conn, MAX_FRAME_BYTES)
+        } else {
+            read_message(&mut conn, MAX_FRAME_BYTES)
+        };
+        let FromWorker::Values(back) = back.unwrap() else { panic!() };
         assert_eq!(back, expected);
     }
     sender.join().unwrap();
