@@ -46,7 +46,7 @@ fn a_bad_address_is_a_clear_error() {
     let message = stderr(&output);
     assert_eq!(message.lines().count(), 1, "{message}");
     assert!(message.contains("--scheduler") && message.contains("http://localhost:8786"), "{message}");
-    assert!(message.contains("tcp://host:port or unix:///path"), "{message}");
+    assert!(message.contains("tcp://host:port, tls://host:port or unix:///path"), "{message}");
 
     for option in ["--listen-address", "--contact-address"] {
         let output = run(&["--scheduler", "tcp://127.0.0.1:1", option, "0.0.0.0:9000"], Some("t"));

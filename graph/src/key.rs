@@ -306,29 +306,58 @@ impl Serialize for Key {
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireKey::deserialize(deserializer)?;
-        if wire.group.is_empty() {
-            return Err(D::Error::custom("a key's group name is empty"));
+        let group = Group::from_wire(&wire.group).map_err(D::Error::custom)?;
+        Key::from_wire(group, Token(wire.token), &wire.index).map_err(D::Error::custom)
+    }
+}
+
+impl Group {
+    /// The group of a key read from another process, bounded as such keys are (see
+    /// [`Key`]'s `Deserialize`): an error for an empty name, a name over
+    /// [`MAX_WIRE_GROUP_NAME`] bytes, or a new name beyond [`MAX_WIRE_GROUPS`].
+    ///
+    /// ```
+    /// use rask_graph::Group;
+    /// assert_eq!(Group::from_wire("sum").unwrap(), Group::new("sum"));
+    /// assert!(Group::from_wire("").is_err());
+    /// ```
+    pub fn from_wire(name: &str) -> Result<Group, String> {
+        if name.is_empty() {
+            return Err("a key's group name is empty".into());
         }
-        if wire.group.len() > MAX_WIRE_GROUP_NAME {
-            return Err(D::Error::custom(format!(
-                "a key's group name of {} bytes exceeds {MAX_WIRE_GROUP_NAME}",
-                wire.group.len()
-            )));
+        if name.len() > MAX_WIRE_GROUP_NAME {
+            return Err(format!("a key's group name of {} bytes exceeds {MAX_WIRE_GROUP_NAME}", name.len()));
         }
-        let group =
-            intern_capped(&GROUPS, &*wire.group, MAX_WIRE_GROUPS, |s| &*Box::leak(s.to_owned().into_boxed_str()))
-                .ok_or_else(|| D::Error::custom(format!("more than {MAX_WIRE_GROUPS} distinct task-group names")))?;
-        let token = Token(wire.token);
-        if wire.index.len() <= INLINE {
-            return Ok(Key::new(Group(group), token, &wire.index));
+        intern_capped(&GROUPS, name, MAX_WIRE_GROUPS, |s| &*Box::leak(s.to_owned().into_boxed_str()))
+            .map(Group)
+            .ok_or_else(|| format!("more than {MAX_WIRE_GROUPS} distinct task-group names"))
+    }
+}
+
+impl Key {
+    /// A key read from another process, bounded as such keys are: an error for an index
+    /// over [`MAX_WIRE_INDEX_LEN`] entries, or a new long index beyond
+    /// [`MAX_WIRE_LONG_INDICES`].
+    ///
+    /// ```
+    /// use rask_graph::{Group, Key, Token};
+    /// let g = Group::new("x");
+    /// assert_eq!(Key::from_wire(g, Token(1), &[1, 2]).unwrap(), Key::new(g, Token(1), &[1, 2]));
+    /// assert!(Key::from_wire(g, Token(1), &[0; 33]).is_err());
+    /// ```
+    pub fn from_wire(group: Group, token: Token, index: &[u32]) -> Result<Key, String> {
+        if index.len() > MAX_WIRE_INDEX_LEN {
+            return Err(format!("a key's index exceeds {MAX_WIRE_INDEX_LEN} entries"));
         }
-        let long = intern_capped(&LONG_INDICES, &wire.index[..], MAX_WIRE_LONG_INDICES, |s| {
-            &*Box::leak(s.to_vec().into_boxed_slice())
-        })
-        .ok_or_else(|| D::Error::custom(format!("more than {MAX_WIRE_LONG_INDICES} distinct long block indices")))?;
+        if index.len() <= INLINE {
+            return Ok(Key::new(group, token, index));
+        }
+        let long =
+            intern_capped(&LONG_INDICES, index, MAX_WIRE_LONG_INDICES, |s| &*Box::leak(s.to_vec().into_boxed_slice()))
+                .ok_or_else(|| format!("more than {MAX_WIRE_LONG_INDICES} distinct long block indices"))?;
         let mut parts = [0; INLINE];
         parts[0] = long;
-        Ok(Key { token, group: Group(group), len: LONG, parts })
+        Ok(Key { token, group, len: LONG, parts })
     }
 }
 

@@ -83,7 +83,9 @@ pub struct Submission {
     pub run: u64,
     /// The ops its tasks index, each encoded once.
     pub ops: Vec<SubmitOp>,
-    /// The tasks, each after the tasks it reads.
+    /// The tasks, each after the tasks it reads (packed on the wire: see
+    /// `scheduler/src/wire/packed.rs`).
+    #[serde(with = "super::packed")]
     pub tasks: Vec<SubmitTask>,
     /// The keys whose values the client wants back.
     pub wanted: Vec<Key>,

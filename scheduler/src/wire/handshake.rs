@@ -24,8 +24,9 @@ use super::frame::{read_frame, write_frame};
 use super::{Address, Connection, WireError, transfer_limit};
 
 /// The protocol version this build speaks. Peers of another version are refused.
-/// Version 2 added the transfer limits to the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 added the transfer limits to the handshake; version 3 packs a submission's
+/// tasks (`scheduler/src/wire/packed.rs`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 4] = b"RASK";
 /// A handshake frame is small; anything larger is not one.

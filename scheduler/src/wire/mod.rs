@@ -43,6 +43,7 @@ mod layout;
 mod limit;
 mod mapped;
 pub mod message;
+mod packed;
 mod tls;
 mod uninit;
 
