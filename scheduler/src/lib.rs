@@ -47,7 +47,7 @@ mod threads;
 pub mod wire;
 pub mod worker;
 
-pub use client::{Client, ClusterAddress, SchedulerFile};
+pub use client::{CallArg, Client, ClusterAddress, Future, FutureStatus, SchedulerFile};
 pub use cluster::submission;
 pub use error::SchedulerError;
 pub use local_cluster::{LocalCluster, LocalClusterOptions};

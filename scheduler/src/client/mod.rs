@@ -2,11 +2,14 @@
 //! (it implements [`Scheduler`](crate::Scheduler), so `compute()` works unchanged), and
 //! [`SchedulerFile`] is how a scheduler says where it is.
 //!
+//! Single calls run as futures ([`Client::submit`], [`Future`]).
+//!
 //! Each computation is a *run* of the client: it submits the graph, waits for the values
 //! (or the first error) of the keys it wants, and releases them; the scheduler forgets
 //! what no run of any client wants any more.
 
 mod file;
+mod future;
 mod remote;
 
 use crossbeam_channel::Receiver;
@@ -14,6 +17,7 @@ use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
 pub use self::file::SchedulerFile;
+pub use self::future::{CallArg, Future, FutureStatus};
 pub use self::remote::{Client, ClusterAddress};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};

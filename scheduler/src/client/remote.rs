@@ -62,10 +62,10 @@ const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One connection to a scheduler, and the runs waiting for news on it.
 #[derive(Debug)]
-struct Session {
-    link: Link,
-    address: Address,
-    routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>>,
+pub(super) struct Session {
+    pub(super) link: Link,
+    pub(super) address: Address,
+    pub(super) routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>>,
     open: Arc<AtomicBool>,
 }
 
@@ -151,8 +151,13 @@ impl Client {
         }
     }
 
+    /// A new run number.
+    pub(super) fn next_run(&self) -> u64 {
+        self.next_run.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The open session, connecting if there is none (or it was lost).
-    fn session(&self) -> Result<Arc<Session>, SchedulerError> {
+    pub(super) fn session(&self) -> Result<Arc<Session>, SchedulerError> {
         let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(session) = slot.as_ref()
             && session.open.load(Ordering::SeqCst)

@@ -1,0 +1,252 @@
+//! Futures: single calls run on the cluster as the program decides ([`Client::submit`]),
+//! their values fetched when wanted ([`Future::result`], [`Client::gather`]).
+//!
+//! A future is a run of its client wanting one key; the scheduler keeps the key's value
+//! while the run wants it. Dropping the last handle of a future releases the key (the
+//! scheduler forgets it once no other run, of this client or another, wants it). A
+//! future passed as an argument is resolved on the cluster, the value never coming back
+//! through the client; the new future holds its inputs until it has its own outcome.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crossbeam_channel::Receiver;
+use rask_graph::{Group, Key, Op, Token, TokenHasher, Value, op_token};
+
+use super::remote::{Client, Session};
+use crate::error::SchedulerError;
+use crate::wire::{EncodedOp, FromScheduler, Lookup, Submission, SubmitArg, SubmitOp, SubmitTask, ToScheduler};
+
+/// An argument of a submitted call: a value, or another future's value.
+///
+/// ```
+/// use rask_graph::Value;
+/// use rask_scheduler::CallArg;
+/// let arg: CallArg = Value::I64(1).into();
+/// assert!(matches!(arg, CallArg::Value(Value::I64(1))));
+/// ```
+#[derive(Debug, Clone)]
+pub enum CallArg {
+    /// A literal.
+    Value(Value),
+    /// The value of a future of the same client, read on the cluster.
+    Future(Future),
+}
+
+impl From<Value> for CallArg {
+    fn from(value: Value) -> CallArg {
+        CallArg::Value(value)
+    }
+}
+
+impl From<Future> for CallArg {
+    fn from(future: Future) -> CallArg {
+        CallArg::Future(future)
+    }
+}
+
+impl From<&Future> for CallArg {
+    fn from(future: &Future) -> CallArg {
+        CallArg::Future(future.clone())
+    }
+}
+
+/// Where a future stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutureStatus {
+    /// Not finished yet (or not heard of yet).
+    Pending,
+    /// Its value is on the cluster.
+    Finished,
+    /// It failed (or could not be computed or fetched).
+    Error,
+}
+
+/// A call running on the cluster, and then its value kept there: see the module docs.
+/// Clones share the call; the key is released when the last is dropped.
+///
+/// ```no_run
+/// use rask_graph::{ops, Value};
+/// use rask_scheduler::{CallArg, Client};
+/// let client = Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+/// let one = client.submit(&ops::Inc, [Value::I64(0).into()])?;
+/// let two = client.submit(&ops::Inc, [CallArg::from(&one)])?; // read on the cluster
+/// assert_eq!(two.result()?, Value::I64(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Future(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    key: Key,
+    run: u64,
+    session: Arc<Session>,
+    news: Receiver<FromScheduler>,
+    outcome: OnceLock<Result<Value, SchedulerError>>,
+    /// Held while waiting for the news, so one thread reads them.
+    waiting: Mutex<()>,
+    /// The futures it reads, kept until it has an outcome.
+    inputs: Mutex<Vec<Future>>,
+}
+
+impl Future {
+    /// The key of the call's value on the cluster.
+    pub fn key(&self) -> Key {
+        self.0.key
+    }
+
+    /// Waits for the call and fetches its value; an error of the call (or of a call it
+    /// reads) is the task's error, naming its key.
+    pub fn result(&self) -> Result<Value, SchedulerError> {
+        if let Some(outcome) = self.0.outcome.get() {
+            return outcome.clone();
+        }
+        let _waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while self.0.outcome.get().is_none() {
+            let news = self.0.news.recv().map_err(|_| {
+                SchedulerError::Pool(format!(
+                    "the connection to the scheduler at {} was lost before {} finished",
+                    self.0.session.address, self.0.key
+                ))
+            });
+            let outcome = match news {
+                Err(e) => Some(Err(e)),
+                Ok(news) => self.outcome_of(news),
+            };
+            if let Some(outcome) = outcome {
+                let _ = self.0.outcome.set(outcome);
+                self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
+        }
+        self.0.outcome.get().expect("set above").clone()
+    }
+
+    /// Where the call stands, without waiting.
+    pub fn status(&self) -> FutureStatus {
+        if self.0.outcome.get().is_none()
+            && let Ok(_waiting) = self.0.waiting.try_lock()
+        {
+            while let Ok(news) = self.0.news.try_recv() {
+                if let Some(outcome) = self.outcome_of(news) {
+                    let _ = self.0.outcome.set(outcome);
+                    self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                    break;
+                }
+            }
+        }
+        match self.0.outcome.get() {
+            None => FutureStatus::Pending,
+            Some(Ok(_)) => FutureStatus::Finished,
+            Some(Err(_)) => FutureStatus::Error,
+        }
+    }
+
+    fn outcome_of(&self, news: FromScheduler) -> Option<Result<Value, SchedulerError>> {
+        match news {
+            FromScheduler::Results(results) => {
+                results.into_iter().find(|(k, _)| *k == self.0.key).and_then(|(key, lookup)| match lookup {
+                    Lookup::Found(value) => Some(Ok(value)),
+                    Lookup::Refused(reason) => Some(Err(SchedulerError::Transfer { key, reason })),
+                    Lookup::Missing => None,
+                })
+            }
+            FromScheduler::Erred(errors) => errors.into_iter().next().map(|(_, error)| Err(error.into())),
+            FromScheduler::Refused { reason, .. } => Some(Err(SchedulerError::Pool(reason))),
+            FromScheduler::Info(_) => None,
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.session.link.send(&ToScheduler::Release { run: self.run, keys: vec![self.key] });
+        self.session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.run);
+    }
+}
+
+impl Client {
+    /// Runs `op` on `args` on the cluster and returns its future at once. Calls are pure:
+    /// equal calls (the same op and arguments) share a key, and so run once while either
+    /// is held. `op` must be a registered op the workers know; a closure is an error.
+    ///
+    /// ```no_run
+    /// use rask_graph::{ops, Value};
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let future = client.submit(&ops::Inc, [Value::I64(41).into()])?;
+    /// assert_eq!(future.result()?, Value::I64(42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit(&self, op: &dyn Op, args: impl IntoIterator<Item = CallArg>) -> Result<Future, SchedulerError> {
+        let encoded = EncodedOp::encode(op).map_err(|e| SchedulerError::Pool(format!("cannot submit: {e}")))?;
+        let mut token = TokenHasher::new();
+        std::hash::Hash::hash(&op_token(op).0, &mut token);
+        let session = self.session()?;
+        let mut inputs = Vec::new();
+        let mut submitted = Vec::new();
+        for arg in args {
+            match arg {
+                CallArg::Value(value) => {
+                    let bytes = rmp_serde::to_vec(&value)
+                        .map_err(|e| SchedulerError::Pool(format!("cannot submit an argument: {e}")))?;
+                    std::hash::Hash::hash(&(0u8, bytes), &mut token);
+                    submitted.push(SubmitArg::Value(value));
+                }
+                CallArg::Future(future) => {
+                    if !Arc::ptr_eq(&future.0.session, &session) {
+                        return Err(SchedulerError::Pool(format!(
+                            "future {} belongs to another client or connection",
+                            future.key()
+                        )));
+                    }
+                    std::hash::Hash::hash(&(1u8, future.key()), &mut token);
+                    submitted.push(SubmitArg::Key(future.key()));
+                    inputs.push(future);
+                }
+            }
+        }
+        let key = Key::single(Group::new(op.name()), Token(std::hash::Hasher::finish(&token)));
+        let task = SubmitTask { key, op: 0, args: submitted, order: 0 };
+        let ops = vec![SubmitOp { name: op.name().to_string(), op: encoded }];
+        self.start_run(&session, ops, vec![task], key, inputs)
+    }
+
+    /// [`submit`](Client::submit) for each argument list, in order.
+    pub fn map<A: IntoIterator<Item = CallArg>>(
+        &self,
+        op: &dyn Op,
+        calls: impl IntoIterator<Item = A>,
+    ) -> Result<Vec<Future>, SchedulerError> {
+        calls.into_iter().map(|args| self.submit(op, args)).collect()
+    }
+
+    /// The values of `futures`, in order; the first error ends the wait.
+    pub fn gather(&self, futures: &[Future]) -> Result<Vec<Value>, SchedulerError> {
+        futures.iter().map(Future::result).collect()
+    }
+
+    fn start_run(
+        &self,
+        session: &Arc<Session>,
+        ops: Vec<SubmitOp>,
+        tasks: Vec<SubmitTask>,
+        key: Key,
+        inputs: Vec<Future>,
+    ) -> Result<Future, SchedulerError> {
+        let run = self.next_run();
+        let (route, news) = crossbeam_channel::unbounded();
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        let future = Future(Arc::new(Inner {
+            key,
+            run,
+            session: session.clone(),
+            news,
+            outcome: OnceLock::new(),
+            waiting: Mutex::new(()),
+            inputs: Mutex::new(inputs),
+        }));
+        session.link.send(&ToScheduler::Submit(Submission { run, ops, tasks, wanted: vec![key] })).map_err(|e| {
+            SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
+        })?;
+        Ok(future)
+    }
+}

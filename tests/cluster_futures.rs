@@ -1,0 +1,108 @@
+//! Futures on a real cluster (`rask-scheduler` and `rask-worker` binaries on loopback):
+//! single calls, calls reading other futures on the cluster, pure keys, gather and map,
+//! errors carried to dependents, keys released when futures are dropped, and misuse as
+//! typed errors rather than hangs.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rask::graph::{Value, ops};
+use rask::scheduler::{CallArg, Client, FutureStatus, LocalCluster, SchedulerError};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits (at most 20 s) until the scheduler's table holds `n` tasks; returns what it holds.
+fn table_settles_at(client: &Client, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = client.info().unwrap().tasks;
+        if tasks == n || Instant::now() > deadline {
+            return tasks;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn calls_read_other_futures_on_the_cluster_and_keys_are_pure() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+
+    let a = client.submit(&ops::Inc, [Value::I64(41).into()]).unwrap();
+    assert_eq!(a.result().unwrap(), Value::I64(42));
+    assert_eq!(a.status(), FutureStatus::Finished);
+
+    // A chain whose first link is dropped before anything is asked of it.
+    let first = client.submit(&ops::Inc, [Value::I64(0).into()]).unwrap();
+    let second = client.submit(&ops::Inc, [CallArg::from(&first)]).unwrap();
+    drop(first);
+    let third = client.submit(&ops::Add, [CallArg::from(&second), CallArg::from(&a)]).unwrap();
+    assert_eq!(third.result().unwrap(), Value::I64(2 + 42));
+    assert_eq!(second.result().unwrap(), Value::I64(2));
+
+    // Pure: equal calls share a key, other arguments make another.
+    let again = client.submit(&ops::Inc, [Value::I64(41).into()]).unwrap();
+    assert_eq!(again.key(), a.key());
+    assert_eq!(again.result().unwrap(), Value::I64(42));
+    let other = client.submit(&ops::Inc, [Value::I64(40).into()]).unwrap();
+    assert_ne!(other.key(), a.key());
+
+    // map and gather, against the values computed here.
+    let futures = client.map(&ops::Inc, (0..50).map(|i| [CallArg::Value(Value::I64(i * 3))])).unwrap();
+    let values = client.gather(&futures).unwrap();
+    let expected: Vec<Value> = (0..50).map(|i| Value::I64(i * 3 + 1)).collect();
+    assert_eq!(values, expected);
+
+    // Dropping every future releases every key.
+    drop((a, second, third, again, other, futures));
+    assert_eq!(table_settles_at(&client, 0), 0, "the scheduler forgot the released keys");
+}
+
+#[test]
+fn an_error_reaches_dependents_and_misuse_is_a_typed_error() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(1).unwrap();
+    let client = cluster.client().unwrap();
+
+    let bad = client.submit(&ops::Inc, [Value::Str("not a number".into()).into()]).unwrap();
+    let after = client.submit(&ops::Inc, [CallArg::from(&bad)]).unwrap();
+    let error = bad.result().unwrap_err();
+    match &error {
+        SchedulerError::TaskFailed { key, .. } => assert_eq!(*key, bad.key()),
+        other => panic!("expected the task's failure, got {other:?}"),
+    }
+    assert_eq!(bad.status(), FutureStatus::Error);
+    let downstream = after.result().unwrap_err();
+    assert_eq!(downstream, error, "a dependent carries the original error and key");
+    // Independent work goes on.
+    let fine = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
+    assert_eq!(fine.result().unwrap(), Value::I64(2));
+
+    // A closure is refused before anything is sent.
+    let closure = rask::graph::FnOp::new("local", |_| Ok(Value::Unit));
+    let e = client.submit(&closure, []).unwrap_err().to_string();
+    assert!(e.contains("local"), "{e}");
+
+    // A future of another client is refused, naming it.
+    let other_client = cluster.client().unwrap();
+    let theirs = other_client.submit(&ops::Inc, [Value::I64(5).into()]).unwrap();
+    let e = client.submit(&ops::Inc, [CallArg::from(&theirs)]).unwrap_err().to_string();
+    assert!(e.contains("another client"), "{e}");
+    assert_eq!(theirs.result().unwrap(), Value::I64(6), "the other client is unaffected");
+
+    // Once the cluster is gone, a future still pending errs instead of hanging.
+    let slow = client.submit(&ops::Inc, [Value::I64(7).into()]).unwrap();
+    let _ = slow.result();
+    drop(cluster);
+    let orphan = client.submit(&ops::Inc, [Value::I64(8).into()]);
+    let started = Instant::now();
+    if let Ok(orphan) = orphan {
+        assert!(orphan.result().is_err(), "no scheduler, no value");
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
