@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rask::graph::{Value, ops};
-use rask::scheduler::{CallArg, Client, FutureStatus, LocalCluster, SchedulerError};
+use rask::scheduler::{CallArg, Client, FutureStatus, LocalCluster, SchedulerError, WaitFor, as_completed};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -96,13 +96,64 @@ fn an_error_reaches_dependents_and_misuse_is_a_typed_error() {
     assert_eq!(theirs.result().unwrap(), Value::I64(6), "the other client is unaffected");
 
     // Once the cluster is gone, a future still pending errs instead of hanging.
-    let slow = client.submit(&ops::Inc, [Value::I64(7).into()]).unwrap();
-    let _ = slow.result();
+    let last = client.submit(&ops::Inc, [Value::I64(7).into()]).unwrap();
     drop(cluster);
+    let started = Instant::now();
+    let (done, pending) = rask::scheduler::wait(&[last], rask::scheduler::WaitFor::All, Some(Duration::from_secs(20)));
+    assert_eq!((done.len(), pending.len()), (1, 0), "a lost connection settles the future");
+    assert!(started.elapsed() < Duration::from_secs(20));
     let orphan = client.submit(&ops::Inc, [Value::I64(8).into()]);
     let started = Instant::now();
     if let Ok(orphan) = orphan {
         assert!(orphan.result().is_err(), "no scheduler, no value");
     }
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn scatter_wait_as_completed_and_cancel() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+
+    // Scattered values feed calls without travelling again; equal values share a key.
+    let data = client.scatter((1..=4).map(Value::I64)).unwrap();
+    let twice = client.scatter([Value::I64(1)]).unwrap();
+    assert_eq!(twice[0].key(), data[0].key());
+    let total = client.submit(&ops::Sum, [CallArg::Value(Value::List(Vec::new().into()))]).unwrap();
+    assert_eq!(total.result().unwrap(), Value::I64(0));
+    let pair = client.submit(&ops::Add, [CallArg::from(&data[1]), CallArg::from(&data[3])]).unwrap();
+    assert_eq!(pair.result().unwrap(), Value::I64(2 + 4));
+
+    // wait: all, then the first of a fresh batch.
+    let batch = client.map(&ops::Inc, (100..120).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let (done, pending) = rask::scheduler::wait(&batch, WaitFor::All, Some(Duration::from_secs(60)));
+    assert_eq!((done.len(), pending.len()), (20, 0));
+    let fresh = client.map(&ops::Inc, (200..210).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let (done, _) = rask::scheduler::wait(&fresh, WaitFor::First, Some(Duration::from_secs(60)));
+    assert!(!done.is_empty());
+
+    // as_completed yields every future once, whatever the order.
+    let more = client.map(&ops::Inc, (300..330).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let mut seen: Vec<i64> = as_completed(more)
+        .map(|f| match f.result().unwrap() {
+            Value::I64(v) => v,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (301..331).collect::<Vec<_>>());
+
+    // Cancelling one client's call leaves another client's equal call alone.
+    let other = cluster.client().unwrap();
+    let mine = client.submit(&ops::Inc, [Value::I64(999).into()]).unwrap();
+    let theirs = other.submit(&ops::Inc, [Value::I64(999).into()]).unwrap();
+    assert_eq!(mine.key(), theirs.key());
+    mine.cancel();
+    assert_eq!(mine.result().unwrap_err(), SchedulerError::Cancelled { key: mine.key() });
+    assert_eq!(mine.status(), FutureStatus::Error);
+    assert_eq!(theirs.result().unwrap(), Value::I64(1000));
+
+    drop((data, twice, total, pair, batch, fresh, mine, theirs));
+    assert_eq!(table_settles_at(&client, 0), 0);
 }

@@ -26,6 +26,12 @@ pub enum SchedulerError {
         /// The panic message.
         message: String,
     },
+    /// The future was cancelled ([`Future::cancel`](crate::Future::cancel)).
+    #[error("the future of {key} was cancelled")]
+    Cancelled {
+        /// Its key.
+        key: Key,
+    },
     /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
     #[error(
         "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1), tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, scheduler-file:PATH"

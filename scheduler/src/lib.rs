@@ -47,7 +47,9 @@ mod threads;
 pub mod wire;
 pub mod worker;
 
-pub use client::{CallArg, Client, ClusterAddress, Future, FutureStatus, SchedulerFile};
+pub use client::{
+    AsCompleted, CallArg, Client, ClusterAddress, Future, FutureStatus, SchedulerFile, WaitFor, as_completed, wait,
+};
 pub use cluster::submission;
 pub use error::SchedulerError;
 pub use local_cluster::{LocalCluster, LocalClusterOptions};

@@ -103,19 +103,13 @@ impl Future {
         }
         let _waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
         while self.0.outcome.get().is_none() {
-            let news = self.0.news.recv().map_err(|_| {
-                SchedulerError::Pool(format!(
-                    "the connection to the scheduler at {} was lost before {} finished",
-                    self.0.session.address, self.0.key
-                ))
-            });
+            let news = self.0.news.recv().map_err(|_| self.lost());
             let outcome = match news {
                 Err(e) => Some(Err(e)),
                 Ok(news) => self.outcome_of(news),
             };
             if let Some(outcome) = outcome {
-                let _ = self.0.outcome.set(outcome);
-                self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.settle(outcome);
             }
         }
         self.0.outcome.get().expect("set above").clone()
@@ -126,11 +120,19 @@ impl Future {
         if self.0.outcome.get().is_none()
             && let Ok(_waiting) = self.0.waiting.try_lock()
         {
-            while let Ok(news) = self.0.news.try_recv() {
-                if let Some(outcome) = self.outcome_of(news) {
-                    let _ = self.0.outcome.set(outcome);
-                    self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
-                    break;
+            loop {
+                match self.0.news.try_recv() {
+                    Ok(news) => {
+                        if let Some(outcome) = self.outcome_of(news) {
+                            self.settle(outcome);
+                            break;
+                        }
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        self.settle(Err(self.lost()));
+                        break;
+                    }
                 }
             }
         }
@@ -139,6 +141,28 @@ impl Future {
             Some(Ok(_)) => FutureStatus::Finished,
             Some(Err(_)) => FutureStatus::Error,
         }
+    }
+
+    /// Gives up the call: its key is released now (the scheduler stops it unless another
+    /// run wants it), and this future and its clones answer [`SchedulerError::Cancelled`].
+    /// Other clients' equal calls are not affected.
+    pub fn cancel(&self) {
+        if self.0.outcome.get().is_none() {
+            self.settle(Err(SchedulerError::Cancelled { key: self.0.key }));
+            self.0.release();
+        }
+    }
+
+    fn lost(&self) -> SchedulerError {
+        SchedulerError::Pool(format!(
+            "the connection to the scheduler at {} was lost before {} finished",
+            self.0.session.address, self.0.key
+        ))
+    }
+
+    fn settle(&self, outcome: Result<Value, SchedulerError>) {
+        let _ = self.0.outcome.set(outcome);
+        self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     fn outcome_of(&self, news: FromScheduler) -> Option<Result<Value, SchedulerError>> {
@@ -157,10 +181,120 @@ impl Future {
     }
 }
 
+impl Inner {
+    /// Releases the key on the scheduler (once) and stops routing its news here.
+    fn release(&self) {
+        if self.session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.run).is_some() {
+            let _ = self.session.link.send(&ToScheduler::Release { run: self.run, keys: vec![self.key] });
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.session.link.send(&ToScheduler::Release { run: self.run, keys: vec![self.key] });
-        self.session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.run);
+        self.release();
+    }
+}
+
+/// Which futures [`wait`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Every one finished (or failed).
+    All,
+    /// The first one finished (or failed).
+    First,
+}
+
+/// Waits until all (or the first) of `futures` have an outcome, at most `timeout`;
+/// returns the indices of those done and of those not done, in order. Failed futures
+/// count as done; their errors are theirs to [`Future::result`].
+///
+/// ```no_run
+/// use rask_graph::{ops, Value};
+/// use rask_scheduler::{wait, Client, WaitFor};
+/// let client = Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+/// let futures = client.map(&ops::Inc, (0..4).map(|i| [Value::I64(i).into()]))?;
+/// let (done, pending) = wait(&futures, WaitFor::All, None);
+/// assert_eq!((done.len(), pending.len()), (4, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait(futures: &[Future], until: WaitFor, timeout: Option<std::time::Duration>) -> (Vec<usize>, Vec<usize>) {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut done = vec![false; futures.len()];
+    loop {
+        for (i, f) in futures.iter().enumerate() {
+            done[i] = done[i] || f.status() != FutureStatus::Pending;
+        }
+        let finished = done.iter().filter(|&&d| d).count();
+        let enough = match until {
+            WaitFor::All => finished == futures.len(),
+            WaitFor::First => finished > 0 || futures.is_empty(),
+        };
+        if enough || !next_news(futures, &done, deadline) {
+            let (yes, no): (Vec<usize>, Vec<usize>) = (0..futures.len()).partition(|&i| done[i]);
+            return (yes, no);
+        }
+    }
+}
+
+/// Blocks until a future not yet `done` has news (true), or the deadline passes or no
+/// future can have news any more (false).
+fn next_news(futures: &[Future], done: &[bool], deadline: Option<std::time::Instant>) -> bool {
+    let mut select = crossbeam_channel::Select::new();
+    let mut watched = 0;
+    for (f, &d) in futures.iter().zip(done) {
+        if !d {
+            select.recv(&f.0.news);
+            watched += 1;
+        }
+    }
+    if watched == 0 {
+        return false;
+    }
+    match deadline {
+        Some(deadline) => select.ready_deadline(deadline).is_ok(),
+        None => {
+            select.ready();
+            true
+        }
+    }
+}
+
+/// The futures as they finish (or fail), each once: an iterator that blocks for the next.
+///
+/// ```no_run
+/// use rask_graph::{ops, Value};
+/// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+/// let futures = client.map(&ops::Inc, (0..4).map(|i| [Value::I64(i).into()]))?;
+/// for future in rask_scheduler::as_completed(futures) {
+///     println!("{} = {:?}", future.key(), future.result());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn as_completed(futures: impl IntoIterator<Item = Future>) -> AsCompleted {
+    AsCompleted { pending: futures.into_iter().collect() }
+}
+
+/// See [`as_completed`].
+#[derive(Debug)]
+pub struct AsCompleted {
+    pending: Vec<Future>,
+}
+
+impl Iterator for AsCompleted {
+    type Item = Future;
+
+    fn next(&mut self) -> Option<Future> {
+        loop {
+            if let Some(i) = self.pending.iter().position(|f| f.status() != FutureStatus::Pending) {
+                return Some(self.pending.remove(i));
+            }
+            let none_done = vec![false; self.pending.len()];
+            if !next_news(&self.pending, &none_done, None) {
+                // Nothing pending (or nothing can change): whatever is left ends as it is.
+                return (!self.pending.is_empty()).then(|| self.pending.remove(0));
+            }
+        }
     }
 }
 
@@ -208,6 +342,22 @@ impl Client {
         let task = SubmitTask { key, op: 0, args: submitted, order: 0 };
         let ops = vec![SubmitOp { name: op.name().to_string(), op: encoded }];
         self.start_run(&session, ops, vec![task], key, inputs)
+    }
+
+    /// Places `values` on the cluster and returns their futures, to pass to later calls
+    /// without sending the data again. Keys are pure: equal values share one.
+    ///
+    /// ```no_run
+    /// use rask_graph::{ops, Value};
+    /// use rask_scheduler::CallArg;
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let data = client.scatter([Value::I64(1), Value::I64(2)])?;
+    /// let sum = client.submit(&ops::Add, data.iter().map(CallArg::from))?;
+    /// assert_eq!(sum.result()?, Value::I64(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scatter(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Future>, SchedulerError> {
+        values.into_iter().map(|v| self.submit(&rask_graph::ops::Identity, [CallArg::Value(v)])).collect()
     }
 
     /// [`submit`](Client::submit) for each argument list, in order.

@@ -17,7 +17,7 @@ use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
 pub use self::file::SchedulerFile;
-pub use self::future::{CallArg, Future, FutureStatus};
+pub use self::future::{AsCompleted, CallArg, Future, FutureStatus, WaitFor, as_completed, wait};
 pub use self::remote::{Client, ClusterAddress};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};
