@@ -192,7 +192,7 @@ fn scheduler(spec: &str, memory_limit: Option<u64>) -> (Arc<dyn Scheduler>, Opti
     if let Some(n) = spec.strip_prefix("local-cluster:") {
         let n: usize = n.parse().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         be_the_worker();
-        let options = LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit };
+        let options = LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit, ..Default::default() };
         let cluster = LocalCluster::start(options).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         let client: Arc<dyn Scheduler> =
             Arc::new(cluster.client().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}")));

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! RASK_TOKEN=... rask-scheduler [--host 127.0.0.1] [--port 8786] [--scheduler-file F]
-//!                               [--token-file F] [--worker-ttl 5m] [--transfer-limit BYTES]
+//!                               [--token-file F] [--worker-ttl 5m] [--client-grace 30s]
+//!                               [--transfer-limit BYTES]
 //!                               [--dashboard-address 127.0.0.1:8787]
 //!                               [--tls-cert F --tls-key F --tls-ca F]
 //! ```
@@ -52,6 +53,10 @@ struct Cli {
     /// A worker silent this long is taken for hung: 300, 30s, 5m, 1h.
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     worker_ttl: String,
+    /// What a client that disconnected wanted stays wanted this long, so that a network
+    /// blip does not lose its work: 0, 30s, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    client_grace: String,
     /// The largest message taken from a worker or client, as 2GiB or 500MB [default: the
     /// host's memory].
     #[arg(long, value_name = "BYTES")]
@@ -124,6 +129,11 @@ where
     config.worker_ttl = parse_duration(&cli.worker_ttl).map_err(|reason| CliError::Value {
         option: "worker-ttl",
         value: cli.worker_ttl.clone(),
+        reason,
+    })?;
+    config.client_grace = parse_duration(&cli.client_grace).map_err(|reason| CliError::Value {
+        option: "client-grace",
+        value: cli.client_grace.clone(),
         reason,
     })?;
     if let Some(limit) = cli.transfer_limit {

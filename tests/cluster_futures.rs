@@ -3,11 +3,16 @@
 //! errors carried to dependents, keys released when futures are dropped, and misuse as
 //! typed errors rather than hangs.
 
+use std::io::BufRead;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rask::graph::{Value, ops};
-use rask::scheduler::{CallArg, Client, FutureStatus, LocalCluster, SchedulerError, WaitFor, as_completed};
+use rask::scheduler::{
+    CallArg, Client, ClusterAddress, FutureStatus, LocalCluster, LocalClusterOptions, SchedulerError, WaitFor,
+    as_completed,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -156,4 +161,40 @@ fn scatter_wait_as_completed_and_cancel() {
 
     drop((data, twice, total, pair, batch, fresh, mine, theirs));
     assert_eq!(table_settles_at(&client, 0), 0);
+}
+
+const CHILD_VAR: &str = "RASK_FUTURES_TEST_CHILD";
+
+#[test]
+fn a_killed_clients_keys_outlive_it_for_the_grace_period_only() {
+    if let Some(file) = std::env::var_os(CHILD_VAR) {
+        // The other program: holds five futures, says so, and waits to be killed.
+        let client = Client::connect(ClusterAddress::File(file.into())).unwrap();
+        let held = client.map(&ops::Inc, (0..5).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+        client.gather(&held).unwrap();
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let _serial = serial();
+    let grace = Duration::from_secs(2);
+    let options = LocalClusterOptions { workers: 1, client_grace: grace, ..Default::default() };
+    let cluster = LocalCluster::start(options).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_killed_clients_keys_outlive_it_for_the_grace_period_only", "--nocapture"])
+        .env(CHILD_VAR, cluster.scheduler_file())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("ready"))), "the child got its values");
+    let client = cluster.client().unwrap();
+    assert_eq!(client.info().unwrap().tasks, 5, "the child's five keys are held");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    std::thread::sleep(grace / 4);
+    assert_eq!(client.info().unwrap().tasks, 5, "still held within the grace period");
+    assert_eq!(table_settles_at(&client, 0), 0, "released after it");
+    assert!(killed.elapsed() >= grace);
 }

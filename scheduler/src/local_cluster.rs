@@ -30,12 +30,19 @@ pub struct LocalClusterOptions {
     pub threads_per_worker: usize,
     /// Each worker's `--memory-limit` in bytes (`None`: none).
     pub memory_limit: Option<u64>,
+    /// The scheduler's `--client-grace`: how long a disconnected client's keys stay (30 s).
+    pub client_grace: std::time::Duration,
 }
 
 impl Default for LocalClusterOptions {
     /// One single-threaded worker per core, no memory limit.
     fn default() -> Self {
-        LocalClusterOptions { workers: crate::cores(), threads_per_worker: 1, memory_limit: None }
+        LocalClusterOptions {
+            workers: crate::cores(),
+            threads_per_worker: 1,
+            memory_limit: None,
+            client_grace: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -83,6 +90,8 @@ impl LocalCluster {
         let scheduler = Command::new(&scheduler_binary)
             .args(["--host", "127.0.0.1", "--port", "0", "--scheduler-file"])
             .arg(&scheduler_file)
+            .arg("--client-grace")
+            .arg(format!("{}ms", options.client_grace.as_millis()))
             .env("RASK_TOKEN", &token)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

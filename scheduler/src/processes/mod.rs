@@ -253,6 +253,7 @@ impl ProcessesScheduler {
             listener,
             pool: Some(PoolConfig { spawner, workers: self.workers }),
             clients: false,
+            client_grace: Duration::ZERO,
         })?;
         Ok(Pool { service, _dir: dir })
     }

@@ -88,6 +88,8 @@ pub(crate) struct ServiceConfig {
     pub pool: Option<PoolConfig>,
     /// Whether remote clients may connect.
     pub clients: bool,
+    /// How long what a disconnected client wanted stays wanted (zero: released at once).
+    pub client_grace: Duration,
 }
 
 /// What the service tells the outside world about itself.
@@ -137,6 +139,8 @@ impl Service {
             ttl: config.worker_ttl,
             pool: config.pool,
             remote_clients: config.clients,
+            client_grace: config.client_grace,
+            orphans: Vec::new(),
             state: state.clone(),
             spawn_failure: None,
             _acceptor: acceptor,
@@ -224,6 +228,10 @@ struct Reactor {
     ttl: Duration,
     pool: Option<PoolConfig>,
     remote_clients: bool,
+    /// How long the runs of a client that disconnected outlive it.
+    client_grace: Duration,
+    /// Runs of disconnected clients, and when they end.
+    orphans: Vec<(Instant, ClientId)>,
     state: Arc<ServiceState>,
     /// Why the last worker the pool started never joined (reported if none is left).
     spawn_failure: Option<String>,
@@ -306,8 +314,15 @@ impl Reactor {
                 self.clients.remove(&conn);
                 let scopes: Vec<ClientId> =
                     self.owners.iter().filter(|(_, (c, _))| *c == conn).map(|(&scope, _)| scope).collect();
+                // What it wanted stays wanted for the grace period, so that a client back
+                // after a network blip finds its work (equal keys) done or under way.
+                let until = Instant::now() + self.client_grace;
                 for scope in scopes {
-                    self.end_scope(scope);
+                    if self.client_grace.is_zero() {
+                        self.end_scope(scope);
+                    } else {
+                        self.orphans.push((until, scope));
+                    }
                 }
             }
             Input::Local(conn, news) => {
@@ -471,6 +486,14 @@ impl Reactor {
 
     /// Liveness: workers silent beyond their ttl, and the pool's children.
     fn tick(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<ClientId> = self.orphans.iter().filter(|(until, _)| *until <= now).map(|&(_, s)| s).collect();
+        if !expired.is_empty() {
+            self.orphans.retain(|(until, _)| *until > now);
+            for scope in expired {
+                self.end_scope(scope);
+            }
+        }
         let silent: Vec<u64> =
             self.workers.iter().filter(|(_, w)| w.link.silent_for() > self.ttl).map(|(&id, _)| id).collect();
         for id in silent {

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// Certificates for `tls://` addresses, loaded when the server starts (`None`: those
     /// [`configure_tls`](crate::wire::configure_tls) set, else `RASK_TLS_*`).
     pub tls: Option<crate::wire::TlsFiles>,
+    /// How long the keys a disconnected client wanted are kept wanted (30 s), so that a
+    /// network blip does not lose its work.
+    pub client_grace: Duration,
 }
 
 impl ServerConfig {
@@ -49,6 +52,7 @@ impl ServerConfig {
             worker_ttl: Duration::from_secs(300),
             transfer_limit: crate::wire::transfer_limit(),
             tls: None,
+            client_grace: Duration::from_secs(30),
         }
     }
 }
@@ -60,6 +64,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("scheduler_file", &self.scheduler_file)
             .field("worker_ttl", &self.worker_ttl)
+            .field("client_grace", &self.client_grace)
             .field("transfer_limit", &self.transfer_limit)
             .field("tls", &self.tls)
             .finish()
@@ -104,6 +109,7 @@ impl Server {
             token: config.token.clone().unwrap_or_default(),
             transfer_limit: config.transfer_limit,
             worker_ttl: config.worker_ttl,
+            client_grace: config.client_grace,
             listener,
             pool: None,
             clients: true,
