@@ -198,3 +198,38 @@ fn a_killed_clients_keys_outlive_it_for_the_grace_period_only() {
     assert_eq!(table_settles_at(&client, 0), 0, "released after it");
     assert!(killed.elapsed() >= grace);
 }
+
+#[test]
+fn datasets_outlive_their_publisher_and_values_stay_on_the_cluster_until_asked() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let publisher = cluster.client().unwrap();
+    let data = publisher.scatter((10..13).map(Value::I64)).unwrap();
+    let doubled: Vec<_> =
+        data.iter().map(|d| publisher.submit(&ops::Add, [CallArg::from(d), CallArg::from(d)]).unwrap()).collect();
+    // Held futures report ready without their values travelling.
+    let (done, _) = rask::scheduler::wait(&doubled, WaitFor::All, Some(Duration::from_secs(60)));
+    assert_eq!(done.len(), 3);
+    assert!(doubled.iter().all(|f| f.status() == FutureStatus::Finished));
+    publisher.publish("doubled", &doubled).unwrap();
+    let e = publisher.publish("doubled", &data).unwrap_err().to_string();
+    assert!(e.contains("already exists"), "{e}");
+    let e = publisher.publish("", &data).unwrap_err().to_string();
+    assert!(e.contains("1 to 256 bytes"), "{e}");
+    assert_eq!(publisher.list_datasets().unwrap(), vec!["doubled".to_string()]);
+
+    // The publisher goes; another client finds the values.
+    drop((data, doubled, publisher));
+    let reader = cluster.client().unwrap();
+    let found = reader.get_dataset("doubled").unwrap();
+    assert_eq!(reader.gather(&found).unwrap(), vec![Value::I64(20), Value::I64(22), Value::I64(24)]);
+    let e = reader.get_dataset("missing").unwrap_err().to_string();
+    assert!(e.contains("no dataset named \"missing\""), "{e}");
+
+    // Unpublished and unheld, the values go.
+    reader.unpublish("doubled").unwrap();
+    assert!(reader.unpublish("doubled").is_err());
+    assert_eq!(reader.list_datasets().unwrap(), Vec::<String>::new());
+    drop(found);
+    assert_eq!(table_settles_at(&reader, 0), 0);
+}

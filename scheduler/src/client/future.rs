@@ -1,12 +1,14 @@
 //! Futures: single calls run on the cluster as the program decides ([`Client::submit`]),
 //! their values fetched when wanted ([`Future::result`], [`Client::gather`]).
 //!
-//! A future is a run of its client wanting one key; the scheduler keeps the key's value
-//! while the run wants it. Dropping the last handle of a future releases the key (the
+//! A future is a run of its client holding one key: the scheduler keeps the key's value
+//! on the cluster while the run holds it, tells the client when it is ready, and sends the
+//! value only when asked ([`Future::result`]). Dropping the last handle of a future releases the key (the
 //! scheduler forgets it once no other run, of this client or another, wants it). A
 //! future passed as an argument is resolved on the cluster, the value never coming back
 //! through the client; the new future holds its inputs until it has its own outcome.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::Receiver;
@@ -83,6 +85,10 @@ struct Inner {
     session: Arc<Session>,
     news: Receiver<FromScheduler>,
     outcome: OnceLock<Result<Value, SchedulerError>>,
+    /// Whether the scheduler said the value is ready on the cluster.
+    ready: AtomicBool,
+    /// Whether the value was asked for.
+    fetched: AtomicBool,
     /// Held while waiting for the news, so one thread reads them.
     waiting: Mutex<()>,
     /// The futures it reads, kept until it has an outcome.
@@ -102,6 +108,12 @@ impl Future {
             return outcome.clone();
         }
         let _waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if self.0.outcome.get().is_none() && !self.0.fetched.swap(true, Ordering::SeqCst) {
+            let fetch = ToScheduler::Fetch { run: self.0.run, keys: vec![self.0.key] };
+            if let Err(e) = self.0.session.link.send(&fetch) {
+                self.settle(Err(SchedulerError::Pool(format!("cannot ask for {}: {e}", self.0.key))));
+            }
+        }
         while self.0.outcome.get().is_none() {
             let news = self.0.news.recv().map_err(|_| self.lost());
             let outcome = match news {
@@ -137,6 +149,7 @@ impl Future {
             }
         }
         match self.0.outcome.get() {
+            None if self.0.ready.load(Ordering::SeqCst) => FutureStatus::Finished,
             None => FutureStatus::Pending,
             Some(Ok(_)) => FutureStatus::Finished,
             Some(Err(_)) => FutureStatus::Error,
@@ -176,7 +189,15 @@ impl Future {
             }
             FromScheduler::Erred(errors) => errors.into_iter().next().map(|(_, error)| Err(error.into())),
             FromScheduler::Refused { reason, .. } => Some(Err(SchedulerError::Pool(reason))),
-            FromScheduler::Info(_) => None,
+            FromScheduler::Ready(keys) => {
+                if keys.contains(&self.0.key) {
+                    self.0.ready.store(true, Ordering::SeqCst);
+                }
+                None
+            }
+            FromScheduler::Info(_) | FromScheduler::Done | FromScheduler::Dataset(_) | FromScheduler::Datasets(_) => {
+                None
+            }
         }
     }
 }
@@ -374,6 +395,12 @@ impl Client {
         futures.iter().map(Future::result).collect()
     }
 
+    /// A future of `key`, already on the cluster.
+    pub(super) fn hold(&self, key: Key) -> Result<Future, SchedulerError> {
+        let session = self.session()?;
+        self.start_run(&session, Vec::new(), Vec::new(), key, Vec::new())
+    }
+
     fn start_run(
         &self,
         session: &Arc<Session>,
@@ -391,12 +418,17 @@ impl Client {
             session: session.clone(),
             news,
             outcome: OnceLock::new(),
+            ready: AtomicBool::new(false),
+            fetched: AtomicBool::new(false),
             waiting: Mutex::new(()),
             inputs: Mutex::new(inputs),
         }));
-        session.link.send(&ToScheduler::Submit(Submission { run, ops, tasks, wanted: vec![key] })).map_err(|e| {
-            SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
-        })?;
+        session
+            .link
+            .send(&ToScheduler::Submit(Submission { run, ops, tasks, wanted: vec![], held: vec![key] }))
+            .map_err(|e| {
+                SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
+            })?;
         Ok(future)
     }
 }

@@ -2,12 +2,14 @@
 //! (it implements [`Scheduler`](crate::Scheduler), so `compute()` works unchanged), and
 //! [`SchedulerFile`] is how a scheduler says where it is.
 //!
-//! Single calls run as futures ([`Client::submit`], [`Future`]).
+//! Single calls run as futures ([`Client::submit`], [`Future`]), kept on the cluster
+//! under a name as datasets ([`Client::publish`]).
 //!
 //! Each computation is a *run* of the client: it submits the graph, waits for the values
 //! (or the first error) of the keys it wants, and releases them; the scheduler forgets
 //! what no run of any client wants any more.
 
+mod datasets;
 mod file;
 mod future;
 mod remote;
@@ -50,7 +52,11 @@ pub(crate) fn await_results(
                 }
             }
             FromScheduler::Refused { reason, .. } => return Err(SchedulerError::Pool(reason)),
-            FromScheduler::Info(_) => {}
+            FromScheduler::Info(_)
+            | FromScheduler::Ready(_)
+            | FromScheduler::Done
+            | FromScheduler::Dataset(_)
+            | FromScheduler::Datasets(_) => {}
         }
     }
     Ok(values)

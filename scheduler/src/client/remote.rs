@@ -57,7 +57,7 @@ impl std::fmt::Display for ClusterAddress {
     }
 }
 
-/// How long [`Client::info`] waits for the answer.
+/// How long [`Client::info`] (and other requests) wait for the answer.
 const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One connection to a scheduler, and the runs waiting for news on it.
@@ -123,18 +123,26 @@ impl Client {
     /// The cluster's state: its workers (with their last heartbeats), the tasks in the
     /// scheduler's table, the workers lost so far.
     pub fn info(&self) -> Result<ClusterInfo, SchedulerError> {
+        match self.ask(|run| ToScheduler::Info { run })? {
+            FromScheduler::Info(info) => Ok(info),
+            other => Err(SchedulerError::Pool(format!("unexpected answer to an info request: {other:?}"))),
+        }
+    }
+
+    /// Sends the request `make` builds for a new run and waits for the scheduler's answer
+    /// (a refusal is an error saying why).
+    pub(super) fn ask(&self, make: impl FnOnce(u64) -> ToScheduler) -> Result<FromScheduler, SchedulerError> {
         let session = self.session()?;
-        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let run = self.next_run();
         let (route, news) = crossbeam_channel::unbounded();
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
-        let answer =
-            session.link.send(&ToScheduler::Info { run }).map_err(|e| SchedulerError::Pool(e.to_string())).and_then(
-                |()| match news.recv_timeout(INFO_TIMEOUT) {
-                    Ok(FromScheduler::Info(info)) => Ok(info),
-                    Ok(other) => Err(SchedulerError::Pool(format!("unexpected answer to an info request: {other:?}"))),
-                    Err(_) => Err(SchedulerError::Pool(format!("the scheduler at {} did not answer", session.address))),
-                },
-            );
+        let answer = session.link.send(&make(run)).map_err(|e| SchedulerError::Pool(e.to_string())).and_then(|()| {
+            match news.recv_timeout(INFO_TIMEOUT) {
+                Ok(FromScheduler::Refused { reason, .. }) => Err(SchedulerError::Pool(reason)),
+                Ok(answer) => Ok(answer),
+                Err(_) => Err(SchedulerError::Pool(format!("the scheduler at {} did not answer", session.address))),
+            }
+        });
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&run);
         answer
     }

@@ -67,11 +67,13 @@ pub(crate) struct GroupStats {
     pub size: usize,
 }
 
-/// What a client is told at the next flush: results, then errors.
+/// What a client is told at the next flush: errors, results, held keys ready.
 #[derive(Debug, Default)]
 pub(crate) struct ClientNews {
     pub results: Vec<(Key, Lookup)>,
     pub errors: Vec<(Key, TaskError)>,
+    /// Held keys now in memory.
+    pub ready: Vec<Key>,
 }
 
 /// A client: what it wants, and what it still waits to hear about.
@@ -80,6 +82,8 @@ pub(crate) struct Client {
     pub wants: FxHashSet<Slot>,
     /// Wanted tasks whose result or error was not sent yet.
     pub awaiting: FxHashSet<Slot>,
+    /// Held tasks (wanted, values kept on the cluster) not known to be ready yet.
+    pub watching: FxHashSet<Slot>,
 }
 
 /// The state machine; see the module docs.
@@ -181,6 +185,11 @@ impl Core {
         self.clients.entry(id).or_default();
     }
 
+    /// Whether task `key` is in the table.
+    pub fn knows(&self, key: &Key) -> bool {
+        self.index.contains_key(key)
+    }
+
     /// Whether client `id` wants nothing (any more).
     pub fn client_is_idle(&self, id: ClientId) -> bool {
         self.clients.get(&id).is_none_or(|c| c.wants.is_empty())
@@ -204,10 +213,23 @@ impl Core {
         }
         match message {
             ToScheduler::Submit(submission) => {
-                if let Err(reason) =
-                    self.submit(client, submission.run, submission.ops, submission.tasks, submission.wanted)
-                {
-                    comm.send_client(client, FromScheduler::Refused { run: submission.run, reason });
+                let run = submission.run;
+                if let Err(reason) = self.submit(client, submission) {
+                    comm.send_client(client, FromScheduler::Refused { run, reason });
+                }
+            }
+            ToScheduler::Fetch { keys, .. } => {
+                for key in keys {
+                    let Some(&t) = self.index.get(&key) else { continue };
+                    let Some(c) = self.clients.get_mut(&client) else { break };
+                    if c.wants.contains(&t) && c.awaiting.insert(t) {
+                        c.watching.remove(&t);
+                        match self.tasks[t].state.clone() {
+                            State::Memory(_) => self.request_result(t),
+                            State::Erred(e) => self.notify_clients(t, Err(&e)),
+                            _ => {}
+                        }
+                    }
                 }
             }
             ToScheduler::Release { keys, .. } => {
@@ -220,8 +242,12 @@ impl Core {
                     }
                 }
             }
-            // The shell answers it: it knows the workers' names and heartbeats.
-            ToScheduler::Info { .. } => {}
+            // The shell answers these: it knows the workers and the datasets.
+            ToScheduler::Info { .. }
+            | ToScheduler::Publish { .. }
+            | ToScheduler::Unpublish { .. }
+            | ToScheduler::GetDataset { .. }
+            | ToScheduler::ListDatasets { .. } => {}
         }
     }
 
@@ -295,16 +321,29 @@ impl Core {
         self.mean_us = Some(self.mean_us.map_or(us, |m| 0.9 * m + 0.1 * us));
     }
 
-    /// Queues a result or error for every client awaiting task `t`.
+    /// Queues a result or error for every client awaiting task `t` (an error also for
+    /// those holding it).
     pub(super) fn notify_clients(&mut self, t: Slot, result: Result<&rask_graph::Value, &TaskError>) {
         let key = self.tasks[t].key;
         for (&id, client) in self.clients.iter_mut() {
-            if client.awaiting.remove(&t) {
+            let awaiting = client.awaiting.remove(&t);
+            let watching = result.is_err() && client.watching.remove(&t);
+            if awaiting || watching {
                 let entry = self.client_results.entry(id).or_default();
                 match result {
                     Ok(value) => entry.results.push((key, Lookup::Found(value.clone()))),
                     Err(error) => entry.errors.push((key, error.clone())),
                 }
+            }
+        }
+    }
+
+    /// Tells every client holding task `t` that its value is ready.
+    pub(super) fn notify_ready(&mut self, t: Slot) {
+        let key = self.tasks[t].key;
+        for (&id, client) in self.clients.iter_mut() {
+            if client.watching.remove(&t) {
+                self.client_results.entry(id).or_default().ready.push(key);
             }
         }
     }
@@ -319,12 +358,15 @@ impl Core {
     pub fn flush(&mut self, comm: &mut impl Comm) {
         self.schedule_queued();
         self.send_batches(comm);
-        for (client, ClientNews { results, errors }) in self.client_results.drain() {
+        for (client, ClientNews { results, errors, ready }) in self.client_results.drain() {
             if !errors.is_empty() {
                 comm.send_client(client, FromScheduler::Erred(errors));
             }
             if !results.is_empty() {
                 comm.send_client(client, FromScheduler::Results(results));
+            }
+            if !ready.is_empty() {
+                comm.send_client(client, FromScheduler::Ready(ready));
             }
         }
     }

@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 use super::comm::Comm;
 use super::core::{ClientId, Core};
 use super::task::{Slot, State, Task, TaskArg, WorkerSlot};
-use crate::wire::{Lookup, SubmitArg, SubmitOp, SubmitTask, TaskError};
+use crate::wire::{Lookup, Submission, SubmitArg, SubmitOp, TaskError};
 
 /// Bits of a priority given to the order within a submission (the rest: the submission).
 const ORDER_BITS: u32 = 40;
@@ -17,14 +17,8 @@ const ORDER_BITS: u32 = 40;
 impl Core {
     /// Merges a submission into the table (keys already there are shared, not redefined)
     /// and makes the wanted keys computed. An `Err` refuses it whole, with nothing changed.
-    pub(super) fn submit(
-        &mut self,
-        client: ClientId,
-        run: u64,
-        ops: Vec<SubmitOp>,
-        tasks: Vec<SubmitTask>,
-        wanted: Vec<Key>,
-    ) -> Result<(), String> {
+    pub(super) fn submit(&mut self, client: ClientId, submission: Submission) -> Result<(), String> {
+        let Submission { run, ops, tasks, wanted, held } = submission;
         self.submissions += 1;
         let base = (self.submissions % (1 << (64 - ORDER_BITS))) << ORDER_BITS;
         let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(Arc::new).collect();
@@ -94,24 +88,30 @@ impl Core {
             self.index.insert(task.key, slot);
             added.push(slot);
         }
-        if let Some(k) = wanted.iter().find(|k| !self.index.contains_key(k)) {
+        if let Some(k) = wanted.iter().chain(&held).find(|k| !self.index.contains_key(k)) {
             let reason = format!("wanted key {k} is neither in the submission nor on the cluster");
             return refuse(self, &mut added, reason);
         }
         // Every wanted key enters before any task is placed, so that chains are sent
         // whole and ready tasks go out in priority order.
         let mut entered = Vec::new();
-        for key in wanted {
+        let wants = wanted.into_iter().map(|k| (k, true)).chain(held.into_iter().map(|k| (k, false)));
+        for (key, deliver) in wants {
             let t = self.index[&key];
             let client = self.clients.entry(client).or_default();
             if !client.wants.insert(t) {
                 continue;
             }
-            client.awaiting.insert(t);
+            if deliver {
+                client.awaiting.insert(t);
+            } else {
+                client.watching.insert(t);
+            }
             self.tasks[t].wanted += 1;
             match self.tasks[t].state.clone() {
                 State::Released => self.enter(t, &mut entered),
-                State::Memory(_) => self.request_result(t),
+                State::Memory(_) if deliver => self.request_result(t),
+                State::Memory(_) => self.notify_ready(t),
                 State::Erred(e) => self.notify_clients(t, Err(&e)),
                 _ => {}
             }
@@ -335,6 +335,7 @@ impl Core {
             }
         }
         self.leave_unfinished(t);
+        self.notify_ready(t);
         if self.awaited(t) {
             self.request_result(t);
         }

@@ -284,6 +284,7 @@ impl Cluster {
 struct Heard {
     values: HashMap<Key, Value>,
     errors: HashMap<Key, TaskError>,
+    ready: Vec<Key>,
 }
 
 impl Heard {
@@ -308,7 +309,8 @@ impl Heard {
                 }
                 FromScheduler::Erred(errors) => self.errors.extend(errors),
                 FromScheduler::Refused { reason, .. } => panic!("refused: {reason}"),
-                FromScheduler::Info(_) => panic!("the state machine leaves info to the shell"),
+                FromScheduler::Ready(keys) => self.ready.extend(keys),
+                other => panic!("the state machine leaves {other:?} to the shell"),
             }
         }
     }
@@ -486,6 +488,54 @@ fn a_task_goes_where_most_of_its_input_bytes_are() {
     assert_eq!(w, 1);
     assert!(matches!(args[0], WireArg::Remote { .. }));
     assert!(matches!(args[1], WireArg::Held(_)));
+}
+
+#[test]
+fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let mut b = TaskGraph::builder();
+    let a = b.add(Key::single(Group::new("held"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
+    let graph = b.build().unwrap();
+    let key = graph.key(a);
+    let cluster = Cluster::new(1);
+    let w = cluster.workers[0].id;
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    let mut held = submission(&graph, &[], 1).unwrap();
+    held.held = vec![key];
+    core.handle_client(CLIENT, ToScheduler::Submit(held), &mut comm);
+    core.flush(&mut comm);
+    comm.to_workers.clear();
+    core.handle_worker(w, FromWorker::Finished(vec![Finished { key, nbytes: 8, duration_us: 1 }]), &mut comm);
+    core.flush(&mut comm);
+    assert!(comm.to_workers.is_empty(), "nothing gathered for a held key: {:?}", comm.to_workers);
+    let mut heard = Heard::default();
+    heard.take(&mut comm, CLIENT);
+    assert_eq!((heard.ready.clone(), heard.values.len()), (vec![key], 0));
+    // A second client holding it now hears at once.
+    let mut again = submission(&graph, &[], 2).unwrap();
+    again.held = vec![key];
+    core.handle_client(2, ToScheduler::Submit(again), &mut comm);
+    core.flush(&mut comm);
+    let mut other = Heard::default();
+    other.take(&mut comm, 2);
+    assert_eq!(other.ready, vec![key]);
+    // Fetching gathers it for that client only.
+    core.handle_client(CLIENT, ToScheduler::Fetch { run: 1, keys: vec![key] }, &mut comm);
+    core.flush(&mut comm);
+    let sent: Vec<_> = comm.to_workers.drain(..).collect();
+    assert!(matches!(&sent[..], [(_, ToWorker::Gather(g))] if *g == vec![key]), "{sent:?}");
+    core.handle_worker(w, FromWorker::Values(vec![(key, Lookup::Found(Value::I64(2)))]), &mut comm);
+    core.flush(&mut comm);
+    heard.take(&mut comm, CLIENT);
+    assert_eq!(heard.values[&key], Value::I64(2));
+    other.take(&mut comm, 2);
+    assert!(other.values.is_empty());
+    // Released by both, it goes.
+    core.handle_client(CLIENT, ToScheduler::Release { run: 1, keys: vec![key] }, &mut comm);
+    core.handle_client(2, ToScheduler::Release { run: 2, keys: vec![key] }, &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(core.task_count(), 0);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! it: links queue.
 
 mod comm;
+mod datasets;
 mod local;
 mod server;
 pub(crate) mod spawn;
@@ -32,8 +33,8 @@ use crate::error::SchedulerError;
 use crate::events::{Event, bus};
 use crate::net::{AcceptConfig, Accepted, Acceptor, Incoming, Link};
 use crate::wire::{
-    Address, ClusterInfo, FromScheduler, FromWorker, HANDSHAKE_TIMEOUT, Listener, Role, ToClient, ToScheduler,
-    ToWorker, WorkerInfo, WorkerSummary,
+    Address, ClusterInfo, FromScheduler, FromWorker, HANDSHAKE_TIMEOUT, Listener, Role, Submission, ToClient,
+    ToScheduler, ToWorker, WorkerInfo, WorkerSummary,
 };
 
 /// How often liveness is checked.
@@ -141,6 +142,7 @@ impl Service {
             remote_clients: config.clients,
             client_grace: config.client_grace,
             orphans: Vec::new(),
+            datasets: datasets::Datasets::default(),
             state: state.clone(),
             spawn_failure: None,
             _acceptor: acceptor,
@@ -228,6 +230,8 @@ struct Reactor {
     ttl: Duration,
     pool: Option<PoolConfig>,
     remote_clients: bool,
+    /// Published datasets.
+    datasets: datasets::Datasets,
     /// How long the runs of a client that disconnected outlive it.
     client_grace: Duration,
     /// Runs of disconnected clients, and when they end.
@@ -294,15 +298,21 @@ impl Reactor {
             }
             Input::Worker(id, Incoming::Closed(reason)) => self.lose(id, &format!("connection closed: {reason}")),
             Input::Client(conn, Incoming::Message(ToScheduler::Info { run })) => self.answer_info(conn, run),
+            Input::Client(
+                conn,
+                Incoming::Message(
+                    message @ (ToScheduler::Publish { .. }
+                    | ToScheduler::Unpublish { .. }
+                    | ToScheduler::GetDataset { .. }
+                    | ToScheduler::ListDatasets { .. }),
+                ),
+            ) => self.answer_datasets(conn, message),
             Input::Client(conn, Incoming::Message(message)) => {
-                let run = match &message {
-                    ToScheduler::Submit(submission) => {
-                        self.spawn_failure = None;
-                        self.top_up();
-                        submission.run
-                    }
-                    ToScheduler::Release { run, .. } | ToScheduler::Info { run } => *run,
-                };
+                if let ToScheduler::Submit(_) = &message {
+                    self.spawn_failure = None;
+                    self.top_up();
+                }
+                let run = message.run();
                 let scope = self.scope(conn, run);
                 let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                 self.core.handle_client(scope, message, &mut comm);
@@ -396,15 +406,56 @@ impl Reactor {
             tasks: self.core.task_count(),
             workers_lost: self.state.lost.load(Ordering::Relaxed),
         };
+        self.reply(conn, run, FromScheduler::Info(info));
+    }
+
+    /// Answers run `run` of connection `conn`.
+    fn reply(&self, conn: u64, run: u64, news: FromScheduler) {
         match self.clients.get(&conn) {
-            Some(ClientConn::Local(news)) => {
-                let _ = news.send(FromScheduler::Info(info));
+            Some(ClientConn::Local(sender)) => {
+                let _ = sender.send(news);
             }
             Some(ClientConn::Remote(link)) => {
-                let _ = link.send(&ToClient { run, news: FromScheduler::Info(info) });
+                let _ = link.send(&ToClient { run, news });
             }
             None => {}
         }
+    }
+
+    /// Publishes, drops, lists or looks up a dataset (see `datasets.rs`).
+    fn answer_datasets(&mut self, conn: u64, message: ToScheduler) {
+        let run = message.run();
+        let news = match message {
+            ToScheduler::Publish { name, keys, .. } => {
+                match self.datasets.check_new(&name, &keys, |k| self.core.knows(k)) {
+                    Err(reason) => FromScheduler::Refused { run, reason },
+                    Ok(()) => {
+                        let id = self.datasets.next_id();
+                        let scope = self.scope(datasets::CONNECTION, id);
+                        let hold =
+                            Submission { run: id, ops: vec![], tasks: vec![], wanted: vec![], held: keys.clone() };
+                        let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+                        self.core.handle_client(scope, ToScheduler::Submit(hold), &mut comm);
+                        self.datasets.insert(name, scope, keys);
+                        FromScheduler::Done
+                    }
+                }
+            }
+            ToScheduler::Unpublish { name, .. } => match self.datasets.remove(&name) {
+                Some(scope) => {
+                    self.end_scope(scope);
+                    FromScheduler::Done
+                }
+                None => FromScheduler::Refused { run, reason: datasets::unknown(&name) },
+            },
+            ToScheduler::GetDataset { name, .. } => match self.datasets.keys(&name) {
+                Some(keys) => FromScheduler::Dataset(keys.to_vec()),
+                None => FromScheduler::Refused { run, reason: datasets::unknown(&name) },
+            },
+            ToScheduler::ListDatasets { .. } => FromScheduler::Datasets(self.datasets.names()),
+            _ => return,
+        };
+        self.reply(conn, run, news);
     }
 
     /// The state machine's client standing for run `run` of connection `conn`.

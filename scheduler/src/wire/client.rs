@@ -37,6 +37,58 @@ pub enum ToScheduler {
         /// The run the answer is for.
         run: u64,
     },
+    /// Run `run` now wants the values of these keys it holds ([`Submission::held`]).
+    Fetch {
+        /// The run that holds them.
+        run: u64,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Keeps `keys` (on the cluster) under `name` until unpublished, whoever else
+    /// releases them; answered [`FromScheduler::Done`] or [`FromScheduler::Refused`].
+    Publish {
+        /// The run the answer is for.
+        run: u64,
+        /// The dataset's name.
+        name: String,
+        /// Its keys, which must be on the cluster.
+        keys: Vec<Key>,
+    },
+    /// Drops the dataset `name`; answered `Done` or `Refused`.
+    Unpublish {
+        /// The run the answer is for.
+        run: u64,
+        /// The dataset's name.
+        name: String,
+    },
+    /// Asks for the keys of dataset `name`; answered [`FromScheduler::Dataset`] or `Refused`.
+    GetDataset {
+        /// The run the answer is for.
+        run: u64,
+        /// The dataset's name.
+        name: String,
+    },
+    /// Asks for the datasets' names; answered [`FromScheduler::Datasets`].
+    ListDatasets {
+        /// The run the answer is for.
+        run: u64,
+    },
+}
+
+impl ToScheduler {
+    /// The run the message is about.
+    pub fn run(&self) -> u64 {
+        match self {
+            ToScheduler::Submit(s) => s.run,
+            ToScheduler::Release { run, .. }
+            | ToScheduler::Info { run }
+            | ToScheduler::Fetch { run, .. }
+            | ToScheduler::Publish { run, .. }
+            | ToScheduler::Unpublish { run, .. }
+            | ToScheduler::GetDataset { run, .. }
+            | ToScheduler::ListDatasets { run } => *run,
+        }
+    }
 }
 
 /// The cluster as its scheduler sees it.
@@ -89,6 +141,10 @@ pub struct Submission {
     pub tasks: Vec<SubmitTask>,
     /// The keys whose values the client wants back.
     pub wanted: Vec<Key>,
+    /// Keys the client wants kept on the cluster, their values sent only when it asks
+    /// ([`ToScheduler::Fetch`]); it hears when each is ready ([`FromScheduler::Ready`]).
+    #[serde(default)]
+    pub held: Vec<Key>,
 }
 
 /// One op of a [`Submission`]: encoded for the workers, and named for messages (the
@@ -133,6 +189,14 @@ pub enum FromScheduler {
     Erred(Vec<(Key, TaskError)>),
     /// The answer to [`ToScheduler::Info`].
     Info(ClusterInfo),
+    /// Held keys whose values are now on the cluster.
+    Ready(Vec<Key>),
+    /// A request was carried out ([`ToScheduler::Publish`], [`ToScheduler::Unpublish`]).
+    Done,
+    /// The keys of a dataset ([`ToScheduler::GetDataset`]).
+    Dataset(Vec<Key>),
+    /// The names of the datasets ([`ToScheduler::ListDatasets`]), sorted.
+    Datasets(Vec<String>),
     /// A submission was refused as a whole (it names a key that is neither in it nor on
     /// the cluster, or lists a task before one it reads); nothing of it runs.
     Refused {
