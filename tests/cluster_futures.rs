@@ -233,3 +233,32 @@ fn datasets_outlive_their_publisher_and_values_stay_on_the_cluster_until_asked()
     drop(found);
     assert_eq!(table_settles_at(&reader, 0), 0);
 }
+
+#[test]
+fn held_values_of_a_killed_worker_are_recomputed_and_a_local_client_serves_plain_compute() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+    let futures = client.map(&ops::Inc, (0..16).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let (done, _) = rask::scheduler::wait(&futures, WaitFor::All, Some(Duration::from_secs(60)));
+    assert_eq!(done.len(), 16, "all ready, their values spread over both workers");
+    let victim = cluster.worker_pids()[0];
+    assert!(Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap().success());
+    let values = client.gather(&futures).unwrap();
+    assert_eq!(values, (0..16).map(|i| Value::I64(i + 1)).collect::<Vec<_>>());
+    drop((futures, client, cluster));
+
+    // A client of its own cluster, made the default: plain compute() runs there.
+    let local = std::sync::Arc::new(Client::local(2).unwrap());
+    assert_eq!(local.scheduler_info().unwrap().workers.len(), 2);
+    local.set_as_default();
+    let name = rask::scheduler::default_scheduler().unwrap().name();
+    assert!(name.starts_with("cluster("), "{name}");
+    let x = rask::array::random::random(7, &[300, 200], [100, 100]).unwrap();
+    let total = (&x + &x).sum(..).unwrap();
+    let got = total.compute().unwrap();
+    rask::scheduler::set_default_scheduler(None);
+    let want = total.compute_with(&rask::ComputeOptions::default().scheduler(rask::scheduler::SyncScheduler)).unwrap();
+    assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
+    assert!(local.scheduler_info().unwrap().tasks == 0 || table_settles_at(&local, 0) == 0);
+}

@@ -87,6 +87,8 @@ pub struct Client {
     token: Option<String>,
     session: Mutex<Option<Arc<Session>>>,
     next_run: AtomicU64,
+    /// The cluster this client started ([`Client::local`]), stopped after it.
+    cluster: Option<crate::LocalCluster>,
 }
 
 impl Client {
@@ -106,13 +108,41 @@ impl Client {
 
     /// A client of the scheduler at `target` that connects on its first compute.
     pub fn lazy(target: ClusterAddress) -> Client {
-        Client { target, token: None, session: Mutex::new(None), next_run: AtomicU64::new(1) }
+        Client { target, token: None, session: Mutex::new(None), next_run: AtomicU64::new(1), cluster: None }
     }
 
     /// Uses `token` as the shared secret (instead of `RASK_TOKEN` or the scheduler file's).
     pub fn with_token(mut self, token: impl Into<String>) -> Client {
         self.token = Some(token.into());
         self
+    }
+
+    /// A client of a new [`LocalCluster`](crate::LocalCluster) of `workers` workers (a
+    /// real `rask-scheduler` and `rask-worker`s on loopback), stopped when the client is
+    /// dropped.
+    ///
+    /// ```no_run
+    /// let client = rask_scheduler::Client::local(2)?;
+    /// assert_eq!(client.scheduler_info()?.workers.len(), 2);
+    /// # Ok::<(), rask_scheduler::SchedulerError>(())
+    /// ```
+    pub fn local(workers: usize) -> Result<Client, SchedulerError> {
+        let cluster = crate::LocalCluster::new(workers)?;
+        let mut client = cluster.client()?;
+        client.cluster = Some(cluster);
+        Ok(client)
+    }
+
+    /// Makes plain `compute()` (every call naming no scheduler) run through this client,
+    /// as Dask's `Client` does when created; [`set_default_scheduler`](crate::set_default_scheduler)`(None)`
+    /// undoes it.
+    pub fn set_as_default(self: &Arc<Self>) {
+        crate::set_default_scheduler(Some(self.clone()));
+    }
+
+    /// The cluster's state (Dask's name for [`Client::info`]).
+    pub fn scheduler_info(&self) -> Result<ClusterInfo, SchedulerError> {
+        self.info()
     }
 
     /// Where the client finds its scheduler.
