@@ -262,3 +262,42 @@ fn held_values_of_a_killed_worker_are_recomputed_and_a_local_client_serves_plain
     assert!((got.sum() - want.sum()).abs() <= 1e-9 * want.sum().abs().max(1.0), "{got:?} != {want:?}");
     assert!(local.scheduler_info().unwrap().tasks == 0 || table_settles_at(&local, 0) == 0);
 }
+
+/// Runs `future` to completion on this thread, parking between polls (a minimal executor,
+/// so that the test shows the router's wake-ups suffice).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "the future never woke");
+        std::thread::park_timeout(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn futures_can_be_awaited_and_versions_agree() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(1).unwrap();
+    let client = cluster.client().unwrap();
+    let a = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
+    let b = client.submit(&ops::Inc, [CallArg::from(&a)]).unwrap();
+    let bad = client.submit(&ops::Inc, [Value::Str("x".into()).into()]).unwrap();
+    let (got_b, got_a, got_bad) = block_on(async { ((&b).await, a.await, bad.await) });
+    assert_eq!((got_b.unwrap(), got_a.unwrap()), (Value::I64(3), Value::I64(2)));
+    assert!(matches!(got_bad, Err(SchedulerError::TaskFailed { .. })), "{got_bad:?}");
+
+    let versions = client.get_versions().unwrap();
+    assert_eq!(versions.client, versions.scheduler);
+    assert_eq!(versions.protocol, rask::scheduler::wire::PROTOCOL_VERSION);
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::Receiver;
 use rask_graph::{Group, Key, Op, Token, TokenHasher, Value, op_token};
 
-use super::remote::{Client, Session};
+use super::remote::{Client, Route, Session};
 use crate::error::SchedulerError;
 use crate::wire::{EncodedOp, FromScheduler, Lookup, Submission, SubmitArg, SubmitOp, SubmitTask, ToScheduler};
 
@@ -89,6 +89,8 @@ struct Inner {
     ready: AtomicBool,
     /// Whether the value was asked for.
     fetched: AtomicBool,
+    /// The async task awaiting the value, woken by the client's router.
+    waker: Arc<Mutex<Option<std::task::Waker>>>,
     /// Held while waiting for the news, so one thread reads them.
     waiting: Mutex<()>,
     /// The futures it reads, kept until it has an outcome.
@@ -108,12 +110,7 @@ impl Future {
             return outcome.clone();
         }
         let _waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if self.0.outcome.get().is_none() && !self.0.fetched.swap(true, Ordering::SeqCst) {
-            let fetch = ToScheduler::Fetch { run: self.0.run, keys: vec![self.0.key] };
-            if let Err(e) = self.0.session.link.send(&fetch) {
-                self.settle(Err(SchedulerError::Pool(format!("cannot ask for {}: {e}", self.0.key))));
-            }
-        }
+        self.fetch();
         while self.0.outcome.get().is_none() {
             let news = self.0.news.recv().map_err(|_| self.lost());
             let outcome = match news {
@@ -125,6 +122,16 @@ impl Future {
             }
         }
         self.0.outcome.get().expect("set above").clone()
+    }
+
+    /// Asks the scheduler for the value, once.
+    fn fetch(&self) {
+        if self.0.outcome.get().is_none() && !self.0.fetched.swap(true, Ordering::SeqCst) {
+            let fetch = ToScheduler::Fetch { run: self.0.run, keys: vec![self.0.key] };
+            if let Err(e) = self.0.session.link.send(&fetch) {
+                self.settle(Err(SchedulerError::Pool(format!("cannot ask for {}: {e}", self.0.key))));
+            }
+        }
     }
 
     /// Where the call stands, without waiting.
@@ -198,6 +205,47 @@ impl Future {
             FromScheduler::Info(_) | FromScheduler::Done | FromScheduler::Dataset(_) | FromScheduler::Datasets(_) => {
                 None
             }
+        }
+    }
+}
+
+/// Awaiting a future (`future.await`, or `(&future).await`) gives its value, as
+/// [`Future::result`] does, without blocking the async runtime's thread: the client's
+/// router wakes the task when news come.
+impl std::future::IntoFuture for Future {
+    type Output = Result<Value, SchedulerError>;
+    type IntoFuture = Awaiting;
+
+    fn into_future(self) -> Awaiting {
+        Awaiting(self)
+    }
+}
+
+impl std::future::IntoFuture for &Future {
+    type Output = Result<Value, SchedulerError>;
+    type IntoFuture = Awaiting;
+
+    fn into_future(self) -> Awaiting {
+        Awaiting(self.clone())
+    }
+}
+
+/// A [`Future`] being awaited.
+#[derive(Debug)]
+pub struct Awaiting(Future);
+
+impl std::future::Future for Awaiting {
+    type Output = Result<Value, SchedulerError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let future = &self.0;
+        future.fetch();
+        // The waker first, then the news: news coming between the two still wake us.
+        *future.0.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        future.status();
+        match future.0.outcome.get() {
+            Some(outcome) => std::task::Poll::Ready(outcome.clone()),
+            None => std::task::Poll::Pending,
         }
     }
 }
@@ -411,7 +459,8 @@ impl Client {
     ) -> Result<Future, SchedulerError> {
         let run = self.next_run();
         let (route, news) = crossbeam_channel::unbounded();
-        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        let waker = Arc::new(Mutex::new(None));
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::waking(route, waker.clone()));
         let future = Future(Arc::new(Inner {
             key,
             run,
@@ -420,6 +469,7 @@ impl Client {
             outcome: OnceLock::new(),
             ready: AtomicBool::new(false),
             fetched: AtomicBool::new(false),
+            waker,
             waiting: Mutex::new(()),
             inputs: Mutex::new(inputs),
         }));

@@ -19,8 +19,8 @@ use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
 pub use self::file::SchedulerFile;
-pub use self::future::{AsCompleted, CallArg, Future, FutureStatus, WaitFor, as_completed, wait};
-pub use self::remote::{Client, ClusterAddress};
+pub use self::future::{AsCompleted, Awaiting, CallArg, Future, FutureStatus, WaitFor, as_completed, wait};
+pub use self::remote::{Client, ClusterAddress, Versions};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};
 

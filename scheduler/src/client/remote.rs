@@ -14,8 +14,8 @@ use crate::events::RunReport;
 use crate::net::{Incoming, Link};
 use crate::scheduler::Scheduler;
 use crate::wire::{
-    Address, ClusterInfo, Connection, FromScheduler, Hello, Role, ToClient, ToScheduler, WireError, connect_handshake,
-    transfer_limit,
+    Address, ClusterInfo, Connection, FromScheduler, Hello, PROTOCOL_VERSION, Role, ToClient, ToScheduler, WireError,
+    connect_handshake, transfer_limit,
 };
 
 /// Where a client finds its scheduler: an address, or a scheduler file to read it from
@@ -60,12 +60,52 @@ impl std::fmt::Display for ClusterAddress {
 /// How long [`Client::info`] (and other requests) wait for the answer.
 const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// What [`Client::get_versions`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// This client's rask version.
+    pub client: String,
+    /// The scheduler's rask version.
+    pub scheduler: String,
+    /// The wire protocol both speak.
+    pub protocol: u32,
+}
+
+/// Where the news of one run go: a channel, and the task to wake, if one awaits them.
+#[derive(Debug)]
+pub(super) struct Route {
+    news: Sender<FromScheduler>,
+    waker: Option<Arc<Mutex<Option<std::task::Waker>>>>,
+}
+
+impl Route {
+    pub(super) fn new(news: Sender<FromScheduler>) -> Route {
+        Route { news, waker: None }
+    }
+
+    /// A route that also wakes whatever task `waker` holds when news come.
+    pub(super) fn waking(news: Sender<FromScheduler>, waker: Arc<Mutex<Option<std::task::Waker>>>) -> Route {
+        Route { news, waker: Some(waker) }
+    }
+
+    fn deliver(&self, news: FromScheduler) {
+        let _ = self.news.send(news);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.as_ref().and_then(|w| w.lock().unwrap_or_else(|e| e.into_inner()).take()) {
+            waker.wake();
+        }
+    }
+}
+
 /// One connection to a scheduler, and the runs waiting for news on it.
 #[derive(Debug)]
 pub(super) struct Session {
     pub(super) link: Link,
     pub(super) address: Address,
-    pub(super) routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>>,
+    pub(super) routes: Arc<Mutex<FxHashMap<u64, Route>>>,
     open: Arc<AtomicBool>,
 }
 
@@ -145,6 +185,14 @@ impl Client {
         self.info()
     }
 
+    /// The rask versions of this client and its scheduler, and the protocol both speak
+    /// (a scheduler or worker of another protocol version is refused at the handshake,
+    /// with an error naming both versions).
+    pub fn get_versions(&self) -> Result<Versions, SchedulerError> {
+        let scheduler = self.info()?.version;
+        Ok(Versions { client: env!("CARGO_PKG_VERSION").to_string(), scheduler, protocol: PROTOCOL_VERSION })
+    }
+
     /// Where the client finds its scheduler.
     pub fn target(&self) -> &ClusterAddress {
         &self.target
@@ -165,7 +213,7 @@ impl Client {
         let session = self.session()?;
         let run = self.next_run();
         let (route, news) = crossbeam_channel::unbounded();
-        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::new(route));
         let answer = session.link.send(&make(run)).map_err(|e| SchedulerError::Pool(e.to_string())).and_then(|()| {
             match news.recv_timeout(INFO_TIMEOUT) {
                 Ok(FromScheduler::Refused { reason, .. }) => Err(SchedulerError::Pool(reason)),
@@ -218,7 +266,7 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
     let (incoming, news) = crossbeam_channel::unbounded::<Incoming<ToClient>>();
     let link =
         Link::start(conn, welcome.id, welcome.limit, transfer_limit(), incoming, |_, m| m).map_err(unreachable)?;
-    let routes: Arc<Mutex<FxHashMap<u64, Sender<FromScheduler>>>> = Arc::default();
+    let routes: Arc<Mutex<FxHashMap<u64, Route>>> = Arc::default();
     let open = Arc::new(AtomicBool::new(true));
     {
         let (routes, open) = (routes.clone(), open.clone());
@@ -229,7 +277,7 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
                     match message {
                         Incoming::Message(ToClient { run, news }) => {
                             if let Some(route) = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&run) {
-                                let _ = route.send(news);
+                                route.deliver(news);
                             }
                         }
                         Incoming::Closed(reason) => {
@@ -240,7 +288,9 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
                 }
                 // Waiting runs see their news end.
                 open.store(false, Ordering::SeqCst);
-                routes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                for (_, route) in routes.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+                    route.wake();
+                }
             })
             .map_err(|e| SchedulerError::Pool(format!("cannot start the client's thread: {e}")))?;
     }
@@ -270,7 +320,7 @@ impl Scheduler for Client {
         }
         let session = self.session()?;
         let (route, news) = crossbeam_channel::unbounded();
-        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, route);
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::new(route));
         let wanted = submission.wanted.clone();
         let result = session
             .link

@@ -405,6 +405,7 @@ impl Reactor {
             workers,
             tasks: self.core.task_count(),
             workers_lost: self.state.lost.load(Ordering::Relaxed),
+            version: env!("CARGO_PKG_VERSION").to_string(),
         };
         self.reply(conn, run, FromScheduler::Info(info));
     }

@@ -100,6 +100,10 @@ pub struct ClusterInfo {
     pub tasks: usize,
     /// Workers lost so far.
     pub workers_lost: usize,
+    /// The scheduler's rask version (its protocol is this client's: the handshake refuses
+    /// another).
+    #[serde(default)]
+    pub version: String,
 }
 
 /// One worker of a [`ClusterInfo`].
