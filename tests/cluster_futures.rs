@@ -286,16 +286,25 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 #[test]
-fn futures_can_be_awaited_and_versions_agree() {
+fn futures_can_be_awaited_fired_and_forgotten_and_versions_agree() {
     let _serial = serial();
     let cluster = LocalCluster::new(1).unwrap();
     let client = cluster.client().unwrap();
     let a = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
     let b = client.submit(&ops::Inc, [CallArg::from(&a)]).unwrap();
     let bad = client.submit(&ops::Inc, [Value::Str("x".into()).into()]).unwrap();
-    let (got_b, got_a, got_bad) = block_on(async { ((&b).await, a.await, bad.await) });
+    let (got_b, got_a, got_bad) = block_on(async { ((&b).await, (&a).await, bad.await) });
     assert_eq!((got_b.unwrap(), got_a.unwrap()), (Value::I64(3), Value::I64(2)));
     assert!(matches!(got_bad, Err(SchedulerError::TaskFailed { .. })), "{got_bad:?}");
+
+    // Fired and forgotten: the call runs to the end with no handle left.
+    let before = client.info().unwrap().tasks_finished;
+    let fired = client.submit(&ops::Inc, [Value::I64(12_345).into()]).unwrap();
+    client.fire_and_forget(std::slice::from_ref(&fired)).unwrap();
+    drop(fired);
+    drop((a, b));
+    assert_eq!(table_settles_at(&client, 0), 0);
+    assert!(client.info().unwrap().tasks_finished > before, "the fired call ran");
 
     let versions = client.get_versions().unwrap();
     assert_eq!(versions.client, versions.scheduler);

@@ -429,6 +429,18 @@ impl Client {
         values.into_iter().map(|v| self.submit(&rask_graph::ops::Identity, [CallArg::Value(v)])).collect()
     }
 
+    /// Keeps the calls of `futures` running until they are done, even once every handle
+    /// is dropped (Dask's `fire_and_forget`): for calls run for their effect. Their values
+    /// go once done unless something else holds them.
+    pub fn fire_and_forget(&self, futures: &[Future]) -> Result<(), SchedulerError> {
+        let session = self.session()?;
+        let keys = futures.iter().map(Future::key).collect();
+        session
+            .link
+            .send(&ToScheduler::FireAndForget { run: 0, keys })
+            .map_err(|e| SchedulerError::Pool(format!("cannot reach the scheduler at {}: {e}", session.address)))
+    }
+
     /// [`submit`](Client::submit) for each argument list, in order.
     pub fn map<A: IntoIterator<Item = CallArg>>(
         &self,

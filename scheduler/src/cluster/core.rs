@@ -114,6 +114,8 @@ pub(crate) struct Core {
     /// Replacements expected (a pool starting workers): until they come, having no
     /// worker is a wait.
     pub(super) lost: usize,
+    /// Tasks finished so far.
+    pub(super) finished_count: u64,
 }
 
 impl Core {
@@ -136,12 +138,23 @@ impl Core {
             submissions: 0,
             total_threads: 0,
             lost: 0,
+            finished_count: 0,
         }
     }
 
     /// Tasks in the table.
     pub fn task_count(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// Tasks finished so far.
+    pub fn finished_count(&self) -> u64 {
+        self.finished_count
+    }
+
+    /// Whether task `key` is done (in memory or erred) or gone from the table.
+    pub fn settled(&self, key: &Key) -> bool {
+        self.index.get(key).is_none_or(|&t| matches!(self.tasks[t].state, State::Memory(_) | State::Erred(_)))
     }
 
     /// Workers lost so far.
@@ -244,6 +257,7 @@ impl Core {
             }
             // The shell answers these: it knows the workers and the datasets.
             ToScheduler::Info { .. }
+            | ToScheduler::FireAndForget { .. }
             | ToScheduler::Publish { .. }
             | ToScheduler::Unpublish { .. }
             | ToScheduler::GetDataset { .. }

@@ -312,6 +312,7 @@ impl Core {
         self.observe(group, duration_us as f64);
         let task = &mut self.tasks[t];
         task.state = State::Memory(w);
+        self.finished_count += 1;
         task.nbytes = nbytes;
         task.early = false;
         let run = task.run;

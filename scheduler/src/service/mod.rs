@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rask_graph::Key;
 use rustc_hash::FxHashMap;
 
 use self::comm::{ClientConn, Owners, ShellComm, WorkerConn};
@@ -43,6 +44,10 @@ pub(crate) const TICK: Duration = Duration::from_millis(50);
 const STEAL_EVERY: Duration = Duration::from_millis(100);
 /// Messages handled before the loop flushes what they made ready.
 const MAX_DRAIN: usize = 4096;
+/// The connection id fired-and-forgotten tasks' clients stand under.
+const FIRED_CONNECTION: u64 = u64::MAX - 1;
+/// Fired-and-forgotten tasks running at most (beyond, more are not kept).
+const MAX_FIRED: usize = 1 << 20;
 /// Handshakes in progress at most (beyond, the oldest is dropped).
 const MAX_PENDING_HANDSHAKES: usize = 64;
 /// How long workers have to exit after `Shutdown` before they are killed.
@@ -143,6 +148,7 @@ impl Service {
             client_grace: config.client_grace,
             orphans: Vec::new(),
             datasets: datasets::Datasets::default(),
+            fired: Vec::new(),
             state: state.clone(),
             spawn_failure: None,
             _acceptor: acceptor,
@@ -232,6 +238,8 @@ struct Reactor {
     remote_clients: bool,
     /// Published datasets.
     datasets: datasets::Datasets,
+    /// Tasks fired and forgotten, each held by a client of its own until done.
+    fired: Vec<(ClientId, Key)>,
     /// How long the runs of a client that disconnected outlive it.
     client_grace: Duration,
     /// Runs of disconnected clients, and when they end.
@@ -307,6 +315,7 @@ impl Reactor {
                     | ToScheduler::ListDatasets { .. }),
                 ),
             ) => self.answer_datasets(conn, message),
+            Input::Client(_, Incoming::Message(ToScheduler::FireAndForget { keys, .. })) => self.fire(keys),
             Input::Client(conn, Incoming::Message(message)) => {
                 if let ToScheduler::Submit(_) = &message {
                     self.spawn_failure = None;
@@ -405,6 +414,7 @@ impl Reactor {
             workers,
             tasks: self.core.task_count(),
             workers_lost: self.state.lost.load(Ordering::Relaxed),
+            tasks_finished: self.core.finished_count(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
         self.reply(conn, run, FromScheduler::Info(info));
@@ -420,6 +430,22 @@ impl Reactor {
                 let _ = link.send(&ToClient { run, news });
             }
             None => {}
+        }
+    }
+
+    /// Holds `keys` until their tasks are done, under clients of their own, whoever else
+    /// releases them (Dask's `fire_and_forget`).
+    fn fire(&mut self, keys: Vec<Key>) {
+        for key in keys {
+            if !self.core.knows(&key) || self.fired.len() >= MAX_FIRED {
+                continue;
+            }
+            let id = self.datasets.next_id();
+            let scope = self.scope(FIRED_CONNECTION, id);
+            let hold = Submission { run: id, ops: vec![], tasks: vec![], wanted: vec![], held: vec![key] };
+            let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+            self.core.handle_client(scope, ToScheduler::Submit(hold), &mut comm);
+            self.fired.push((scope, key));
         }
     }
 
@@ -538,6 +564,12 @@ impl Reactor {
 
     /// Liveness: workers silent beyond their ttl, and the pool's children.
     fn tick(&mut self) {
+        let (settled, running): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.fired).into_iter().partition(|(_, key)| self.core.settled(key));
+        self.fired = running;
+        for (scope, _) in settled {
+            self.end_scope(scope);
+        }
         let now = Instant::now();
         let expired: Vec<ClientId> = self.orphans.iter().filter(|(until, _)| *until <= now).map(|&(_, s)| s).collect();
         if !expired.is_empty() {

@@ -68,6 +68,14 @@ pub enum ToScheduler {
         /// The dataset's name.
         name: String,
     },
+    /// Keeps these keys' tasks running until done, with no run holding them; not
+    /// answered.
+    FireAndForget {
+        /// Unused (every message names a run).
+        run: u64,
+        /// The keys, which must be on the cluster.
+        keys: Vec<Key>,
+    },
     /// Asks for the datasets' names; answered [`FromScheduler::Datasets`].
     ListDatasets {
         /// The run the answer is for.
@@ -86,6 +94,7 @@ impl ToScheduler {
             | ToScheduler::Publish { run, .. }
             | ToScheduler::Unpublish { run, .. }
             | ToScheduler::GetDataset { run, .. }
+            | ToScheduler::FireAndForget { run, .. }
             | ToScheduler::ListDatasets { run } => *run,
         }
     }
@@ -100,6 +109,9 @@ pub struct ClusterInfo {
     pub tasks: usize,
     /// Workers lost so far.
     pub workers_lost: usize,
+    /// Tasks finished so far.
+    #[serde(default)]
+    pub tasks_finished: u64,
     /// The scheduler's rask version (its protocol is this client's: the handshake refuses
     /// another).
     #[serde(default)]
