@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use rask::graph::{Value, ops};
 use rask::scheduler::{
-    CallArg, Client, ClusterAddress, FutureStatus, LocalCluster, LocalClusterOptions, SchedulerError, WaitFor,
-    as_completed,
+    CallArg, Client, ClusterAddress, FutureStatus, LocalCluster, LocalClusterOptions, SchedulerError, SubmitOptions,
+    WaitFor, as_completed,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -84,6 +84,20 @@ fn an_error_reaches_dependents_and_misuse_is_a_typed_error() {
     assert_eq!(bad.status(), FutureStatus::Error);
     let downstream = after.result().unwrap_err();
     assert_eq!(downstream, error, "a dependent carries the original error and key");
+    // Retries spent on a call that always fails end in its error, not a loop.
+    let options = SubmitOptions { retries: 2, ..Default::default() };
+    let stubborn = client.submit_with(&ops::Inc, [Value::Str("still not".into()).into()], &options).unwrap();
+    assert!(matches!(stubborn.result(), Err(SchedulerError::TaskFailed { key, .. }) if key == stubborn.key()));
+    // Impure calls get keys of their own; a key may be given.
+    let impure = SubmitOptions { pure: false, ..Default::default() };
+    let once = client.submit_with(&ops::Inc, [Value::I64(3).into()], &impure).unwrap();
+    let twice = client.submit_with(&ops::Inc, [Value::I64(3).into()], &impure).unwrap();
+    assert_ne!(once.key(), twice.key());
+    let named = rask::graph::Key::single(rask::graph::Group::new("mine"), rask::graph::Token(7));
+    let given = SubmitOptions { key: Some(named), ..Default::default() };
+    let mine = client.submit_with(&ops::Inc, [Value::I64(3).into()], &given).unwrap();
+    assert_eq!(mine.key(), named);
+    assert_eq!(client.gather(&[once, twice, mine]).unwrap(), vec![Value::I64(4); 3]);
     // Independent work goes on.
     let fine = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
     assert_eq!(fine.result().unwrap(), Value::I64(2));

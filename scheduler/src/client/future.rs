@@ -52,6 +52,24 @@ impl From<&Future> for CallArg {
     }
 }
 
+/// How [`Client::submit_with`] submits a call.
+#[derive(Debug, Clone)]
+pub struct SubmitOptions {
+    /// Times the call runs again after its op fails, before it errs (Dask's `retries`).
+    pub retries: u32,
+    /// Whether equal calls share a key (true, Dask's `pure=True`); false gives the call a
+    /// key of its own, so it runs again even when an equal call is held.
+    pub pure: bool,
+    /// The call's key, instead of one made from the op and arguments.
+    pub key: Option<Key>,
+}
+
+impl Default for SubmitOptions {
+    fn default() -> SubmitOptions {
+        SubmitOptions { retries: 0, pure: true, key: None }
+    }
+}
+
 /// Where a future stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FutureStatus {
@@ -380,6 +398,25 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn submit(&self, op: &dyn Op, args: impl IntoIterator<Item = CallArg>) -> Result<Future, SchedulerError> {
+        self.submit_with(op, args, &SubmitOptions::default())
+    }
+
+    /// [`submit`](Client::submit) with options: retries, an impure call, a key of one's own.
+    ///
+    /// ```no_run
+    /// use rask_graph::{ops, Value};
+    /// use rask_scheduler::SubmitOptions;
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let options = SubmitOptions { retries: 2, pure: false, ..Default::default() };
+    /// let future = client.submit_with(&ops::Inc, [Value::I64(1).into()], &options)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_with(
+        &self,
+        op: &dyn Op,
+        args: impl IntoIterator<Item = CallArg>,
+        options: &SubmitOptions,
+    ) -> Result<Future, SchedulerError> {
         let encoded = EncodedOp::encode(op).map_err(|e| SchedulerError::Pool(format!("cannot submit: {e}")))?;
         let mut token = TokenHasher::new();
         std::hash::Hash::hash(&op_token(op).0, &mut token);
@@ -407,8 +444,9 @@ impl Client {
                 }
             }
         }
-        let key = Key::single(Group::new(op.name()), Token(std::hash::Hasher::finish(&token)));
-        let task = SubmitTask { key, op: 0, args: submitted, order: 0 };
+        let token = if options.pure { Token(std::hash::Hasher::finish(&token)) } else { Token::fresh() };
+        let key = options.key.unwrap_or_else(|| Key::single(Group::new(op.name()), token));
+        let task = SubmitTask { key, op: 0, args: submitted, order: 0, retries: options.retries };
         let ops = vec![SubmitOp { name: op.name().to_string(), op: encoded }];
         self.start_run(&session, ops, vec![task], key, inputs)
     }

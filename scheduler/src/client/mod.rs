@@ -19,7 +19,9 @@ use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
 pub use self::file::SchedulerFile;
-pub use self::future::{AsCompleted, Awaiting, CallArg, Future, FutureStatus, WaitFor, as_completed, wait};
+pub use self::future::{
+    AsCompleted, Awaiting, CallArg, Future, FutureStatus, SubmitOptions, WaitFor, as_completed, wait,
+};
 pub use self::remote::{Client, ClusterAddress, Versions};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};

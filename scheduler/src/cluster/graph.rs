@@ -52,7 +52,7 @@ pub fn submission(graph: &TaskGraph, outputs: &[TaskId], run: u64) -> Result<Sub
                 ArgView::Task(d) => SubmitArg::Key(graph.key(d)),
             })
             .collect();
-        tasks.push(SubmitTask { key: graph.key(id), op: index, args, order: id.0 as u64 });
+        tasks.push(SubmitTask { key: graph.key(id), op: index, args, order: id.0 as u64, retries: 0 });
     }
     let mut wanted = Vec::with_capacity(outputs.len());
     let mut seen = rustc_hash::FxHashSet::default();

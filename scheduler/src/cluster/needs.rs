@@ -79,6 +79,7 @@ impl Core {
                 early: false,
                 thief: None,
                 run,
+                retries: task.retries,
                 est_us: 0.0,
             });
             for i in 0..self.tasks[slot].deps.len() {
@@ -358,6 +359,14 @@ impl Core {
             _ => String::new(),
         };
         comm.task_failed(self.tasks[t].run, self.worker(w).id, key, &message);
+        if self.tasks[t].retries > 0 {
+            // Run again, anywhere (Dask's retries): its inputs are still in memory.
+            self.tasks[t].retries -= 1;
+            self.unassign(t, w);
+            self.tasks[t].state = State::Waiting;
+            self.ready(t);
+            return;
+        }
         self.err(t, Arc::new(error));
     }
 

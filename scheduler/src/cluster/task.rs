@@ -81,6 +81,8 @@ pub(crate) struct Task {
     pub thief: Option<WorkerSlot>,
     /// The run (client computation) that submitted it, for events.
     pub run: u64,
+    /// Times it may still be run again after its op fails.
+    pub retries: u32,
     /// The µs of work it was expected to take when sent to its worker (its share of the
     /// worker's occupancy).
     pub est_us: f64,

@@ -539,6 +539,46 @@ fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
 }
 
 #[test]
+fn a_failed_task_with_retries_runs_again_then_errs_when_they_are_spent() {
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let mut b = TaskGraph::builder();
+    let a = b.add(Key::single(Group::new("flaky"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
+    let graph = b.build().unwrap();
+    let key = graph.key(a);
+    let cluster = Cluster::new(1);
+    let w = cluster.workers[0].id;
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    let mut s = submission(&graph, &[a], 1).unwrap();
+    s.tasks[0].retries = 1;
+    core.handle_client(CLIENT, ToScheduler::Submit(s), &mut comm);
+    core.flush(&mut comm);
+    let sent_tasks = |comm: &mut TestComm| -> Vec<Key> {
+        comm.to_workers
+            .drain(..)
+            .flat_map(|(_, m)| match m {
+                ToWorker::Compute { tasks, .. } => tasks.into_iter().map(|t| t.key).collect(),
+                _ => vec![],
+            })
+            .collect()
+    };
+    assert_eq!(sent_tasks(&mut comm), vec![key]);
+    let fail =
+        || FromWorker::Failed(TaskFailure { key, op: "rask.inc".into(), message: "flaky".into(), panicked: false });
+    core.handle_worker(w, fail(), &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(sent_tasks(&mut comm), vec![key], "sent again");
+    let mut heard = Heard::default();
+    heard.take(&mut comm, CLIENT);
+    assert!(heard.errors.is_empty(), "no error while a retry is left");
+    core.handle_worker(w, fail(), &mut comm);
+    core.flush(&mut comm);
+    assert!(sent_tasks(&mut comm).is_empty());
+    heard.take(&mut comm, CLIENT);
+    assert!(matches!(&heard.errors[&key], TaskError::Failed { message, .. } if message == "flaky"));
+}
+
+#[test]
 fn values_are_released_once_their_readers_finished_and_outputs_once_the_client_releases_them() {
     let inc: Arc<dyn Op> = Arc::new(ops::Inc);
     let mut b = TaskGraph::builder();

@@ -184,6 +184,8 @@ pub struct SubmitTask {
     pub args: Vec<SubmitArg>,
     /// Its place in the graph's order (lower runs first within the submission).
     pub order: u64,
+    /// Times it is run again after its op fails, before it errs (Dask's `retries`).
+    pub retries: u32,
 }
 
 /// One argument of a submitted task.

@@ -55,6 +55,7 @@ pub fn serialize<S: Serializer>(tasks: &[SubmitTask], serializer: S) -> Result<S
         writer.key(&task.key);
         writer.varint(task.op as u64);
         writer.varint(task.order);
+        writer.varint(task.retries as u64);
         writer.varint(task.args.len() as u64);
         for arg in &task.args {
             match arg {
@@ -93,12 +94,13 @@ fn unpack(packed: Packed<'_>) -> Result<Vec<SubmitTask>, String> {
     let mut values = packed.values.into_iter();
     let count = reader.varint().map_err(|e| format!("submitted tasks: {e}"))?;
     // Every task takes at least 12 bytes: no count can reserve more than the bytes allow.
-    let mut tasks = Vec::with_capacity((count as usize).min(packed.bytes.len() / 12));
+    let mut tasks = Vec::with_capacity((count as usize).min(packed.bytes.len() / 13));
     for i in 0..count {
         let task = (|| -> Result<SubmitTask, String> {
             let key = reader.key()?;
             let op = u32::try_from(reader.varint()?).map_err(|_| "an op number beyond u32".to_string())?;
             let order = reader.varint()?;
+            let retries = u32::try_from(reader.varint()?).map_err(|_| "retries beyond u32".to_string())?;
             let nargs = reader.varint()?;
             if nargs > reader.left() as u64 {
                 return Err(format!("{nargs} arguments in {} bytes", reader.left()));
@@ -116,7 +118,7 @@ fn unpack(packed: Packed<'_>) -> Result<Vec<SubmitTask>, String> {
                     tag => return Err(format!("unknown argument tag {tag}")),
                 });
             }
-            Ok(SubmitTask { key, op, args, order })
+            Ok(SubmitTask { key, op, args, order, retries })
         })()
         .map_err(|e| format!("submitted task {i}: {e}"))?;
         tasks.push(task);
@@ -232,7 +234,7 @@ mod tests {
         let (a, b) = (Group::new("packed-a"), Group::new("packed-b"));
         let long = Key::new(b, Token(u64::MAX), &[1, 2, 3, 4, 5, 300_000]);
         let tasks = vec![
-            SubmitTask { key: Key::single(a, Token(1)), op: 0, args: vec![], order: 0 },
+            SubmitTask { key: Key::single(a, Token(1)), op: 0, args: vec![], order: 0, retries: 3 },
             SubmitTask {
                 key: Key::new(a, Token(2), &[7, 1 << 31]),
                 op: 70_000,
@@ -245,8 +247,9 @@ mod tests {
                     SubmitArg::Value(Value::Bytes(vec![1u8; 100_000].into())),
                 ],
                 order: u64::MAX,
+                retries: u32::MAX,
             },
-            SubmitTask { key: long, op: 1, args: vec![SubmitArg::Value(Value::F64(0.5))], order: 9 },
+            SubmitTask { key: long, op: 1, args: vec![SubmitArg::Value(Value::F64(0.5))], order: 9, retries: 0 },
         ];
         let expected = format!("{tasks:?}");
         let message = ToScheduler::Submit(Submission { run: 3, ops: vec![], tasks, wanted: vec![], held: vec![] });
@@ -259,8 +262,14 @@ mod tests {
     fn malformed_packed_tasks_are_errors_naming_the_task() {
         let g = Group::new("packed-bad");
         let good = vec![
-            SubmitTask { key: Key::single(g, Token(1)), op: 0, args: vec![], order: 0 },
-            SubmitTask { key: Key::single(g, Token(2)), op: 0, args: vec![SubmitArg::Value(Value::Unit)], order: 1 },
+            SubmitTask { key: Key::single(g, Token(1)), op: 0, args: vec![], order: 0, retries: 0 },
+            SubmitTask {
+                key: Key::single(g, Token(2)),
+                op: 0,
+                args: vec![SubmitArg::Value(Value::Unit)],
+                order: 1,
+                retries: 0,
+            },
         ];
         // Packed as the wire packs them, then damaged.
         let mut bytes = Vec::new();
