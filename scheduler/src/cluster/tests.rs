@@ -490,17 +490,21 @@ fn a_task_goes_where_most_of_its_input_bytes_are() {
     assert!(matches!(args[1], WireArg::Held(_)));
 }
 
-#[test]
-fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
+/// A graph of one `inc` task in group `group`, its id and key, and a core with one
+/// worker (its id) and a comm to drive by hand.
+fn one_inc(group: &str) -> (TaskGraph, TaskId, Key, WorkerId, Core, TestComm) {
     let inc: Arc<dyn Op> = Arc::new(ops::Inc);
     let mut b = TaskGraph::builder();
-    let a = b.add(Key::single(Group::new("held"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
+    let a = b.add(Key::single(Group::new(group), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
     let graph = b.build().unwrap();
     let key = graph.key(a);
     let cluster = Cluster::new(1);
-    let w = cluster.workers[0].id;
-    let mut core = cluster.core();
-    let mut comm = TestComm::default();
+    (graph, a, key, cluster.workers[0].id, cluster.core(), TestComm::default())
+}
+
+#[test]
+fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
+    let (graph, _, key, w, mut core, mut comm) = one_inc("held");
     let mut held = submission(&graph, &[], 1).unwrap();
     held.held = vec![key];
     core.handle_client(CLIENT, ToScheduler::Submit(held), &mut comm);
@@ -540,15 +544,7 @@ fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
 
 #[test]
 fn a_failed_task_with_retries_runs_again_then_errs_when_they_are_spent() {
-    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
-    let mut b = TaskGraph::builder();
-    let a = b.add(Key::single(Group::new("flaky"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
-    let graph = b.build().unwrap();
-    let key = graph.key(a);
-    let cluster = Cluster::new(1);
-    let w = cluster.workers[0].id;
-    let mut core = cluster.core();
-    let mut comm = TestComm::default();
+    let (graph, a, key, w, mut core, mut comm) = one_inc("flaky");
     let mut s = submission(&graph, &[a], 1).unwrap();
     s.tasks[0].retries = 1;
     core.handle_client(CLIENT, ToScheduler::Submit(s), &mut comm);
