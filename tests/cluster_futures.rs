@@ -321,6 +321,7 @@ fn futures_can_be_awaited_fired_and_forgotten_and_versions_agree() {
     assert!(client.info().unwrap().tasks_finished > before, "the fired call ran");
 
     let versions = client.get_versions().unwrap();
+    assert!(!versions.scheduler.is_empty(), "the scheduler reported its version");
     assert_eq!(versions.client, versions.scheduler);
     assert_eq!(versions.protocol, rask::scheduler::wire::PROTOCOL_VERSION);
 }

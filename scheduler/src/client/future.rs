@@ -130,16 +130,23 @@ impl Future {
         let _waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
         self.fetch();
         while self.0.outcome.get().is_none() {
-            let news = self.0.news.recv().map_err(|_| self.lost());
-            let outcome = match news {
-                Err(e) => Some(Err(e)),
-                Ok(news) => self.outcome_of(news),
-            };
-            if let Some(outcome) = outcome {
-                self.settle(outcome);
-            }
+            let news = self.0.news.recv().map_err(|_| crossbeam_channel::TryRecvError::Disconnected);
+            self.take(news);
         }
         self.0.outcome.get().expect("set above").clone()
+    }
+
+    /// Takes one piece of news (or the end of them); false when there was none to take.
+    fn take(&self, news: Result<FromScheduler, crossbeam_channel::TryRecvError>) -> bool {
+        let outcome = match news {
+            Ok(news) => self.outcome_of(news),
+            Err(crossbeam_channel::TryRecvError::Empty) => return false,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Some(Err(self.lost())),
+        };
+        if let Some(outcome) = outcome {
+            self.settle(outcome);
+        }
+        true
     }
 
     /// Asks the scheduler for the value, once.
@@ -154,24 +161,8 @@ impl Future {
 
     /// Where the call stands, without waiting.
     pub fn status(&self) -> FutureStatus {
-        if self.0.outcome.get().is_none()
-            && let Ok(_waiting) = self.0.waiting.try_lock()
-        {
-            loop {
-                match self.0.news.try_recv() {
-                    Ok(news) => {
-                        if let Some(outcome) = self.outcome_of(news) {
-                            self.settle(outcome);
-                            break;
-                        }
-                    }
-                    Err(crossbeam_channel::TryRecvError::Empty) => break,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                        self.settle(Err(self.lost()));
-                        break;
-                    }
-                }
-            }
+        if let Ok(_waiting) = self.0.waiting.try_lock() {
+            while self.0.outcome.get().is_none() && self.take(self.0.news.try_recv()) {}
         }
         match self.0.outcome.get() {
             None if self.0.ready.load(Ordering::SeqCst) => FutureStatus::Finished,
@@ -198,9 +189,14 @@ impl Future {
         ))
     }
 
+    /// Records the outcome, lets the inputs go, and wakes a task awaiting it (which may
+    /// have found the news taken by a thread in `result`).
     fn settle(&self, outcome: Result<Value, SchedulerError>) {
         let _ = self.0.outcome.set(outcome);
         self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        if let Some(waker) = self.0.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            waker.wake();
+        }
     }
 
     fn outcome_of(&self, news: FromScheduler) -> Option<Result<Value, SchedulerError>> {
@@ -376,11 +372,10 @@ impl Iterator for AsCompleted {
             if let Some(i) = self.pending.iter().position(|f| f.status() != FutureStatus::Pending) {
                 return Some(self.pending.remove(i));
             }
-            let none_done = vec![false; self.pending.len()];
-            if !next_news(&self.pending, &none_done, None) {
-                // Nothing pending (or nothing can change): whatever is left ends as it is.
-                return (!self.pending.is_empty()).then(|| self.pending.remove(0));
+            if self.pending.is_empty() {
+                return None;
             }
+            next_news(&self.pending, &vec![false; self.pending.len()], None);
         }
     }
 }
@@ -490,6 +485,8 @@ impl Client {
 
     /// The values of `futures`, in order; the first error ends the wait.
     pub fn gather(&self, futures: &[Future]) -> Result<Vec<Value>, SchedulerError> {
+        // Every value asked for first, so that they travel together, not one round trip each.
+        futures.iter().for_each(Future::fetch);
         futures.iter().map(Future::result).collect()
     }
 

@@ -251,6 +251,7 @@ impl Core {
                     let Some(c) = self.clients.get_mut(&client) else { break };
                     if c.wants.remove(&t) {
                         c.awaiting.remove(&t);
+                        c.watching.remove(&t);
                         self.unwant(t);
                     }
                 }
@@ -338,6 +339,9 @@ impl Core {
     /// Queues a result or error for every client awaiting task `t` (an error also for
     /// those holding it).
     pub(super) fn notify_clients(&mut self, t: Slot, result: Result<&rask_graph::Value, &TaskError>) {
+        if self.tasks[t].wanted == 0 {
+            return;
+        }
         let key = self.tasks[t].key;
         for (&id, client) in self.clients.iter_mut() {
             let awaiting = client.awaiting.remove(&t);
@@ -354,6 +358,9 @@ impl Core {
 
     /// Tells every client holding task `t` that its value is ready.
     pub(super) fn notify_ready(&mut self, t: Slot) {
+        if self.tasks[t].wanted == 0 {
+            return; // Held by no client: no need to look through them (most tasks).
+        }
         let key = self.tasks[t].key;
         for (&id, client) in self.clients.iter_mut() {
             if client.watching.remove(&t) {
