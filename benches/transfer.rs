@@ -103,14 +103,14 @@ fn main() {
         let read = Key::new(Group::new("read"), Token(run as u64), &[0]);
         a.send(&ToWorker::Compute {
             ops: vec![full.clone()],
-            tasks: vec![TaskMsg { key: made, op: 0, args: vec![], priority: 0 }],
+            tasks: vec![TaskMsg { key: made, op: 0, args: vec![], priority: 0.into() }],
         });
         a.finished(made);
         let remote = WireArg::Remote { key: made, from: a.info.data_address.clone() };
         let started = Instant::now();
         b.send(&ToWorker::Compute {
             ops: vec![list.clone()],
-            tasks: vec![TaskMsg { key: read, op: 0, args: vec![remote], priority: 0 }],
+            tasks: vec![TaskMsg { key: read, op: 0, args: vec![remote], priority: 0.into() }],
         });
         b.finished(read);
         let elapsed = started.elapsed();

@@ -121,12 +121,12 @@ fn the_binary_runs_tasks_and_exits_when_the_scheduler_closes() {
     let key = Key::new(Group::new("cli"), Token(1), &[0]);
     let sum_key = Key::new(Group::new("cli-sum"), Token(1), &[0]);
     let tasks = vec![
-        TaskMsg { key, op: 0, args: vec![], priority: 0 },
+        TaskMsg { key, op: 0, args: vec![], priority: 0.into() },
         TaskMsg {
             key: sum_key,
             op: 1,
             args: vec![WireArg::Value(Value::I64(2)), WireArg::Value(Value::I64(3))],
-            priority: 1,
+            priority: 1.into(),
         },
     ];
     write_message(

@@ -37,7 +37,7 @@ fn compute(tasks: usize) -> ToWorker {
                 key: Key::new(Group::new("inc"), Token(7), &[i as u32]),
                 op: 0,
                 args: vec![WireArg::Value(Value::I64(i as i64))],
-                priority: i as u64,
+                priority: (i as u64).into(),
             })
             .collect(),
     }

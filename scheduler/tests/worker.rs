@@ -174,7 +174,7 @@ impl Session {
 }
 
 fn task(key: Key, op: u32, args: Vec<WireArg>, priority: u64) -> TaskMsg {
-    TaskMsg { key, op, args, priority }
+    TaskMsg { key, op, args, priority: priority.into() }
 }
 
 fn block(values: Vec<f64>) -> Value {

@@ -16,7 +16,9 @@ use rask_graph::{Group, Key, Op, Token, TokenHasher, Value, op_token};
 
 use super::remote::{Client, Route, Session};
 use crate::error::SchedulerError;
-use crate::wire::{EncodedOp, FromScheduler, Lookup, Submission, SubmitArg, SubmitOp, SubmitTask, ToScheduler};
+use crate::wire::{
+    EncodedOp, FromScheduler, Lookup, Placement, Submission, SubmitArg, SubmitOp, SubmitTask, ToScheduler,
+};
 
 /// An argument of a submitted call: a value, or another future's value.
 ///
@@ -52,7 +54,13 @@ impl From<&Future> for CallArg {
     }
 }
 
-/// How [`Client::submit_with`] submits a call.
+/// How [`Client::submit_with`] submits a call (and [`Client::map_with`] each call).
+///
+/// ```
+/// use rask_scheduler::SubmitOptions;
+/// let urgent_on_a = SubmitOptions { priority: 10, workers: vec!["a".into()], ..Default::default() };
+/// assert!(urgent_on_a.pure && !urgent_on_a.allow_other_workers);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SubmitOptions {
     /// Times the call runs again after its op fails, before it errs (Dask's `retries`).
@@ -60,13 +68,38 @@ pub struct SubmitOptions {
     /// Whether equal calls share a key (true, Dask's `pure=True`); false gives the call a
     /// key of its own, so it runs again even when an equal call is held.
     pub pure: bool,
-    /// The call's key, instead of one made from the op and arguments.
+    /// The call's key, instead of one made from the op and arguments (for one call).
     pub key: Option<Key>,
+    /// Higher runs sooner, ahead of calls submitted earlier (Dask's `priority`).
+    pub priority: i32,
+    /// The workers the call may run on, by name, address or host; empty: any (Dask's
+    /// `workers`). Names are listed by [`Client::scheduler_info`].
+    pub workers: Vec<String>,
+    /// Whether another worker may run it while none of `workers` is connected (Dask's
+    /// `allow_other_workers`); without, the call waits for one of them.
+    pub allow_other_workers: bool,
 }
 
 impl Default for SubmitOptions {
     fn default() -> SubmitOptions {
-        SubmitOptions { retries: 0, pure: true, key: None }
+        SubmitOptions {
+            retries: 0,
+            pure: true,
+            key: None,
+            priority: 0,
+            workers: Vec::new(),
+            allow_other_workers: false,
+        }
+    }
+}
+
+impl SubmitOptions {
+    fn placement(&self) -> Placement {
+        Placement {
+            priority: self.priority,
+            workers: self.workers.clone(),
+            allow_other_workers: self.allow_other_workers,
+        }
     }
 }
 
@@ -443,7 +476,18 @@ impl Client {
         let key = options.key.unwrap_or_else(|| Key::single(Group::new(op.name()), token));
         let task = SubmitTask { key, op: 0, args: submitted, order: 0, retries: options.retries };
         let ops = vec![SubmitOp { name: op.name().to_string(), op: encoded }];
-        self.start_run(&session, ops, vec![task], key, inputs)
+        self.start_run(
+            &session,
+            Submission {
+                run: 0,
+                ops,
+                tasks: vec![task],
+                wanted: vec![],
+                held: vec![key],
+                placement: options.placement(),
+            },
+            inputs,
+        )
     }
 
     /// Places `values` on the cluster and returns their futures, to pass to later calls
@@ -480,7 +524,30 @@ impl Client {
         op: &dyn Op,
         calls: impl IntoIterator<Item = A>,
     ) -> Result<Vec<Future>, SchedulerError> {
-        calls.into_iter().map(|args| self.submit(op, args)).collect()
+        self.map_with(op, calls, &SubmitOptions::default())
+    }
+
+    /// [`submit_with`](Client::submit_with) for each argument list, in order; a `key` in
+    /// the options is refused (the calls would share it).
+    ///
+    /// ```no_run
+    /// use rask_graph::{ops, Value};
+    /// use rask_scheduler::SubmitOptions;
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let low = SubmitOptions { priority: -1, ..Default::default() };
+    /// let futures = client.map_with(&ops::Inc, (0..4).map(|i| [Value::I64(i).into()]), &low)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map_with<A: IntoIterator<Item = CallArg>>(
+        &self,
+        op: &dyn Op,
+        calls: impl IntoIterator<Item = A>,
+        options: &SubmitOptions,
+    ) -> Result<Vec<Future>, SchedulerError> {
+        if let Some(key) = options.key {
+            return Err(SchedulerError::Pool(format!("map cannot give every call the one key {key}")));
+        }
+        calls.into_iter().map(|args| self.submit_with(op, args, options)).collect()
     }
 
     /// The values of `futures`, in order; the first error ends the wait.
@@ -493,18 +560,27 @@ impl Client {
     /// A future of `key`, already on the cluster.
     pub(super) fn hold(&self, key: Key) -> Result<Future, SchedulerError> {
         let session = self.session()?;
-        self.start_run(&session, Vec::new(), Vec::new(), key, Vec::new())
+        let submission = Submission {
+            run: 0,
+            ops: vec![],
+            tasks: vec![],
+            wanted: vec![],
+            held: vec![key],
+            placement: Placement::default(),
+        };
+        self.start_run(&session, submission, Vec::new())
     }
 
+    /// Sends `submission` (of one held key) as a new run, the future of that key.
     fn start_run(
         &self,
         session: &Arc<Session>,
-        ops: Vec<SubmitOp>,
-        tasks: Vec<SubmitTask>,
-        key: Key,
+        mut submission: Submission,
         inputs: Vec<Future>,
     ) -> Result<Future, SchedulerError> {
         let run = self.next_run();
+        submission.run = run;
+        let key = submission.held[0];
         let (route, news) = crossbeam_channel::unbounded();
         let waker = Arc::new(Mutex::new(None));
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::waking(route, waker.clone()));
@@ -520,12 +596,9 @@ impl Client {
             waiting: Mutex::new(()),
             inputs: Mutex::new(inputs),
         }));
-        session
-            .link
-            .send(&ToScheduler::Submit(Submission { run, ops, tasks, wanted: vec![], held: vec![key] }))
-            .map_err(|e| {
-                SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
-            })?;
+        session.link.send(&ToScheduler::Submit(submission)).map_err(|e| {
+            SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
+        })?;
         Ok(future)
     }
 }

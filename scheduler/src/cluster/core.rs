@@ -26,7 +26,7 @@ use super::comm::Comm;
 use super::task::{Arena, Slot, State, WorkerSlot};
 
 use super::worker::{Status, Worker, WorkerSpec};
-use crate::wire::{FromScheduler, FromWorker, Lookup, TaskError, ToScheduler};
+use crate::wire::{FromScheduler, FromWorker, Lookup, Priority, TaskError, ToScheduler};
 
 /// A worker's stable id (its handshake id; never reused by a scheduler process).
 pub(crate) type WorkerId = u64;
@@ -96,7 +96,7 @@ pub(crate) struct Core {
     pub(super) worker_slots: FxHashMap<WorkerId, WorkerSlot>,
     pub(super) clients: FxHashMap<ClientId, Client>,
     /// Ready root-like tasks, by priority (entries of tasks that moved on are skipped).
-    pub(super) queued: BinaryHeap<Reverse<(u64, Slot)>>,
+    pub(super) queued: BinaryHeap<Reverse<(Priority, Slot)>>,
     /// Ready tasks no worker could take.
     pub(super) no_worker: Vec<Slot>,
     pub(super) groups: Vec<GroupStats>,
@@ -212,7 +212,7 @@ impl Core {
     pub fn remove_client(&mut self, id: ClientId, comm: &mut impl Comm) {
         if let Some(client) = self.clients.remove(&id) {
             for t in client.wants {
-                self.unwant(t);
+                self.unwant(t, id);
             }
         }
         self.client_results.remove(&id);
@@ -252,7 +252,7 @@ impl Core {
                     if c.wants.remove(&t) {
                         c.awaiting.remove(&t);
                         c.watching.remove(&t);
-                        self.unwant(t);
+                        self.unwant(t, client);
                     }
                 }
             }
@@ -339,11 +339,9 @@ impl Core {
     /// Queues a result or error for every client awaiting task `t` (an error also for
     /// those holding it).
     pub(super) fn notify_clients(&mut self, t: Slot, result: Result<&rask_graph::Value, &TaskError>) {
-        if self.tasks[t].wanted == 0 {
-            return;
-        }
         let key = self.tasks[t].key;
-        for (&id, client) in self.clients.iter_mut() {
+        for &id in &self.tasks[t].wanted_by {
+            let Some(client) = self.clients.get_mut(&id) else { continue };
             let awaiting = client.awaiting.remove(&t);
             let watching = result.is_err() && client.watching.remove(&t);
             if awaiting || watching {
@@ -358,12 +356,9 @@ impl Core {
 
     /// Tells every client holding task `t` that its value is ready.
     pub(super) fn notify_ready(&mut self, t: Slot) {
-        if self.tasks[t].wanted == 0 {
-            return; // Held by no client: no need to look through them (most tasks).
-        }
         let key = self.tasks[t].key;
-        for (&id, client) in self.clients.iter_mut() {
-            if client.watching.remove(&t) {
+        for &id in &self.tasks[t].wanted_by {
+            if self.clients.get_mut(&id).is_some_and(|client| client.watching.remove(&t)) {
                 self.client_results.entry(id).or_default().ready.push(key);
             }
         }
@@ -371,7 +366,7 @@ impl Core {
 
     /// Whether some client awaits task `t`'s result.
     pub(super) fn awaited(&self, t: Slot) -> bool {
-        self.tasks[t].wanted > 0 && self.clients.values().any(|c| c.awaiting.contains(&t))
+        self.tasks[t].wanted_by.iter().any(|id| self.clients.get(id).is_some_and(|c| c.awaiting.contains(&t)))
     }
 
     /// Sends the messages assembled since the last flush: queued root tasks go to workers

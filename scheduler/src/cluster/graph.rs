@@ -64,5 +64,5 @@ pub fn submission(graph: &TaskGraph, outputs: &[TaskId], run: u64) -> Result<Sub
             wanted.push(graph.key(o));
         }
     }
-    Ok(Submission { run, ops, tasks, wanted, held: Vec::new() })
+    Ok(Submission { run, ops, tasks, wanted, held: Vec::new(), placement: Default::default() })
 }

@@ -136,7 +136,7 @@ impl Core {
         if task.state != State::Released {
             return;
         }
-        if task.wanted > 0 || task.waiters > 0 {
+        if task.needed() {
             self.enter_unfinished(t);
         } else {
             self.release_unneeded(t);

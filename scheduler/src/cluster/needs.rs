@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 use super::comm::Comm;
 use super::core::{ClientId, Core};
 use super::task::{Slot, State, Task, TaskArg, WorkerSlot};
-use crate::wire::{Lookup, Submission, SubmitArg, SubmitOp, TaskError};
+use crate::wire::{Lookup, Priority, Submission, SubmitArg, SubmitOp, TaskError};
 
 /// Bits of a priority given to the order within a submission (the rest: the submission).
 const ORDER_BITS: u32 = 40;
@@ -18,7 +18,8 @@ impl Core {
     /// Merges a submission into the table (keys already there are shared, not redefined)
     /// and makes the wanted keys computed. An `Err` refuses it whole, with nothing changed.
     pub(super) fn submit(&mut self, client: ClientId, submission: Submission) -> Result<(), String> {
-        let Submission { run, ops, tasks, wanted, held } = submission;
+        let Submission { run, ops, tasks, wanted, held, placement } = submission;
+        let restriction = (!placement.is_unrestricted()).then(|| Arc::new(placement.clone()));
         self.submissions += 1;
         let base = (self.submissions % (1 << (64 - ORDER_BITS))) << ORDER_BITS;
         let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(Arc::new).collect();
@@ -70,8 +71,9 @@ impl Core {
                 state: State::Released,
                 waiting_on: 0,
                 waiters: 0,
-                wanted: 0,
-                priority: base | task.order.min((1 << ORDER_BITS) - 1),
+                wanted_by: SmallVec::new(),
+                priority: Priority::new(placement.priority, base | task.order.min((1 << ORDER_BITS) - 1)),
+                restriction: restriction.clone(),
                 nbytes: 0,
                 group,
                 literal_bytes,
@@ -97,9 +99,10 @@ impl Core {
         // whole and ready tasks go out in priority order.
         let mut entered = Vec::new();
         let wants = wanted.into_iter().map(|k| (k, true)).chain(held.into_iter().map(|k| (k, false)));
+        let client_id = client;
         for (key, deliver) in wants {
             let t = self.index[&key];
-            let client = self.clients.entry(client).or_default();
+            let client = self.clients.entry(client_id).or_default();
             if !client.wants.insert(t) {
                 continue;
             }
@@ -108,7 +111,7 @@ impl Core {
             } else {
                 client.watching.insert(t);
             }
-            self.tasks[t].wanted += 1;
+            self.tasks[t].wanted_by.push(client_id);
             match self.tasks[t].state.clone() {
                 State::Released => self.enter(t, &mut entered),
                 State::Memory(_) if deliver => self.request_result(t),
@@ -129,10 +132,10 @@ impl Core {
         }
     }
 
-    /// A client no longer wants `t`.
-    pub(super) fn unwant(&mut self, t: Slot) {
+    /// Client `client` no longer wants `t`.
+    pub(super) fn unwant(&mut self, t: Slot, client: ClientId) {
         let task = &mut self.tasks[t];
-        task.wanted = task.wanted.saturating_sub(1);
+        task.wanted_by.retain(|&mut c| c != client);
         self.release_unneeded(t);
     }
 
@@ -221,13 +224,13 @@ impl Core {
     /// worker, an unfinished task is cancelled (its inputs then need checking too), and a
     /// task unwanted, idle and read by nothing left in the table is forgotten.
     pub(super) fn release_unneeded(&mut self, start: Slot) {
-        if self.tasks.get_opt(start).is_none_or(|task| task.wanted > 0 || task.waiters > 0) {
+        if self.tasks.get_opt(start).is_none_or(|task| task.needed()) {
             return; // Still needed (the common case): nothing to do.
         }
         let mut work = vec![start];
         while let Some(t) = work.pop() {
             let Some(task) = self.tasks.get_opt(t) else { continue };
-            if task.wanted > 0 || task.waiters > 0 {
+            if task.needed() {
                 continue;
             }
             match task.state.clone() {

@@ -38,14 +38,24 @@ impl Core {
     /// they wait at the scheduler and go out as workers have room, in priority order.
     fn is_root_like(&self, t: Slot) -> bool {
         let task = &self.tasks[t];
-        self.groups[task.group as usize].size > 2 * self.total_threads.max(1)
+        task.restriction.is_none()
+            && self.groups[task.group as usize].size > 2 * self.total_threads.max(1)
             && task.deps.len() < 5
             && task.deps.iter().all(|&d| self.groups[self.tasks[d].group as usize].size < 5)
     }
 
+    /// Whether the workers `t` may run on include `w`: any worker if its submission named
+    /// none; else the named ones, or, with `allow_other_workers`, any while no named
+    /// worker is connected.
+    pub(super) fn may_run_on(&self, t: Slot, w: WorkerSlot) -> bool {
+        let Some(placement) = &self.tasks[t].restriction else { return true };
+        let named = |w: WorkerSlot| placement.workers.iter().any(|entry| self.worker(w).spec.is_named(entry));
+        named(w) || (placement.allow_other_workers && !self.live_workers().any(named))
+    }
+
     /// The running worker where `t` would start soonest: its queue's expected work plus
     /// the time to fetch the inputs it lacks. Workers holding inputs are the candidates;
-    /// if none runs, every running worker is.
+    /// if none runs, every running worker is (of those `t` may run on).
     fn decide_worker(&self, t: Slot) -> Option<WorkerSlot> {
         let task = &self.tasks[t];
         // Paused workers take work only when every worker is paused: a paused worker runs
@@ -53,6 +63,7 @@ impl Core {
         let all_paused = self.live_workers().all(|w| self.worker(w).status == Status::Paused);
         let running = |w: WorkerSlot| {
             self.workers[w as usize].as_ref().is_some_and(|x| x.status == Status::Running || all_paused)
+                && self.may_run_on(t, w)
         };
         let mut holders: smallvec::SmallVec<[WorkerSlot; 4]> = smallvec::SmallVec::new();
         for &d in &task.deps {
@@ -114,7 +125,11 @@ impl Core {
             batch.tasks.push(TaskMsg { op, ..message });
             for i in 0..self.tasks[t].dependents.len() {
                 let c = self.tasks[t].dependents[i];
-                if self.tasks[c].state == State::Waiting && self.all_inputs_on(c, w) && !self.is_root_like(c) {
+                if self.tasks[c].state == State::Waiting
+                    && self.all_inputs_on(c, w)
+                    && !self.is_root_like(c)
+                    && self.may_run_on(c, w)
+                {
                     self.tasks[c].early = true;
                     stack.push(c);
                 }

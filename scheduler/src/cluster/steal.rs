@@ -51,7 +51,7 @@ impl Core {
     /// than to run.
     fn stealable(&self, t: Slot, victim: WorkerSlot, thief: WorkerSlot) -> bool {
         let task = &self.tasks[t];
-        if task.thief.is_some() || task.early {
+        if task.thief.is_some() || task.early || !self.may_run_on(t, thief) {
             return false;
         }
         if task.dependents.iter().any(|&c| self.tasks[c].early && self.tasks[c].state == State::Processing(victim)) {

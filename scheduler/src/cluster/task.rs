@@ -5,7 +5,8 @@ use std::sync::Arc;
 use rask_graph::{Key, Value};
 use smallvec::SmallVec;
 
-use crate::wire::{SubmitOp, TaskError};
+use super::core::ClientId;
+use crate::wire::{Placement, Priority, SubmitOp, TaskError};
 
 /// A task's place in the arena.
 pub(crate) type Slot = u32;
@@ -30,6 +31,13 @@ pub(crate) enum State {
     Memory(WorkerSlot),
     /// It, or a task it depends on, failed.
     Erred(Arc<TaskError>),
+}
+
+impl Task {
+    /// Whether a client or an unfinished dependent needs it.
+    pub fn needed(&self) -> bool {
+        !self.wanted_by.is_empty() || self.waiters > 0
+    }
 }
 
 impl State {
@@ -63,10 +71,13 @@ pub(crate) struct Task {
     pub waiting_on: u32,
     /// Unfinished dependents: while any, its value is kept.
     pub waiters: u32,
-    /// Clients that want it.
-    pub wanted: u32,
-    /// Lower runs first: the submission's sequence number, then the graph's order.
-    pub priority: u64,
+    /// Clients that want it (each once): while any, it is computed and kept.
+    pub wanted_by: SmallVec<[ClientId; 1]>,
+    /// Lower runs first: the user's priority, the submission's sequence number, then the
+    /// graph's order.
+    pub priority: Priority,
+    /// The workers it may run on, if its submission named some.
+    pub restriction: Option<Arc<Placement>>,
     /// Bytes of its value, once in memory.
     pub nbytes: u64,
     /// Its task group (for durations).

@@ -17,8 +17,8 @@ use super::graph::submission;
 use super::worker::WorkerSpec;
 use crate::error::SchedulerError;
 use crate::wire::{
-    Address, Finished, FromScheduler, FromWorker, Heartbeat, Lookup, TaskError, TaskFailure, ToScheduler, ToWorker,
-    WireArg, encode_message, read_message,
+    Address, Finished, FromScheduler, FromWorker, Heartbeat, Lookup, Placement, Priority, Submission, TaskError,
+    TaskFailure, ToScheduler, ToWorker, WireArg, encode_message, read_message,
 };
 use crate::{Scheduler, SyncScheduler};
 
@@ -67,7 +67,7 @@ struct Queued {
     key: Key,
     op: Result<Arc<dyn Op>, String>,
     args: Vec<WireArg>,
-    priority: u64,
+    priority: Priority,
 }
 
 struct FakeWorker {
@@ -114,14 +114,15 @@ impl Cluster {
             released: Vec::new(),
             ran: 0,
         });
-        (id, WorkerSpec { nthreads: 1, data_address: address, limit: u64::MAX })
+        (id, WorkerSpec { name: format!("worker-{i}"), nthreads: 1, data_address: address, limit: u64::MAX })
     }
 
     /// A core with every worker of the cluster joined.
     fn core(&self) -> Core {
         let mut core = Core::new(CoreConfig::default());
         for w in &self.workers {
-            core.add_worker(w.id, WorkerSpec { nthreads: 1, data_address: w.address.clone(), limit: u64::MAX });
+            let name = format!("worker-{}", w.id - 100);
+            core.add_worker(w.id, WorkerSpec { name, nthreads: 1, data_address: w.address.clone(), limit: u64::MAX });
         }
         core
     }
@@ -331,10 +332,24 @@ fn drive(
     comm: &mut TestComm,
     graph: &TaskGraph,
     outputs: &[TaskId],
+    hook: impl FnMut(usize, &mut Core, &mut Cluster, &mut TestComm),
+) -> Result<Vec<Value>, SchedulerError> {
+    drive_placed(core, cluster, comm, graph, outputs, Placement::default(), hook)
+}
+
+/// [`drive`] with the submission placed by `placement`.
+fn drive_placed(
+    core: &mut Core,
+    cluster: &mut Cluster,
+    comm: &mut TestComm,
+    graph: &TaskGraph,
+    outputs: &[TaskId],
+    placement: Placement,
     mut hook: impl FnMut(usize, &mut Core, &mut Cluster, &mut TestComm),
 ) -> Result<Vec<Value>, SchedulerError> {
     let wanted: Vec<Key> = outputs.iter().map(|&o| graph.key(o)).collect();
-    core.handle_client(CLIENT, ToScheduler::Submit(submission(graph, outputs, 1)?), comm);
+    let submitted = Submission { placement, ..submission(graph, outputs, 1)? };
+    core.handle_client(CLIENT, ToScheduler::Submit(submitted), comm);
     core.flush(comm);
     let mut heard = Heard::default();
     for step in 0..1_000_000 {
@@ -930,7 +945,7 @@ fn earlier_submissions_run_first() {
     core.handle_client(CLIENT, ToScheduler::Submit(submission(&b, &[b_last], 1).unwrap()), &mut comm);
     core.handle_client(CLIENT, ToScheduler::Submit(submission(&a, &[a_last], 2).unwrap()), &mut comm);
     core.flush(&mut comm);
-    let priorities: HashMap<Key, u64> = comm
+    let priorities: HashMap<Key, Priority> = comm
         .to_workers
         .drain(..)
         .flat_map(|(_, m)| match m {
@@ -941,6 +956,79 @@ fn earlier_submissions_run_first() {
     assert!(priorities[&b.key(b_last)] < priorities[&a.key(TaskId(0))], "first come, first served");
     assert!(priorities[&a.key(TaskId(0))] < priorities[&a.key(a_last)], "then graph order");
     core.remove_client(CLIENT, &mut comm);
+}
+
+#[test]
+fn a_higher_user_priority_runs_before_earlier_submissions() {
+    let (a, a_last) = chain(3, 1);
+    let (b, b_last) = chain(3, 2);
+    let cluster = Cluster::new(2);
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    core.handle_client(CLIENT, ToScheduler::Submit(submission(&a, &[a_last], 1).unwrap()), &mut comm);
+    let urgent = Placement { priority: 5, ..Placement::default() };
+    let b_submission = Submission { placement: urgent, ..submission(&b, &[b_last], 2).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(b_submission), &mut comm);
+    core.flush(&mut comm);
+    let priorities: HashMap<Key, Priority> = comm
+        .to_workers
+        .drain(..)
+        .flat_map(|(_, m)| match m {
+            ToWorker::Compute { tasks, .. } => tasks.into_iter().map(|t| (t.key, t.priority)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert!(priorities[&b.key(TaskId(0))] < priorities[&a.key(TaskId(0))], "the urgent submission first");
+    core.remove_client(CLIENT, &mut comm);
+}
+
+#[test]
+fn tasks_run_only_on_the_workers_their_submission_names() {
+    let (graph, outputs) = tree(500);
+    let mut cluster = Cluster::new(3);
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    // One worker by name, one by address.
+    let workers = vec!["worker-1".to_string(), cluster.workers[2].address.to_string()];
+    let placement = Placement { workers, ..Placement::default() };
+    let result = drive_placed(&mut core, &mut cluster, &mut comm, &graph, &outputs, placement, |_, core, _, _| {
+        core.balance(); // never to the worker not named
+    });
+    assert_eq!(result.unwrap(), expected(&graph, &outputs));
+    let ran: Vec<usize> = cluster.workers.iter().map(|w| w.ran).collect();
+    assert!(ran[0] == 0 && ran[1] > 0 && ran[2] > 0, "tasks ran {ran:?}");
+}
+
+#[test]
+fn a_restricted_task_waits_for_its_worker_unless_others_are_allowed() {
+    let (graph, _, key, w, mut core, mut comm) = one_inc("restricted");
+    let strict = Placement { workers: vec!["gpu-box".into()], ..Placement::default() };
+    let submitted = Submission { held: vec![key], placement: strict, ..submission(&graph, &[], 1).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
+    core.flush(&mut comm);
+    assert!(comm.to_workers.is_empty(), "no worker named gpu-box yet: {:?}", comm.to_workers);
+    let gpu = WorkerSpec {
+        name: "gpu-box".into(),
+        nthreads: 1,
+        data_address: Address::Unix("/fake/gpu".into()),
+        limit: u64::MAX,
+    };
+    core.add_worker(7, gpu);
+    core.flush(&mut comm);
+    let sent: Vec<WorkerId> =
+        comm.to_workers.drain(..).filter(|(_, m)| matches!(m, ToWorker::Compute { .. })).map(|(id, _)| id).collect();
+    assert_eq!(sent, vec![7], "it waited for gpu-box");
+
+    // Allowed elsewhere: it runs at once on the worker there is.
+    let (graph, _, key, w_other, mut core, mut comm) = one_inc("loose");
+    let loose = Placement { workers: vec!["gpu-box".into()], allow_other_workers: true, ..Placement::default() };
+    let submitted = Submission { held: vec![key], placement: loose, ..submission(&graph, &[], 1).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
+    core.flush(&mut comm);
+    let sent: Vec<WorkerId> =
+        comm.to_workers.drain(..).filter(|(_, m)| matches!(m, ToWorker::Compute { .. })).map(|(id, _)| id).collect();
+    assert_eq!(sent, vec![w_other]);
+    let _ = w;
 }
 
 #[test]
@@ -1137,7 +1225,10 @@ fn large_literals_travel_in_several_compute_messages() {
 fn a_literal_over_the_workers_limit_errs_naming_its_task() {
     let (graph, outputs) = literal_roots(1, 5000);
     let mut core = Core::new(CoreConfig::default());
-    core.add_worker(1, WorkerSpec { nthreads: 1, data_address: Address::Unix("/fake/w".into()), limit: 4000 });
+    core.add_worker(
+        1,
+        WorkerSpec { name: "w".into(), nthreads: 1, data_address: Address::Unix("/fake/w".into()), limit: 4000 },
+    );
     let mut comm = TestComm::default();
     core.handle_client(CLIENT, ToScheduler::Submit(submission(&graph, &outputs, 1).unwrap()), &mut comm);
     core.flush(&mut comm);

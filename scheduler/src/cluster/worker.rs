@@ -13,12 +13,30 @@ use crate::wire::{Address, EncodedOp, SubmitOp, TaskMsg};
 /// What a worker says about itself when it joins.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerSpec {
+    /// Its name (host and pid unless given).
+    pub name: String,
     /// Threads running tasks.
     pub nthreads: u32,
     /// Where its peers fetch its values.
     pub data_address: Address,
     /// The largest message it takes.
     pub limit: u64,
+}
+
+impl WorkerSpec {
+    /// Whether `entry` of a submission's list of workers names this one: its name, its
+    /// address, or its address's host (Dask's names, addresses and hostnames).
+    pub fn is_named(&self, entry: &str) -> bool {
+        if entry == self.name || entry == self.data_address.to_string() {
+            return true;
+        }
+        match &self.data_address {
+            Address::Tcp(hostport) | Address::Tls(hostport) => hostport
+                .rsplit_once(':')
+                .is_some_and(|(host, _)| host.trim_start_matches('[').trim_end_matches(']') == entry),
+            Address::Unix(_) => false,
+        }
+    }
 }
 
 /// Literal bytes one `Compute` message carries at most: beyond, the batch continues in

@@ -442,7 +442,14 @@ impl Reactor {
             }
             let id = self.datasets.next_id();
             let scope = self.scope(FIRED_CONNECTION, id);
-            let hold = Submission { run: id, ops: vec![], tasks: vec![], wanted: vec![], held: vec![key] };
+            let hold = Submission {
+                run: id,
+                ops: vec![],
+                tasks: vec![],
+                wanted: vec![],
+                held: vec![key],
+                placement: Default::default(),
+            };
             let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
             self.core.handle_client(scope, ToScheduler::Submit(hold), &mut comm);
             self.fired.push((scope, key));
@@ -459,8 +466,14 @@ impl Reactor {
                     Ok(()) => {
                         let id = self.datasets.next_id();
                         let scope = self.scope(datasets::CONNECTION, id);
-                        let hold =
-                            Submission { run: id, ops: vec![], tasks: vec![], wanted: vec![], held: keys.clone() };
+                        let hold = Submission {
+                            run: id,
+                            ops: vec![],
+                            tasks: vec![],
+                            wanted: vec![],
+                            held: keys.clone(),
+                            placement: Default::default(),
+                        };
                         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                         self.core.handle_client(scope, ToScheduler::Submit(hold), &mut comm);
                         self.datasets.insert(name, scope, keys);
@@ -516,7 +529,12 @@ impl Reactor {
             nthreads: info.nthreads,
             at: Instant::now(),
         });
-        let spec = WorkerSpec { nthreads: info.nthreads.max(1), data_address: info.data_address.clone(), limit };
+        let spec = WorkerSpec {
+            name: info.name.clone(),
+            nthreads: info.nthreads.max(1),
+            data_address: info.data_address.clone(),
+            limit,
+        };
         self.workers.insert(id, WorkerConn { link, info, heartbeat: None });
         self.core.add_worker(id, spec);
         self.publish_state();

@@ -161,6 +161,36 @@ pub struct Submission {
     /// ([`ToScheduler::Fetch`]); it hears when each is ready ([`FromScheduler::Ready`]).
     #[serde(default)]
     pub held: Vec<Key>,
+    /// Where and how urgently its tasks run.
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// Where and how urgently the tasks of a [`Submission`] run (Dask's `workers=`,
+/// `allow_other_workers=` and `priority=`).
+///
+/// ```
+/// use rask_scheduler::wire::Placement;
+/// let anywhere = Placement::default();
+/// assert!(anywhere.workers.is_empty() && anywhere.priority == 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Higher runs sooner, before tasks submitted earlier.
+    pub priority: i32,
+    /// The workers its tasks may run on, each named by its name, its address or its
+    /// host; empty: any worker.
+    pub workers: Vec<String>,
+    /// Whether another worker may run them while none of `workers` is connected (with
+    /// false, they wait for one).
+    pub allow_other_workers: bool,
+}
+
+impl Placement {
+    /// Whether the tasks may run on any worker (no list of workers).
+    pub fn is_unrestricted(&self) -> bool {
+        self.workers.is_empty()
+    }
 }
 
 /// One op of a [`Submission`]: encoded for the workers, and named for messages (the

@@ -127,8 +127,39 @@ pub struct TaskMsg {
     pub op: u32,
     /// Its arguments, in order.
     pub args: Vec<WireArg>,
-    /// Lower runs first (the graph's order).
-    pub priority: u64,
+    /// Lower runs first.
+    pub priority: Priority,
+}
+
+/// Which of two tasks runs first: the lower. A higher user priority (Dask's `priority=`)
+/// comes first, then the earlier submission, then the graph's order within it.
+///
+/// ```
+/// use rask_scheduler::wire::Priority;
+/// assert!(Priority::new(1, 9) < Priority::new(0, 0)); // urgent first
+/// assert!(Priority::new(0, 1) < Priority::new(0, 2)); // then in order
+/// assert_eq!(Priority::from(3), Priority::new(0, 3));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Priority {
+    /// The user's priority, negated, so that lower sorts first.
+    rank: i32,
+    /// The submission's sequence number and the task's place in it.
+    order: u64,
+}
+
+impl Priority {
+    /// A task of user priority `user` (higher is sooner) at `order` among equals.
+    pub fn new(user: i32, order: u64) -> Priority {
+        Priority { rank: user.saturating_neg(), order }
+    }
+}
+
+impl From<u64> for Priority {
+    /// A task of user priority 0 at `order`.
+    fn from(order: u64) -> Priority {
+        Priority::new(0, order)
+    }
 }
 
 /// Where one argument of a task comes from.

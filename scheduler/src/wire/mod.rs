@@ -49,8 +49,8 @@ mod uninit;
 
 pub use address::{Address, Connection, Listener};
 pub use client::{
-    ClusterInfo, FromScheduler, Submission, SubmitArg, SubmitOp, SubmitTask, TaskError, ToClient, ToScheduler,
-    WorkerSummary,
+    ClusterInfo, FromScheduler, Placement, Submission, SubmitArg, SubmitOp, SubmitTask, TaskError, ToClient,
+    ToScheduler, WorkerSummary,
 };
 pub use encode::{Encoded, encode_message};
 pub use error::WireError;
@@ -62,7 +62,8 @@ pub use handshake::{
 pub use limit::transfer_limit;
 pub use mapped::{Lease, MappedFrame, MappedReader, mapped_reads_work};
 pub use message::{
-    EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, TaskFailure, TaskMsg, ToWorker, WireArg,
+    EncodedOp, Finished, FromWorker, Heartbeat, Lookup, PeerReply, PeerRequest, Priority, TaskFailure, TaskMsg,
+    ToWorker, WireArg,
 };
 pub use tls::{TlsFiles, configure_tls};
 pub use uninit::{ReadUninit, Zeroing};

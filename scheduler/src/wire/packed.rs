@@ -252,7 +252,14 @@ mod tests {
             SubmitTask { key: long, op: 1, args: vec![SubmitArg::Value(Value::F64(0.5))], order: 9, retries: 0 },
         ];
         let expected = format!("{tasks:?}");
-        let message = ToScheduler::Submit(Submission { run: 3, ops: vec![], tasks, wanted: vec![], held: vec![] });
+        let message = ToScheduler::Submit(Submission {
+            run: 3,
+            ops: vec![],
+            tasks,
+            wanted: vec![],
+            held: vec![],
+            placement: Default::default(),
+        });
         let ToScheduler::Submit(back) = round_trip(&message).unwrap() else { panic!() };
         assert_eq!(format!("{:?}", back.tasks), expected);
         assert_eq!(back.run, 3);

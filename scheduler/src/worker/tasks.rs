@@ -23,7 +23,7 @@ use rask_graph::{Key, Op, Value};
 use rustc_hash::FxHashMap as HashMap;
 use smallvec::SmallVec;
 
-use crate::wire::Address;
+use crate::wire::{Address, Priority};
 
 /// One input of a task as submitted.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub(crate) struct NewTask {
     pub key: Key,
     pub op: Arc<dyn Op>,
     pub inputs: Vec<Input>,
-    pub priority: u64,
+    pub priority: Priority,
 }
 
 /// A task handed to a task thread: its inputs are all available (literals and fetched
@@ -84,7 +84,7 @@ struct Pending {
     key: Key,
     op: Arc<dyn Op>,
     inputs: Vec<Input>,
-    priority: u64,
+    priority: Priority,
     waiting: u32,
     phase: Phase,
 }
@@ -117,7 +117,7 @@ pub(crate) struct Tasks {
     waiters: HashMap<Key, SmallVec<[Handle; 2]>>,
     /// Remote key being fetched -> tasks (and argument positions) waiting for it.
     fetches: HashMap<Key, (Address, FetchWaiters)>,
-    ready: BinaryHeap<Reverse<(u64, u64, Handle)>>,
+    ready: BinaryHeap<Reverse<(Priority, u64, Handle)>>,
     seq: u64,
     running: usize,
 }
@@ -412,7 +412,7 @@ mod tests {
     }
 
     fn task(i: u32, priority: u64, inputs: Vec<Input>) -> NewTask {
-        NewTask { key: key(i), op: Arc::new(Inc), inputs, priority }
+        NewTask { key: key(i), op: Arc::new(Inc), inputs, priority: priority.into() }
     }
 
     #[test]

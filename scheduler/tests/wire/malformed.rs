@@ -202,7 +202,7 @@ fn rich_frame() -> Vec<u8> {
                 WireArg::Value(Value::Bytes(vec![7u8; 5000].into())),
                 WireArg::Held(key),
             ],
-            priority: 3,
+            priority: 3.into(),
         }],
     })
 }

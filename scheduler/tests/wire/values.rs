@@ -141,7 +141,7 @@ fn compute_batches_with_ops_and_every_argument_kind_round_trip() {
     let message = ToWorker::Compute {
         ops: vec![EncodedOp::encode(&Inc).unwrap()],
         tasks: vec![
-            TaskMsg { key: key(0), op: 0, args: vec![WireArg::Value(Value::I64(1))], priority: 0 },
+            TaskMsg { key: key(0), op: 0, args: vec![WireArg::Value(Value::I64(1))], priority: 0.into() },
             TaskMsg {
                 key: key(1),
                 op: 0,
@@ -150,14 +150,14 @@ fn compute_batches_with_ops_and_every_argument_kind_round_trip() {
                     WireArg::Remote { key: key(7), from: from.clone() },
                     WireArg::Value(block.clone()),
                 ],
-                priority: 1,
+                priority: 1.into(),
             },
         ],
     };
     let ToWorker::Compute { ops, tasks } = round_trip(&message) else { panic!("not a Compute") };
     assert_eq!(ops[0].decode().unwrap().name(), "inc");
     assert_eq!(tasks.len(), 2);
-    assert_eq!((tasks[1].key, tasks[1].op, tasks[1].priority), (key(1), 0, 1));
+    assert_eq!((tasks[1].key, tasks[1].op, tasks[1].priority), (key(1), 0, 1.into()));
     assert!(matches!(&tasks[0].args[..], [WireArg::Value(Value::I64(1))]));
     match &tasks[1].args[..] {
         [WireArg::Held(k), WireArg::Remote { key: r, from: f }, WireArg::Value(v)] => {
