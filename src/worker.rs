@@ -16,7 +16,7 @@
 //! the log filter (`warn` by default; `info`, `debug`, `rask_scheduler::worker=debug`,
 //! ...), logs go to stderr. A worker that cannot start exits with code 1 and one line
 //! saying why; it exits with 0 when its scheduler closes the connection or tells it to
-//! shut down.
+//! shut down, and starts again as a new process (`exec`, same pid) when told to restart.
 //!
 //! # Workers for your own ops
 //!
@@ -47,7 +47,7 @@ use rask_scheduler::wire::{Address, TlsFiles, WireError};
 // Every op of the collections crate must be registered in the worker binary.
 use rask_collections as _;
 
-pub use rask_scheduler::worker::{WorkerConfig, WorkerError, run_worker};
+pub use rask_scheduler::worker::{Ended, WorkerConfig, WorkerError, run_worker};
 
 /// The environment variable holding the shared secret.
 pub const TOKEN_VAR: &str = "RASK_TOKEN";
@@ -349,9 +349,23 @@ pub fn main() {
         Err(e) => fail(&e),
     };
     init_logging();
-    if let Err(e) = run_worker(config) {
-        fail(&e);
+    match run_worker(config) {
+        Ok(Ended::Stopped) => {}
+        Ok(Ended::Restart) => restart(),
+        Err(e) => fail(&e),
     }
+}
+
+/// Starts this process again as new (the scheduler asked for a restart): the same
+/// binary, arguments and environment, in place of this one, so that whatever started
+/// the worker (a job script, `LocalCluster`) still holds it by its pid.
+fn restart() -> ! {
+    use std::os::unix::process::CommandExt;
+    let error = match std::env::current_exe() {
+        Ok(binary) => std::process::Command::new(binary).args(std::env::args_os().skip(1)).exec(),
+        Err(e) => e,
+    };
+    fail(&format!("cannot restart as the scheduler asked: {error}"))
 }
 
 fn fail(error: &dyn std::fmt::Display) -> ! {

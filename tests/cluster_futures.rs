@@ -112,6 +112,8 @@ fn an_error_reaches_dependents_and_misuse_is_a_typed_error() {
     let theirs = other_client.submit(&ops::Inc, [Value::I64(5).into()]).unwrap();
     let e = client.submit(&ops::Inc, [CallArg::from(&theirs)]).unwrap_err().to_string();
     assert!(e.contains("another client"), "{e}");
+    let foreign = client.submit(&ops::Inc, [CallArg::from(&theirs)]).unwrap_err();
+    assert_eq!(foreign, SchedulerError::ForeignFuture { key: theirs.key() });
     assert_eq!(theirs.result().unwrap(), Value::I64(6), "the other client is unaffected");
 
     // Once the cluster is gone, a future still pending errs instead of hanging.
@@ -324,4 +326,113 @@ fn futures_can_be_awaited_fired_and_forgotten_and_versions_agree() {
     assert!(!versions.scheduler.is_empty(), "the scheduler reported its version");
     assert_eq!(versions.client, versions.scheduler);
     assert_eq!(versions.protocol, rask::scheduler::wire::PROTOCOL_VERSION);
+}
+
+/// Waits (at most 20 s) until `check` holds for the bytes each worker holds (by name, from
+/// their heartbeats); returns the last reading.
+fn memory_settles(client: &Client, check: impl Fn(&dyn Fn(&str) -> u64) -> bool) -> Vec<(String, u64)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reading: Vec<(String, u64)> = client
+            .scheduler_info()
+            .unwrap()
+            .workers
+            .into_iter()
+            .map(|w| (w.name, w.heartbeat.map_or(0, |h| h.memory)))
+            .collect();
+        let of = |name: &str| reading.iter().find(|(n, _)| n == name).map_or(0, |(_, m)| *m);
+        if check(&of) || Instant::now() > deadline {
+            return reading;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn futures_go_where_placed_free_memory_when_dropped_and_restart_clears_the_cluster() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+    let workers = client.scheduler_info().unwrap().workers;
+    let (a, b) = (workers[0].name.clone(), workers[1].name.clone());
+    const MB: u64 = 1 << 20;
+
+    // 16 MB scattered to A (by name), copied by a call placed on B (by address).
+    let on_a = SubmitOptions { workers: vec![a.clone()], ..Default::default() };
+    let on_b = SubmitOptions { workers: vec![workers[1].data_address.to_string()], ..Default::default() };
+    let bytes: std::sync::Arc<[u8]> = (0..16 * MB).map(|i| (i % 251) as u8).collect();
+    let big = client.scatter_with([Value::Bytes(bytes.clone())], &on_a).unwrap().remove(0);
+    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&a) >= 16 * MB);
+    assert!(reading.iter().any(|(n, m)| *n == a && *m >= 16 * MB), "A holds the value: {reading:?}");
+    assert!(reading.iter().any(|(n, m)| *n == b && *m < MB), "B holds nothing: {reading:?}");
+    let copy = client.submit_with(&ops::Identity, [CallArg::from(&big)], &on_b).unwrap();
+    assert_eq!(copy.result().unwrap(), Value::Bytes(bytes));
+    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&b) >= 16 * MB);
+    assert!(reading.iter().any(|(n, m)| *n == b && *m >= 16 * MB), "B holds the copy: {reading:?}");
+    // Dropping the futures frees both workers' memory.
+    drop((big, copy));
+    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&a) < MB && of(&b) < MB);
+    assert!(reading.iter().all(|(_, m)| *m < MB), "both freed: {reading:?}");
+
+    // A call for a worker that is not there waits, unless others are allowed.
+    let nowhere = SubmitOptions { workers: vec!["no-such-worker".into()], ..Default::default() };
+    let waiting = client.submit_with(&ops::Inc, [Value::I64(1000).into()], &nowhere).unwrap();
+    let (done, _) =
+        rask::scheduler::wait(std::slice::from_ref(&waiting), WaitFor::All, Some(Duration::from_millis(500)));
+    assert!(done.is_empty() && waiting.status() == FutureStatus::Pending);
+    let loose = SubmitOptions { allow_other_workers: true, ..nowhere.clone() };
+    let ran = client.submit_with(&ops::Inc, [Value::I64(2).into()], &loose).unwrap();
+    assert_eq!(ran.result().unwrap(), Value::I64(3));
+    let urgent = SubmitOptions { priority: 10, ..Default::default() };
+    let many = client.map_with(&ops::Inc, (0..50).map(|i| [CallArg::Value(Value::I64(i))]), &urgent).unwrap();
+    assert_eq!(client.gather(&many).unwrap(), (1..51).map(Value::I64).collect::<Vec<_>>());
+    let given_key = SubmitOptions { key: Some(many[0].key()), ..Default::default() };
+    assert!(client.map_with(&ops::Inc, [[CallArg::Value(Value::I64(0))]], &given_key).is_err());
+
+    // Restart: every held key and dataset goes, the workers start again (same pids: they
+    // exec themselves) and join anew; the cluster then works as before.
+    let held = client.map(&ops::Inc, (500..504).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let (done, _) = rask::scheduler::wait(&held, WaitFor::All, Some(Duration::from_secs(60)));
+    assert_eq!(done.len(), 4, "ready on the cluster, not fetched");
+    client.publish("before-restart", &held).unwrap();
+    let pids = cluster.worker_pids();
+    let ids: Vec<u64> = client.scheduler_info().unwrap().workers.iter().map(|w| w.id).collect();
+    client.restart().unwrap();
+    assert_eq!(many[0].result().unwrap(), Value::I64(1), "a value fetched before stays");
+    assert_eq!(held[1].status(), FutureStatus::Error);
+    assert_eq!(held[1].result().unwrap_err(), SchedulerError::Restarted { key: held[1].key() });
+    assert_eq!(waiting.result().unwrap_err(), SchedulerError::Restarted { key: waiting.key() });
+    let info = client.scheduler_info().unwrap();
+    assert_eq!((info.tasks, info.workers.len()), (0, 2));
+    assert!(info.workers.iter().all(|w| !ids.contains(&w.id)), "new workers: {:?} after {ids:?}", info.workers);
+    assert_eq!(cluster.worker_pids(), pids);
+    assert!(client.list_datasets().unwrap().is_empty());
+    assert_eq!(client.submit(&ops::Inc, [Value::I64(41).into()]).unwrap().result().unwrap(), Value::I64(42));
+
+    // A closed client refuses every call with a typed error.
+    client.close();
+    let e = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap_err();
+    assert!(matches!(e, SchedulerError::ClientClosed { .. }), "{e:?}");
+    assert!(matches!(client.scheduler_info(), Err(SchedulerError::ClientClosed { .. })));
+}
+
+#[test]
+fn as_completed_is_a_stream_for_async_code() {
+    use rask::scheduler::Stream;
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+    let futures = client.map(&ops::Inc, (0..40).map(|i| [CallArg::Value(Value::I64(i))])).unwrap();
+    let keys: Vec<_> = futures.iter().map(|f| f.key()).collect();
+    let mut stream = as_completed(futures);
+    assert_eq!(Iterator::size_hint(&stream), (40, Some(40)));
+    let mut seen = Vec::new();
+    while let Some(future) = block_on(std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx))) {
+        seen.push((future.key(), future.result().unwrap()));
+    }
+    assert_eq!(seen.len(), 40, "each once");
+    for (key, value) in seen {
+        let i = keys.iter().position(|k| *k == key).expect("one of ours") as i64;
+        assert_eq!(value, Value::I64(i + 1));
+    }
 }

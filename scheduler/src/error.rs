@@ -32,6 +32,26 @@ pub enum SchedulerError {
         /// Its key.
         key: Key,
     },
+    /// The cluster was restarted ([`Client::restart`](crate::Client::restart)) before the
+    /// task finished, or while its value was held: the value is gone.
+    #[error("the cluster was restarted before {key} finished, or while its value was held; its value is gone")]
+    Restarted {
+        /// Its key.
+        key: Key,
+    },
+    /// A future passed to a call belongs to another client (or to a connection of this
+    /// client that was lost): its value is not where the call runs.
+    #[error("future {key} belongs to another client or to a lost connection; submit it again through this client")]
+    ForeignFuture {
+        /// Its key.
+        key: Key,
+    },
+    /// The client was closed ([`Client::close`](crate::Client::close)).
+    #[error("the client of {address} was closed")]
+    ClientClosed {
+        /// Its scheduler's address.
+        address: String,
+    },
     /// A scheduler name (in code or in `RASK_SCHEDULER`) is not one rask knows.
     #[error(
         "invalid scheduler {value:?} (from {origin}): expected one of sync, threads, threads:N, processes, processes:N (N >= 1), tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, scheduler-file:PATH"
@@ -113,6 +133,7 @@ impl From<crate::wire::TaskError> for SchedulerError {
             E::Panicked { key, op, message } => SchedulerError::TaskPanicked { key, op, message },
             E::KilledWorker { key, op, deaths, reason } => SchedulerError::KilledWorker { key, op, deaths, reason },
             E::Transfer { key, reason } => SchedulerError::Transfer { key, reason },
+            E::Restarted { key } => SchedulerError::Restarted { key },
             E::NoWorkers { lost, reason, remaining } => {
                 SchedulerError::NoWorkersLeft { workers: lost, reason, remaining }
             }

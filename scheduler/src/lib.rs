@@ -53,6 +53,9 @@ pub use client::{
 };
 pub use cluster::submission;
 pub use error::SchedulerError;
+/// The trait [`AsCompleted`] implements for async code (re-exported, so that no version
+/// has to be matched by hand).
+pub use futures_core::Stream;
 pub use local_cluster::{LocalCluster, LocalClusterOptions};
 pub use processes::{ProcessesScheduler, SCHEDULER_BIN_VAR, WORKER_BIN_VAR};
 pub use run::{call_op, call_recorded, call_task, panic_message, use_counts};

@@ -13,7 +13,7 @@ use rask_scheduler::wire::{
     PeerReply, PeerRequest, Role, TaskFailure, TaskMsg, ToWorker, Welcome, WireArg, WorkerInfo, accept_handshake,
     connect_handshake, read_message, write_message,
 };
-use rask_scheduler::worker::{WorkerConfig, WorkerError, run_worker};
+use rask_scheduler::worker::{Ended, WorkerConfig, WorkerError, run_worker};
 use serde::{Deserialize, Serialize};
 
 const TOKEN: &str = "worker-test-token";
@@ -65,7 +65,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 struct Session {
     conn: Connection,
     info: WorkerInfo,
-    worker: Option<JoinHandle<Result<(), WorkerError>>>,
+    worker: Option<JoinHandle<Result<Ended, WorkerError>>>,
     local_dir: PathBuf,
     /// Messages read while waiting for something else.
     heartbeats: Vec<(u64, u64)>,
@@ -153,12 +153,12 @@ impl Session {
     }
 
     /// Closes the connection and waits for the worker to return.
-    fn close(mut self) -> (Duration, Result<(), WorkerError>) {
+    fn close(mut self) -> (Duration, Result<Ended, WorkerError>) {
         self.conn.shutdown();
         self.join()
     }
 
-    fn join(&mut self) -> (Duration, Result<(), WorkerError>) {
+    fn join(&mut self) -> (Duration, Result<Ended, WorkerError>) {
         let start = Instant::now();
         let worker = self.worker.take().unwrap();
         while !worker.is_finished() && start.elapsed() < Duration::from_secs(10) {
@@ -538,7 +538,14 @@ fn the_worker_exits_promptly_when_the_scheduler_goes_or_says_shutdown() {
     let mut s = start("exit-shutdown", false, None);
     s.send(&ToWorker::Shutdown);
     let (elapsed, result) = s.join();
-    result.unwrap();
+    assert_eq!(result.unwrap(), Ended::Stopped);
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+
+    // Told to restart: it stops the same way, asking its binary to start again.
+    let mut s = start("exit-restart", false, None);
+    s.send(&ToWorker::Restart);
+    let (elapsed, result) = s.join();
+    assert_eq!(result.unwrap(), Ended::Restart);
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
 }
 

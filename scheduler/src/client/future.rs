@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::Receiver;
 use rask_graph::{Group, Key, Op, Token, TokenHasher, Value, op_token};
 
+use super::completion::WakeList;
 use super::remote::{Client, Route, Session};
 use crate::error::SchedulerError;
 use crate::wire::{
@@ -141,7 +142,7 @@ struct Inner {
     /// Whether the value was asked for.
     fetched: AtomicBool,
     /// The async task awaiting the value, woken by the client's router.
-    waker: Arc<Mutex<Option<std::task::Waker>>>,
+    wakers: Arc<WakeList>,
     /// Held while waiting for the news, so one thread reads them.
     waiting: Mutex<()>,
     /// The futures it reads, kept until it has an outcome.
@@ -215,6 +216,11 @@ impl Future {
         }
     }
 
+    /// The tasks to wake when it has news.
+    pub(super) fn wakers(&self) -> &WakeList {
+        &self.0.wakers
+    }
+
     fn lost(&self) -> SchedulerError {
         SchedulerError::Pool(format!(
             "the connection to the scheduler at {} was lost before {} finished",
@@ -227,9 +233,7 @@ impl Future {
     fn settle(&self, outcome: Result<Value, SchedulerError>) {
         let _ = self.0.outcome.set(outcome);
         self.0.inputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        if let Some(waker) = self.0.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            waker.wake();
-        }
+        self.0.wakers.wake_all();
     }
 
     fn outcome_of(&self, news: FromScheduler) -> Option<Result<Value, SchedulerError>> {
@@ -288,7 +292,7 @@ impl std::future::Future for Awaiting {
         let future = &self.0;
         future.fetch();
         // The waker first, then the news: news coming between the two still wake us.
-        *future.0.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        future.0.wakers.register(cx.waker());
         future.status();
         match future.0.outcome.get() {
             Some(outcome) => std::task::Poll::Ready(outcome.clone()),
@@ -309,107 +313,6 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.release();
-    }
-}
-
-/// Which futures [`wait`] waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitFor {
-    /// Every one finished (or failed).
-    All,
-    /// The first one finished (or failed).
-    First,
-}
-
-/// Waits until all (or the first) of `futures` have an outcome, at most `timeout`;
-/// returns the indices of those done and of those not done, in order. Failed futures
-/// count as done; their errors are theirs to [`Future::result`].
-///
-/// ```no_run
-/// use rask_graph::{ops, Value};
-/// use rask_scheduler::{wait, Client, WaitFor};
-/// let client = Client::connect("tcp://127.0.0.1:8786".parse()?)?;
-/// let futures = client.map(&ops::Inc, (0..4).map(|i| [Value::I64(i).into()]))?;
-/// let (done, pending) = wait(&futures, WaitFor::All, None);
-/// assert_eq!((done.len(), pending.len()), (4, 0));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn wait(futures: &[Future], until: WaitFor, timeout: Option<std::time::Duration>) -> (Vec<usize>, Vec<usize>) {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    let mut done = vec![false; futures.len()];
-    loop {
-        for (i, f) in futures.iter().enumerate() {
-            done[i] = done[i] || f.status() != FutureStatus::Pending;
-        }
-        let finished = done.iter().filter(|&&d| d).count();
-        let enough = match until {
-            WaitFor::All => finished == futures.len(),
-            WaitFor::First => finished > 0 || futures.is_empty(),
-        };
-        if enough || !next_news(futures, &done, deadline) {
-            let (yes, no): (Vec<usize>, Vec<usize>) = (0..futures.len()).partition(|&i| done[i]);
-            return (yes, no);
-        }
-    }
-}
-
-/// Blocks until a future not yet `done` has news (true), or the deadline passes or no
-/// future can have news any more (false).
-fn next_news(futures: &[Future], done: &[bool], deadline: Option<std::time::Instant>) -> bool {
-    let mut select = crossbeam_channel::Select::new();
-    let mut watched = 0;
-    for (f, &d) in futures.iter().zip(done) {
-        if !d {
-            select.recv(&f.0.news);
-            watched += 1;
-        }
-    }
-    if watched == 0 {
-        return false;
-    }
-    match deadline {
-        Some(deadline) => select.ready_deadline(deadline).is_ok(),
-        None => {
-            select.ready();
-            true
-        }
-    }
-}
-
-/// The futures as they finish (or fail), each once: an iterator that blocks for the next.
-///
-/// ```no_run
-/// use rask_graph::{ops, Value};
-/// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
-/// let futures = client.map(&ops::Inc, (0..4).map(|i| [Value::I64(i).into()]))?;
-/// for future in rask_scheduler::as_completed(futures) {
-///     println!("{} = {:?}", future.key(), future.result());
-/// }
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn as_completed(futures: impl IntoIterator<Item = Future>) -> AsCompleted {
-    AsCompleted { pending: futures.into_iter().collect() }
-}
-
-/// See [`as_completed`].
-#[derive(Debug)]
-pub struct AsCompleted {
-    pending: Vec<Future>,
-}
-
-impl Iterator for AsCompleted {
-    type Item = Future;
-
-    fn next(&mut self) -> Option<Future> {
-        loop {
-            if let Some(i) = self.pending.iter().position(|f| f.status() != FutureStatus::Pending) {
-                return Some(self.pending.remove(i));
-            }
-            if self.pending.is_empty() {
-                return None;
-            }
-            next_news(&self.pending, &vec![false; self.pending.len()], None);
-        }
     }
 }
 
@@ -461,10 +364,7 @@ impl Client {
                 }
                 CallArg::Future(future) => {
                     if !Arc::ptr_eq(&future.0.session, &session) {
-                        return Err(SchedulerError::Pool(format!(
-                            "future {} belongs to another client or connection",
-                            future.key()
-                        )));
+                        return Err(SchedulerError::ForeignFuture { key: future.key() });
                     }
                     std::hash::Hash::hash(&(1u8, future.key()), &mut token);
                     submitted.push(SubmitArg::Key(future.key()));
@@ -503,7 +403,27 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scatter(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Future>, SchedulerError> {
-        values.into_iter().map(|v| self.submit(&rask_graph::ops::Identity, [CallArg::Value(v)])).collect()
+        self.scatter_with(values, &SubmitOptions::default())
+    }
+
+    /// [`scatter`](Client::scatter) onto the workers `options` names (Dask's
+    /// `scatter(.., workers=)`); with `pure: false`, equal values get keys of their own.
+    ///
+    /// ```no_run
+    /// use rask_graph::Value;
+    /// use rask_scheduler::SubmitOptions;
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let name = client.scheduler_info()?.workers[0].name.clone();
+    /// let on_first = SubmitOptions { workers: vec![name], ..Default::default() };
+    /// let data = client.scatter_with([Value::I64(1)], &on_first)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scatter_with(
+        &self,
+        values: impl IntoIterator<Item = Value>,
+        options: &SubmitOptions,
+    ) -> Result<Vec<Future>, SchedulerError> {
+        self.map_with(&rask_graph::ops::Identity, values.into_iter().map(|v| [CallArg::Value(v)]), options)
     }
 
     /// Keeps the calls of `futures` running until they are done, even once every handle
@@ -582,8 +502,8 @@ impl Client {
         submission.run = run;
         let key = submission.held[0];
         let (route, news) = crossbeam_channel::unbounded();
-        let waker = Arc::new(Mutex::new(None));
-        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::waking(route, waker.clone()));
+        let wakers = Arc::new(WakeList::default());
+        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::waking(route, wakers.clone()));
         let future = Future(Arc::new(Inner {
             key,
             run,
@@ -592,7 +512,7 @@ impl Client {
             outcome: OnceLock::new(),
             ready: AtomicBool::new(false),
             fetched: AtomicBool::new(false),
-            waker,
+            wakers,
             waiting: Mutex::new(()),
             inputs: Mutex::new(inputs),
         }));

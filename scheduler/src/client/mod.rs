@@ -9,6 +9,7 @@
 //! (or the first error) of the keys it wants, and releases them; the scheduler forgets
 //! what no run of any client wants any more.
 
+mod completion;
 mod datasets;
 mod file;
 mod future;
@@ -18,10 +19,9 @@ use crossbeam_channel::Receiver;
 use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
+pub use self::completion::{AsCompleted, WaitFor, as_completed, wait};
 pub use self::file::SchedulerFile;
-pub use self::future::{
-    AsCompleted, Awaiting, CallArg, Future, FutureStatus, SubmitOptions, WaitFor, as_completed, wait,
-};
+pub use self::future::{Awaiting, CallArg, Future, FutureStatus, SubmitOptions};
 pub use self::remote::{Client, ClusterAddress, Versions};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use rask_graph::{TaskGraph, TaskId, Value};
 use rustc_hash::FxHashMap;
 
+use super::completion::WakeList;
 use super::{SchedulerFile, await_results, in_order};
 use crate::error::SchedulerError;
 use crate::events::RunReport;
@@ -58,7 +60,9 @@ impl std::fmt::Display for ClusterAddress {
 }
 
 /// How long [`Client::info`] (and other requests) wait for the answer.
-const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const INFO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Client::restart`] waits for the workers to come back.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What [`Client::get_versions`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +79,17 @@ pub struct Versions {
 #[derive(Debug)]
 pub(super) struct Route {
     news: Sender<FromScheduler>,
-    waker: Option<Arc<Mutex<Option<std::task::Waker>>>>,
+    wakers: Option<Arc<WakeList>>,
 }
 
 impl Route {
     pub(super) fn new(news: Sender<FromScheduler>) -> Route {
-        Route { news, waker: None }
+        Route { news, wakers: None }
     }
 
-    /// A route that also wakes whatever task `waker` holds when news come.
-    pub(super) fn waking(news: Sender<FromScheduler>, waker: Arc<Mutex<Option<std::task::Waker>>>) -> Route {
-        Route { news, waker: Some(waker) }
+    /// A route that also wakes the tasks waiting on `wakers` when news come.
+    pub(super) fn waking(news: Sender<FromScheduler>, wakers: Arc<WakeList>) -> Route {
+        Route { news, wakers: Some(wakers) }
     }
 
     fn deliver(&self, news: FromScheduler) {
@@ -94,8 +98,8 @@ impl Route {
     }
 
     fn wake(&self) {
-        if let Some(waker) = self.waker.as_ref().and_then(|w| w.lock().unwrap_or_else(|e| e.into_inner()).take()) {
-            waker.wake();
+        if let Some(wakers) = &self.wakers {
+            wakers.wake_all();
         }
     }
 }
@@ -129,6 +133,8 @@ pub struct Client {
     next_run: AtomicU64,
     /// The cluster this client started ([`Client::local`]), stopped after it.
     cluster: Option<crate::LocalCluster>,
+    /// Whether [`Client::close`] was called: nothing more is sent.
+    closed: AtomicBool,
 }
 
 impl Client {
@@ -148,7 +154,14 @@ impl Client {
 
     /// A client of the scheduler at `target` that connects on its first compute.
     pub fn lazy(target: ClusterAddress) -> Client {
-        Client { target, token: None, session: Mutex::new(None), next_run: AtomicU64::new(1), cluster: None }
+        Client {
+            target,
+            token: None,
+            session: Mutex::new(None),
+            next_run: AtomicU64::new(1),
+            cluster: None,
+            closed: AtomicBool::new(false),
+        }
     }
 
     /// Uses `token` as the shared secret (instead of `RASK_TOKEN` or the scheduler file's).
@@ -193,6 +206,44 @@ impl Client {
         Ok(Versions { client: env!("CARGO_PKG_VERSION").to_string(), scheduler, protocol: PROTOCOL_VERSION })
     }
 
+    /// Restarts the cluster (Dask's `client.restart()`): every task and held value is
+    /// forgotten, on behalf of every client (their futures answer
+    /// [`SchedulerError::Restarted`]), datasets are dropped, and every worker process
+    /// starts again as new (freeing what its tasks leaked, stopping tasks that hang).
+    /// Returns once as many workers are back as there were, or an error after 60 s.
+    ///
+    /// ```no_run
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// client.restart()?;
+    /// assert_eq!(client.scheduler_info()?.tasks, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn restart(&self) -> Result<(), SchedulerError> {
+        let timeout_ms = RESTART_TIMEOUT.as_millis() as u64;
+        // The scheduler answers within the timeout; the margin covers the round trip.
+        match self.ask_within(RESTART_TIMEOUT + INFO_TIMEOUT, |run| ToScheduler::Restart { run, timeout_ms })? {
+            FromScheduler::Done => Ok(()),
+            other => Err(SchedulerError::Pool(format!("unexpected answer to a restart: {other:?}"))),
+        }
+    }
+
+    /// Closes the connection (Dask's `client.close()`): what this client held is released
+    /// (after the scheduler's client grace period), its pending futures err, and every
+    /// later call is [`SchedulerError::ClientClosed`]. Dropping the client does the same.
+    ///
+    /// ```no_run
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// client.close();
+    /// assert!(client.scheduler_info().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            session.link.close();
+        }
+    }
+
     /// Where the client finds its scheduler.
     pub fn target(&self) -> &ClusterAddress {
         &self.target
@@ -210,12 +261,21 @@ impl Client {
     /// Sends the request `make` builds for a new run and waits for the scheduler's answer
     /// (a refusal is an error saying why).
     pub(super) fn ask(&self, make: impl FnOnce(u64) -> ToScheduler) -> Result<FromScheduler, SchedulerError> {
+        self.ask_within(INFO_TIMEOUT, make)
+    }
+
+    /// [`ask`](Client::ask), waiting at most `timeout` for the answer.
+    pub(super) fn ask_within(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(u64) -> ToScheduler,
+    ) -> Result<FromScheduler, SchedulerError> {
         let session = self.session()?;
         let run = self.next_run();
         let (route, news) = crossbeam_channel::unbounded();
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::new(route));
         let answer = session.link.send(&make(run)).map_err(|e| SchedulerError::Pool(e.to_string())).and_then(|()| {
-            match news.recv_timeout(INFO_TIMEOUT) {
+            match news.recv_timeout(timeout) {
                 Ok(FromScheduler::Refused { reason, .. }) => Err(SchedulerError::Pool(reason)),
                 Ok(answer) => Ok(answer),
                 Err(_) => Err(SchedulerError::Pool(format!("the scheduler at {} did not answer", session.address))),
@@ -244,6 +304,9 @@ impl Client {
 
     /// The open session, connecting if there is none (or it was lost).
     pub(super) fn session(&self) -> Result<Arc<Session>, SchedulerError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(SchedulerError::ClientClosed { address: self.target.to_string() });
+        }
         let mut slot = self.session.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(session) = slot.as_ref()
             && session.open.load(Ordering::SeqCst)
@@ -299,9 +362,7 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            session.link.close();
-        }
+        self.close();
     }
 }
 

@@ -193,6 +193,31 @@ impl Core {
         }
     }
 
+    /// Forgets every task and every worker, as the shell restarts the workers: each client
+    /// wanting a task (awaiting it, holding it, ready or not) hears it was restarted away. Measured durations stay.
+    pub fn restart(&mut self) {
+        for t in self.tasks.slots() {
+            let key = self.tasks[t].key;
+            for &id in &self.tasks[t].wanted_by {
+                self.client_results.entry(id).or_default().errors.push((key, TaskError::Restarted { key }));
+            }
+        }
+        for client in self.clients.values_mut() {
+            *client = Client::default();
+        }
+        for group in &mut self.groups {
+            group.size = 0;
+        }
+        self.tasks = Arena::default();
+        self.index.clear();
+        self.queued.clear();
+        self.no_worker.clear();
+        self.gathering.clear();
+        self.workers.clear();
+        self.worker_slots.clear();
+        self.total_threads = 0;
+    }
+
     /// A client connects.
     pub fn add_client(&mut self, id: ClientId) {
         self.clients.entry(id).or_default();
@@ -262,7 +287,8 @@ impl Core {
             | ToScheduler::Publish { .. }
             | ToScheduler::Unpublish { .. }
             | ToScheduler::GetDataset { .. }
-            | ToScheduler::ListDatasets { .. } => {}
+            | ToScheduler::ListDatasets { .. }
+            | ToScheduler::Restart { .. } => {}
         }
     }
 

@@ -142,6 +142,11 @@ impl Arena {
         self.tasks[slot as usize].as_mut().expect("a live task slot")
     }
 
+    /// The slots of the tasks in the table.
+    pub fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.tasks.iter().enumerate().filter(|(_, t)| t.is_some()).map(|(i, _)| i as Slot)
+    }
+
     /// How many tasks are in the table.
     pub fn len(&self) -> usize {
         self.tasks.len() - self.free.len()

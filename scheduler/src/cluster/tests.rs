@@ -172,7 +172,7 @@ impl Cluster {
                         .collect();
                     worker.out.push(FromWorker::Stolen(answers));
                 }
-                ToWorker::Shutdown => worker.alive = false,
+                ToWorker::Shutdown | ToWorker::Restart => worker.alive = false,
             }
         }
     }
@@ -555,6 +555,39 @@ fn held_keys_are_announced_ready_and_their_values_sent_only_when_fetched() {
     core.handle_client(2, ToScheduler::Release { run: 2, keys: vec![key] }, &mut comm);
     core.flush(&mut comm);
     assert_eq!(core.task_count(), 0);
+}
+
+#[test]
+fn a_restart_forgets_every_task_and_worker_and_tells_each_holder() {
+    let (graph, _, key, w, mut core, mut comm) = one_inc("restart");
+    let held = Submission { held: vec![key], ..submission(&graph, &[], 1).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(held), &mut comm);
+    // A second client waits for a chain not yet run.
+    let (chained, last) = chain(3, 9);
+    core.handle_client(2, ToScheduler::Submit(submission(&chained, &[last], 1).unwrap()), &mut comm);
+    core.flush(&mut comm);
+    core.handle_worker(w, FromWorker::Finished(vec![Finished { key, nbytes: 8, duration_us: 1 }]), &mut comm);
+    core.flush(&mut comm);
+    let mut heard = Heard::default();
+    heard.take(&mut comm, CLIENT);
+    assert_eq!(heard.ready, vec![key], "ready before the restart");
+
+    core.restart();
+    core.flush(&mut comm);
+    heard.take(&mut comm, CLIENT);
+    assert_eq!(heard.errors.get(&key), Some(&TaskError::Restarted { key }), "a ready held key is gone too");
+    let mut other = Heard::default();
+    other.take(&mut comm, 2);
+    let last_key = chained.key(last);
+    assert_eq!(other.errors.get(&last_key), Some(&TaskError::Restarted { key: last_key }));
+    assert_eq!(core.task_count(), 0);
+    // Messages of the old worker no longer count; a new one gets new work.
+    core.handle_worker(w, FromWorker::Finished(vec![Finished { key, nbytes: 8, duration_us: 1 }]), &mut comm);
+    let (id, spec) = Cluster::new(1).add_fake();
+    core.add_worker(id + 1, spec);
+    core.handle_client(CLIENT, ToScheduler::Submit(submission(&graph, &[TaskId(0)], 2).unwrap()), &mut comm);
+    core.flush(&mut comm);
+    assert!(comm.to_workers.iter().any(|(to, m)| *to == id + 1 && matches!(m, ToWorker::Compute { .. })));
 }
 
 #[test]

@@ -56,6 +56,11 @@ impl Datasets {
         self.by_name.remove(name).map(|(scope, _)| scope)
     }
 
+    /// Drops every dataset; their clients, to end.
+    pub fn clear(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.by_name).into_values().map(|(scope, _)| scope).collect()
+    }
+
     pub fn keys(&self, name: &str) -> Option<&[Key]> {
         self.by_name.get(name).map(|(_, keys)| keys.as_slice())
     }

@@ -13,6 +13,7 @@
 mod comm;
 mod datasets;
 mod local;
+mod restart;
 mod server;
 pub(crate) mod spawn;
 
@@ -151,6 +152,7 @@ impl Service {
             fired: Vec::new(),
             state: state.clone(),
             spawn_failure: None,
+            restarting: None,
             _acceptor: acceptor,
         };
         reactor.top_up();
@@ -247,6 +249,8 @@ struct Reactor {
     state: Arc<ServiceState>,
     /// Why the last worker the pool started never joined (reported if none is left).
     spawn_failure: Option<String>,
+    /// A restart waiting for its workers to come back.
+    restarting: Option<restart::Pending>,
     // Last: stops accepting when the reactor ends.
     _acceptor: Acceptor,
 }
@@ -316,6 +320,9 @@ impl Reactor {
                 ),
             ) => self.answer_datasets(conn, message),
             Input::Client(_, Incoming::Message(ToScheduler::FireAndForget { keys, .. })) => self.fire(keys),
+            Input::Client(conn, Incoming::Message(ToScheduler::Restart { run, timeout_ms })) => {
+                self.restart(conn, run, Duration::from_millis(timeout_ms))
+            }
             Input::Client(conn, Incoming::Message(message)) => {
                 if let ToScheduler::Submit(_) = &message {
                     self.spawn_failure = None;
@@ -538,6 +545,7 @@ impl Reactor {
         self.workers.insert(id, WorkerConn { link, info, heartbeat: None });
         self.core.add_worker(id, spec);
         self.publish_state();
+        self.check_restart();
     }
 
     /// Gives worker `id` up: closes its connection (a child of the pool is killed and
@@ -582,6 +590,7 @@ impl Reactor {
 
     /// Liveness: workers silent beyond their ttl, and the pool's children.
     fn tick(&mut self) {
+        self.check_restart();
         let (settled, running): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.fired).into_iter().partition(|(_, key)| self.core.settled(key));
         self.fired = running;

@@ -81,6 +81,15 @@ pub enum ToScheduler {
         /// The run the answer is for.
         run: u64,
     },
+    /// Forgets every task and dataset (clients hear their keys were restarted away) and
+    /// restarts every worker's process; answered [`FromScheduler::Done`] once as many
+    /// workers are back, or `Refused` after `timeout_ms`.
+    Restart {
+        /// The run the answer is for.
+        run: u64,
+        /// How long to wait for the workers, in milliseconds.
+        timeout_ms: u64,
+    },
 }
 
 impl ToScheduler {
@@ -95,7 +104,8 @@ impl ToScheduler {
             | ToScheduler::Unpublish { run, .. }
             | ToScheduler::GetDataset { run, .. }
             | ToScheduler::FireAndForget { run, .. }
-            | ToScheduler::ListDatasets { run } => *run,
+            | ToScheduler::ListDatasets { run }
+            | ToScheduler::Restart { run, .. } => *run,
         }
     }
 }
@@ -295,6 +305,11 @@ pub enum TaskError {
         key: Key,
         /// What was refused, and the limit.
         reason: String,
+    },
+    /// The cluster was restarted before it finished, or while its value was held.
+    Restarted {
+        /// The task.
+        key: Key,
     },
     /// No worker is left to run it, and none is coming.
     NoWorkers {

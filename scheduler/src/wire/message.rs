@@ -36,6 +36,9 @@ pub enum ToWorker {
     Steal(Vec<Key>),
     /// Start nothing more and exit.
     Shutdown,
+    /// Start nothing more, drop every value, and start again as a new process with the
+    /// same command line (Dask's nanny restart); the new process joins as a new worker.
+    Restart,
 }
 
 /// An op in its registered, serialized form ([`encode_op`]); decoded by the worker.

@@ -5,27 +5,27 @@ use std::sync::Arc;
 
 use rask_graph::Op;
 
-use super::Shared;
 use super::answer::answer;
 use super::outbox::Out;
 use super::tasks::{Input, NewTask};
+use super::{Ended, Shared};
 use crate::wire::{
     Connection, EncodedOp, FromWorker, TaskFailure, TaskMsg, ToWorker, WireArg, WireError, read_message_uninit,
 };
 
-/// Serves the scheduler until it says `Shutdown` or goes away (`Ok`); a frame that is not
-/// a valid message is an error (the connection can no longer be trusted).
-pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireError> {
+/// Serves the scheduler until it says `Shutdown` or `Restart`, or goes away (`Ok`); a
+/// frame that is not a valid message is an error (the connection can no longer be trusted).
+pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<Ended, WireError> {
     loop {
         let message: ToWorker = match read_message_uninit(conn, shared.transfer_limit) {
             Ok(message) => message,
             Err(WireError::Closed) => {
                 tracing::info!("the scheduler closed the connection");
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
             Err(e @ (WireError::Io { .. } | WireError::Truncated { .. })) => {
                 tracing::info!(error = %e, "the scheduler connection ended");
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
             Err(e) => {
                 tracing::error!(error = %e, "bad frame from the scheduler; stopping");
@@ -60,7 +60,11 @@ pub(super) fn run(conn: &mut Connection, shared: &Shared) -> Result<(), WireErro
             }
             ToWorker::Shutdown => {
                 tracing::info!("shutdown requested by the scheduler");
-                return Ok(());
+                return Ok(Ended::Stopped);
+            }
+            ToWorker::Restart => {
+                tracing::info!("restart requested by the scheduler");
+                return Ok(Ended::Restart);
             }
         }
     }

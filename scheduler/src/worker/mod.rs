@@ -184,14 +184,25 @@ fn contact_address(bound: &Address, reachable: std::net::IpAddr) -> Address {
     }
 }
 
-/// Runs a worker until its scheduler closes the connection or says `Shutdown`.
+/// Why [`run_worker`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The scheduler went away or said `Shutdown`: the process should exit.
+    Stopped,
+    /// The scheduler asked for a restart: the process should start again as new, with
+    /// the same command line (the `rask-worker` binary execs itself).
+    Restart,
+}
+
+/// Runs a worker until its scheduler closes the connection or says `Shutdown` (or
+/// `Restart`: see [`Ended`]).
 ///
 /// Connects to the scheduler, binds the data server (where [`WorkerConfig::listen`]
 /// says), then handshakes as [`Role::Worker`], announcing its contact address
 /// ([`WorkerConfig::contact`]). Returns `Ok(())` when the scheduler went away or
 /// asked the worker to stop; an error if it could not start or the connection broke with
 /// a protocol error.
-pub fn run_worker(config: WorkerConfig) -> Result<(), WorkerError> {
+pub fn run_worker(config: WorkerConfig) -> Result<Ended, WorkerError> {
     if let Some(files) = &config.tls {
         crate::wire::configure_tls(files).map_err(WorkerError::Tls)?;
     }
