@@ -362,16 +362,16 @@ fn futures_go_where_placed_free_memory_when_dropped_and_restart_clears_the_clust
     let on_b = SubmitOptions { workers: vec![workers[1].data_address.to_string()], ..Default::default() };
     let bytes: std::sync::Arc<[u8]> = (0..16 * MB).map(|i| (i % 251) as u8).collect();
     let big = client.scatter_with([Value::Bytes(bytes.clone())], &on_a).unwrap().remove(0);
-    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&a) >= 16 * MB);
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&a) >= 16 * MB);
     assert!(reading.iter().any(|(n, m)| *n == a && *m >= 16 * MB), "A holds the value: {reading:?}");
     assert!(reading.iter().any(|(n, m)| *n == b && *m < MB), "B holds nothing: {reading:?}");
     let copy = client.submit_with(&ops::Identity, [CallArg::from(&big)], &on_b).unwrap();
     assert_eq!(copy.result().unwrap(), Value::Bytes(bytes));
-    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&b) >= 16 * MB);
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&b) >= 16 * MB);
     assert!(reading.iter().any(|(n, m)| *n == b && *m >= 16 * MB), "B holds the copy: {reading:?}");
     // Dropping the futures frees both workers' memory.
     drop((big, copy));
-    let reading = memory_settles(&client, &|of: &dyn Fn(&str) -> u64| of(&a) < MB && of(&b) < MB);
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&a) < MB && of(&b) < MB);
     assert!(reading.iter().all(|(_, m)| *m < MB), "both freed: {reading:?}");
 
     // A call for a worker that is not there waits, unless others are allowed.
