@@ -1,6 +1,7 @@
-//! The workload harness: W1, W2, W3, W4 and W6 of BENCHMARKS.md, one JSON line per case.
+//! The workload harness: W1 to W6 of BENCHMARKS.md, one JSON line per case (W5 needs
+//! `--scheduler local-cluster:N` or `tcp://HOST:PORT`: it uses the futures API).
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--memory-limit BYTES] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w5|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--memory-limit BYTES] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
 //!
 //! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
 //! (`VmHWM`, read before the pool shuts down); with `local-cluster:N` (a real
@@ -12,6 +13,8 @@
 //! `--no-fuse` and `--no-inline` turn those optimizer passes off (W1, W2, W3), to measure
 //! what they buy.
 
+#[path = "workloads/w5.rs"]
+mod w5;
 #[path = "workloads/w6.rs"]
 mod w6;
 
@@ -108,9 +111,10 @@ fn cases(workload: &str) -> Result<&'static [&'static str], String> {
         "w2" => Ok(&["sum_xxT", "std", "matmul"]),
         "w3" => Ok(&["groupby", "filter", "merge"]),
         "w4" => Ok(&["graph_1m"]),
+        "w5" => Ok(&["transfer_100mb", "map_10k"]),
         "w6" => Ok(&["cpu", "io", "net"]),
-        "" => Err("name a workload: w1, w2, w3, w4 or w6".into()),
-        other => Err(format!("workload {other:?} is not in this harness yet (w1, w2, w3, w4, w6)")),
+        "" => Err("name a workload: w1, w2, w3, w4, w5 or w6".into()),
+        other => Err(format!("workload {other:?} is not in this harness (w1, w2, w3, w4, w5, w6)")),
     }
 }
 
@@ -127,7 +131,7 @@ fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w3|w4|w6> [--scheduler S] [--n N] [--runs R] [--case C]"
+                "workloads: {e}\nusage: cargo bench --bench workloads -- <w1|w2|w3|w4|w5|w6> [--scheduler S] [--n N] [--runs R] [--case C]"
             );
             std::process::exit(2);
         }
@@ -212,6 +216,19 @@ fn scheduler(spec: &str, memory_limit: Option<u64>) -> (Arc<dyn Scheduler>, Opti
     }
 }
 
+/// A client for W5's futures: of the local cluster the harness started, or of the
+/// scheduler at a `tcp://` address.
+fn futures_client(spec: &str, processes: Option<&Processes>) -> rask::scheduler::Client {
+    match processes {
+        Some(Processes::Cluster(cluster)) => cluster.client().expect("a client of the local cluster"),
+        _ if spec.starts_with("tcp://") || spec.starts_with("tls://") => {
+            let address = spec.parse().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
+            rask::scheduler::Client::connect(address).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"))
+        }
+        _ => panic!("w5 runs on a cluster: --scheduler local-cluster:N or tcp://HOST:PORT, not {spec}"),
+    }
+}
+
 /// Peak resident memory (`VmHWM`) of a process, in MiB.
 fn peak_rss_mb_of(pid: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -241,6 +258,7 @@ fn run_case(options: &Options, case: &str) -> Json {
         ("w2", case) => w2(case, options.n, options.passes, scheduler.as_ref()),
         ("w3", case) => w3(case, options.data.as_deref(), options.n, options.passes, scheduler.clone()),
         ("w4", "graph_1m") => w4(options.n.unwrap_or(1_000_000), scheduler.as_ref()),
+        ("w5", case) => w5::run(case, options.n, &futures_client(&options.scheduler, pool.as_ref())),
         ("w6", case) => w6::run(case, options.data.as_deref(), scheduler.as_ref()),
         (w, c) => panic!("no case {w}/{c}"),
     };

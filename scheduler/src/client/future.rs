@@ -185,12 +185,21 @@ impl Future {
 
     /// Asks the scheduler for the value, once.
     fn fetch(&self) {
-        if self.0.outcome.get().is_none() && !self.0.fetched.swap(true, Ordering::SeqCst) {
-            let fetch = ToScheduler::Fetch { run: self.0.run, keys: vec![self.0.key] };
-            if let Err(e) = self.0.session.link.send(&fetch) {
-                self.settle(Err(SchedulerError::Pool(format!("cannot ask for {}: {e}", self.0.key))));
-            }
+        if let Some(fetch) = self.fetch_message()
+            && let Err(e) = self.0.session.link.send(&fetch)
+        {
+            self.fetch_failed(&e);
         }
+    }
+
+    /// The message asking for the value, unless it was asked for (or is known) already.
+    fn fetch_message(&self) -> Option<ToScheduler> {
+        let due = self.0.outcome.get().is_none() && !self.0.fetched.swap(true, Ordering::SeqCst);
+        due.then(|| ToScheduler::Fetch { run: self.0.run, keys: vec![self.0.key] })
+    }
+
+    fn fetch_failed(&self, error: &crate::wire::WireError) {
+        self.settle(Err(SchedulerError::Pool(format!("cannot ask for {}: {error}", self.0.key))));
     }
 
     /// Where the call stands, without waiting.
@@ -253,9 +262,11 @@ impl Future {
                 }
                 None
             }
-            FromScheduler::Info(_) | FromScheduler::Done | FromScheduler::Dataset(_) | FromScheduler::Datasets(_) => {
-                None
-            }
+            FromScheduler::Info(_)
+            | FromScheduler::Done
+            | FromScheduler::Dataset(_)
+            | FromScheduler::Datasets(_)
+            | FromScheduler::Batch(_) => None,
         }
     }
 }
@@ -305,7 +316,7 @@ impl Inner {
     /// Releases the key on the scheduler (once) and stops routing its news here.
     fn release(&self) {
         if self.session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.run).is_some() {
-            let _ = self.session.link.send(&ToScheduler::Release { run: self.run, keys: vec![self.key] });
+            self.session.release_soon(self.run, self.key);
         }
     }
 }
@@ -348,46 +359,9 @@ impl Client {
         args: impl IntoIterator<Item = CallArg>,
         options: &SubmitOptions,
     ) -> Result<Future, SchedulerError> {
-        let encoded = EncodedOp::encode(op).map_err(|e| SchedulerError::Pool(format!("cannot submit: {e}")))?;
-        let mut token = TokenHasher::new();
-        std::hash::Hash::hash(&op_token(op).0, &mut token);
         let session = self.session()?;
-        let mut inputs = Vec::new();
-        let mut submitted = Vec::new();
-        for arg in args {
-            match arg {
-                CallArg::Value(value) => {
-                    let bytes = rmp_serde::to_vec(&value)
-                        .map_err(|e| SchedulerError::Pool(format!("cannot submit an argument: {e}")))?;
-                    std::hash::Hash::hash(&(0u8, bytes), &mut token);
-                    submitted.push(SubmitArg::Value(value));
-                }
-                CallArg::Future(future) => {
-                    if !Arc::ptr_eq(&future.0.session, &session) {
-                        return Err(SchedulerError::ForeignFuture { key: future.key() });
-                    }
-                    std::hash::Hash::hash(&(1u8, future.key()), &mut token);
-                    submitted.push(SubmitArg::Key(future.key()));
-                    inputs.push(future);
-                }
-            }
-        }
-        let token = if options.pure { Token(std::hash::Hasher::finish(&token)) } else { Token::fresh() };
-        let key = options.key.unwrap_or_else(|| Key::single(Group::new(op.name()), token));
-        let task = SubmitTask { key, op: 0, args: submitted, order: 0, retries: options.retries };
-        let ops = vec![SubmitOp { name: op.name().to_string(), op: encoded }];
-        self.start_run(
-            &session,
-            Submission {
-                run: 0,
-                ops,
-                tasks: vec![task],
-                wanted: vec![],
-                held: vec![key],
-                placement: options.placement(),
-            },
-            inputs,
-        )
+        let call = Call::new(&session, &CallOp::new(op)?, args, options)?;
+        Ok(self.start_runs(&session, vec![call])?.remove(0))
     }
 
     /// Places `values` on the cluster and returns their futures, to pass to later calls
@@ -467,13 +441,26 @@ impl Client {
         if let Some(key) = options.key {
             return Err(SchedulerError::Pool(format!("map cannot give every call the one key {key}")));
         }
-        calls.into_iter().map(|args| self.submit_with(op, args, options)).collect()
+        let session = self.session()?;
+        let op = CallOp::new(op)?;
+        let calls = calls.into_iter().map(|args| Call::new(&session, &op, args, options)).collect::<Result<_, _>>()?;
+        self.start_runs(&session, calls)
     }
 
     /// The values of `futures`, in order; the first error ends the wait.
     pub fn gather(&self, futures: &[Future]) -> Result<Vec<Value>, SchedulerError> {
-        // Every value asked for first, so that they travel together, not one round trip each.
-        futures.iter().for_each(Future::fetch);
+        // Every value asked for first, in one frame, so that they travel together, not one
+        // round trip each.
+        if let Some(session) = futures.first().map(|f| f.0.session.clone()) {
+            let (mine, others): (Vec<&Future>, Vec<&Future>) =
+                futures.iter().partition(|f| Arc::ptr_eq(&f.0.session, &session));
+            let (asking, messages): (Vec<&Future>, Vec<ToScheduler>) =
+                mine.into_iter().filter_map(|f| f.fetch_message().map(|m| (f, m))).unzip();
+            if let Err(e) = session.send_all(messages) {
+                asking.iter().for_each(|f| f.fetch_failed(&e));
+            }
+            others.into_iter().for_each(Future::fetch);
+        }
         futures.iter().map(Future::result).collect()
     }
 
@@ -488,37 +475,106 @@ impl Client {
             held: vec![key],
             placement: Placement::default(),
         };
-        self.start_run(&session, submission, Vec::new())
+        Ok(self.start_runs(&session, vec![Call { submission, inputs: Vec::new() }])?.remove(0))
     }
 
-    /// Sends `submission` (of one held key) as a new run, the future of that key.
-    fn start_run(
-        &self,
-        session: &Arc<Session>,
-        mut submission: Submission,
-        inputs: Vec<Future>,
-    ) -> Result<Future, SchedulerError> {
-        let run = self.next_run();
-        submission.run = run;
-        let key = submission.held[0];
-        let (route, news) = crossbeam_channel::unbounded();
-        let wakers = Arc::new(WakeList::default());
-        session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::waking(route, wakers.clone()));
-        let future = Future(Arc::new(Inner {
-            key,
-            run,
-            session: session.clone(),
-            news,
-            outcome: OnceLock::new(),
-            ready: AtomicBool::new(false),
-            fetched: AtomicBool::new(false),
-            wakers,
-            waiting: Mutex::new(()),
-            inputs: Mutex::new(inputs),
-        }));
-        session.link.send(&ToScheduler::Submit(submission)).map_err(|e| {
-            SchedulerError::Pool(format!("cannot send the call to the scheduler at {}: {e}", session.address))
+    /// Sends each call as a new run (all in as few frames as fit); their futures.
+    fn start_runs(&self, session: &Arc<Session>, calls: Vec<Call>) -> Result<Vec<Future>, SchedulerError> {
+        let mut futures = Vec::with_capacity(calls.len());
+        let mut messages = Vec::with_capacity(calls.len());
+        {
+            let mut routes = session.routes.lock().unwrap_or_else(|e| e.into_inner());
+            for Call { mut submission, inputs } in calls {
+                let run = self.next_run();
+                submission.run = run;
+                let (route, news) = crossbeam_channel::unbounded();
+                let wakers = Arc::new(WakeList::default());
+                routes.insert(run, Route::waking(route, wakers.clone()));
+                futures.push(Future(Arc::new(Inner {
+                    key: submission.held[0],
+                    run,
+                    session: session.clone(),
+                    news,
+                    outcome: OnceLock::new(),
+                    ready: AtomicBool::new(false),
+                    fetched: AtomicBool::new(false),
+                    wakers,
+                    waiting: Mutex::new(()),
+                    inputs: Mutex::new(inputs),
+                })));
+                messages.push(ToScheduler::Submit(submission));
+            }
+        }
+        session.send_all(messages).map_err(|e| {
+            SchedulerError::Pool(format!("cannot send the calls to the scheduler at {}: {e}", session.address))
         })?;
-        Ok(future)
+        Ok(futures)
+    }
+}
+
+/// An op ready to be called many times: its name, its encoding and its token, made once.
+struct CallOp {
+    name: String,
+    encoded: EncodedOp,
+    token: Token,
+}
+
+impl CallOp {
+    fn new(op: &dyn Op) -> Result<CallOp, SchedulerError> {
+        let encoded = EncodedOp::encode(op).map_err(|e| SchedulerError::Pool(format!("cannot submit: {e}")))?;
+        Ok(CallOp { name: op.name().to_string(), encoded, token: op_token(op) })
+    }
+}
+
+/// One call, ready to send: a submission of one held key, and the futures it reads.
+struct Call {
+    submission: Submission,
+    inputs: Vec<Future>,
+}
+
+impl Call {
+    /// The call of `op` on `args`; futures among the arguments must be of `session`.
+    fn new(
+        session: &Arc<Session>,
+        op: &CallOp,
+        args: impl IntoIterator<Item = CallArg>,
+        options: &SubmitOptions,
+    ) -> Result<Call, SchedulerError> {
+        let mut token = TokenHasher::new();
+        std::hash::Hash::hash(&op.token.0, &mut token);
+        let mut inputs = Vec::new();
+        let mut submitted = Vec::new();
+        for arg in args {
+            match arg {
+                CallArg::Value(value) => {
+                    if options.pure {
+                        let bytes = rmp_serde::to_vec(&value)
+                            .map_err(|e| SchedulerError::Pool(format!("cannot submit an argument: {e}")))?;
+                        std::hash::Hash::hash(&(0u8, bytes), &mut token);
+                    }
+                    submitted.push(SubmitArg::Value(value));
+                }
+                CallArg::Future(future) => {
+                    if !Arc::ptr_eq(&future.0.session, session) {
+                        return Err(SchedulerError::ForeignFuture { key: future.key() });
+                    }
+                    std::hash::Hash::hash(&(1u8, future.key()), &mut token);
+                    submitted.push(SubmitArg::Key(future.key()));
+                    inputs.push(future);
+                }
+            }
+        }
+        let token = if options.pure { Token(std::hash::Hasher::finish(&token)) } else { Token::fresh() };
+        let key = options.key.unwrap_or_else(|| Key::single(Group::new(&op.name), token));
+        let task = SubmitTask { key, op: 0, args: submitted, order: 0, retries: options.retries };
+        let submission = Submission {
+            run: 0,
+            ops: vec![SubmitOp { name: op.name.clone(), op: op.encoded.clone() }],
+            tasks: vec![task],
+            wanted: vec![],
+            held: vec![key],
+            placement: options.placement(),
+        };
+        Ok(Call { submission, inputs })
     }
 }

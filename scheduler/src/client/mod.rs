@@ -58,7 +58,8 @@ pub(crate) fn await_results(
             | FromScheduler::Ready(_)
             | FromScheduler::Done
             | FromScheduler::Dataset(_)
-            | FromScheduler::Datasets(_) => {}
+            | FromScheduler::Datasets(_)
+            | FromScheduler::Batch(_) => {}
         }
     }
     Ok(values)

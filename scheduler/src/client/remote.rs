@@ -107,10 +107,60 @@ impl Route {
 /// One connection to a scheduler, and the runs waiting for news on it.
 #[derive(Debug)]
 pub(super) struct Session {
-    pub(super) link: Link,
+    pub(super) link: Arc<Link>,
     pub(super) address: Address,
     pub(super) routes: Arc<Mutex<FxHashMap<u64, Route>>>,
     open: Arc<AtomicBool>,
+    /// Releases of dropped futures, sent together every [`RELEASE_EVERY`].
+    releases: Arc<Mutex<Vec<ToScheduler>>>,
+}
+
+/// How long releases of dropped futures wait, to go together in one frame.
+const RELEASE_EVERY: Duration = Duration::from_millis(5);
+/// Messages one batch frame carries at most.
+const MAX_BATCH: usize = 4096;
+
+impl Session {
+    /// Sends `messages` in order, as few frames as fit (a batch too large for the
+    /// scheduler's limit is split; a single message too large is the error).
+    pub(super) fn send_all(&self, messages: Vec<ToScheduler>) -> Result<(), WireError> {
+        send_batched(&self.link, messages)
+    }
+
+    /// Releases `key` of run `run` with the next batch of releases.
+    pub(super) fn release_soon(&self, run: u64, key: rask_graph::Key) {
+        self.releases.lock().unwrap_or_else(|e| e.into_inner()).push(ToScheduler::Release { run, keys: vec![key] });
+    }
+}
+
+/// Sends the releases waiting in `releases`, if any.
+fn send_releases(link: &Link, releases: &Mutex<Vec<ToScheduler>>) {
+    let released = std::mem::take(&mut *releases.lock().unwrap_or_else(|e| e.into_inner()));
+    if !released.is_empty() {
+        let _ = send_batched(link, released);
+    }
+}
+
+fn send_batched(link: &Link, mut messages: Vec<ToScheduler>) -> Result<(), WireError> {
+    if messages.len() > MAX_BATCH {
+        let rest = messages.split_off(MAX_BATCH);
+        send_batched(link, messages)?;
+        return send_batched(link, rest);
+    }
+    if messages.len() <= 1 {
+        return messages.iter().try_for_each(|m| link.send(m));
+    }
+    let batch = ToScheduler::Batch(messages);
+    match link.send(&batch) {
+        Err(WireError::Oversized { .. }) => {
+            // Too large together: each half is sent the same way.
+            let ToScheduler::Batch(mut first) = batch else { unreachable!("built above") };
+            let second = first.split_off(first.len() / 2);
+            send_batched(link, first)?;
+            send_batched(link, second)
+        }
+        sent => sent,
+    }
 }
 
 /// A client of a `rask-scheduler`: computes run on its cluster. It connects on its first
@@ -240,6 +290,7 @@ impl Client {
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         if let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            send_releases(&session.link, &session.releases);
             session.link.close();
         }
     }
@@ -320,7 +371,27 @@ impl Client {
     }
 }
 
-/// Connects and handshakes as a client; starts the thread that routes news to runs.
+/// Hands news to the runs they are for (each of a batch to its own).
+fn route(routes: &Mutex<FxHashMap<u64, Route>>, ToClient { run, news }: ToClient) {
+    let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+    match news {
+        FromScheduler::Batch(items) => {
+            for ToClient { run, news } in items {
+                if let Some(route) = routes.get(&run) {
+                    route.deliver(news);
+                }
+            }
+        }
+        news => {
+            if let Some(route) = routes.get(&run) {
+                route.deliver(news);
+            }
+        }
+    }
+}
+
+/// Connects and handshakes as a client; starts the thread that routes news to runs and
+/// sends the releases of dropped futures.
 fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
     let unreachable = |e: WireError| SchedulerError::Pool(format!("cannot reach the scheduler at {address}: {e}"));
     let mut conn = Connection::connect(address).map_err(unreachable)?;
@@ -329,25 +400,26 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
     let (incoming, news) = crossbeam_channel::unbounded::<Incoming<ToClient>>();
     let link =
         Link::start(conn, welcome.id, welcome.limit, transfer_limit(), incoming, |_, m| m).map_err(unreachable)?;
+    let link = Arc::new(link);
     let routes: Arc<Mutex<FxHashMap<u64, Route>>> = Arc::default();
     let open = Arc::new(AtomicBool::new(true));
+    let releases: Arc<Mutex<Vec<ToScheduler>>> = Arc::default();
     {
-        let (routes, open) = (routes.clone(), open.clone());
+        let (routes, open, releases, link) = (routes.clone(), open.clone(), releases.clone(), link.clone());
         std::thread::Builder::new()
             .name("rask-client".into())
             .spawn(move || {
-                for message in news {
-                    match message {
-                        Incoming::Message(ToClient { run, news }) => {
-                            if let Some(route) = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&run) {
-                                route.deliver(news);
-                            }
-                        }
-                        Incoming::Closed(reason) => {
+                loop {
+                    match news.recv_timeout(RELEASE_EVERY) {
+                        Ok(Incoming::Message(message)) => route(&routes, message),
+                        Ok(Incoming::Closed(reason)) => {
                             tracing::warn!(%reason, "the connection to the scheduler closed");
                             break;
                         }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                     }
+                    send_releases(&link, &releases);
                 }
                 // Waiting runs see their news end.
                 open.store(false, Ordering::SeqCst);
@@ -357,7 +429,7 @@ fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
             })
             .map_err(|e| SchedulerError::Pool(format!("cannot start the client's thread: {e}")))?;
     }
-    Ok(Session { link, address: address.clone(), routes, open })
+    Ok(Session { link, address: address.clone(), routes, open, releases })
 }
 
 impl Drop for Client {

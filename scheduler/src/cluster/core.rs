@@ -116,6 +116,9 @@ pub(crate) struct Core {
     pub(super) lost: usize,
     /// Tasks finished so far.
     pub(super) finished_count: u64,
+    /// Small ops seen lately, shared by the tasks of every submission that sends them
+    /// (ten thousand futures of one op are sent to workers with one op, not ten thousand).
+    pub(super) ops: FxHashSet<std::sync::Arc<crate::wire::SubmitOp>>,
 }
 
 impl Core {
@@ -139,6 +142,7 @@ impl Core {
             total_threads: 0,
             lost: 0,
             finished_count: 0,
+            ops: FxHashSet::default(),
         }
     }
 
@@ -288,7 +292,8 @@ impl Core {
             | ToScheduler::Unpublish { .. }
             | ToScheduler::GetDataset { .. }
             | ToScheduler::ListDatasets { .. }
-            | ToScheduler::Restart { .. } => {}
+            | ToScheduler::Restart { .. }
+            | ToScheduler::Batch(_) => {}
         }
     }
 

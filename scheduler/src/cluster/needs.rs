@@ -13,6 +13,10 @@ use crate::wire::{Lookup, Priority, Submission, SubmitArg, SubmitOp, TaskError};
 
 /// Bits of a priority given to the order within a submission (the rest: the submission).
 const ORDER_BITS: u32 = 40;
+/// Ops kept for sharing at most (beyond, the table starts again).
+const MAX_INTERNED_OPS: usize = 4096;
+/// Encoded bytes of an op kept for sharing at most.
+const MAX_INTERNED_OP_BYTES: usize = 4096;
 
 impl Core {
     /// Merges a submission into the table (keys already there are shared, not redefined)
@@ -22,7 +26,7 @@ impl Core {
         let restriction = (!placement.is_unrestricted()).then(|| Arc::new(placement.clone()));
         self.submissions += 1;
         let base = (self.submissions % (1 << (64 - ORDER_BITS))) << ORDER_BITS;
-        let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(Arc::new).collect();
+        let ops: Vec<Arc<SubmitOp>> = ops.into_iter().map(|op| self.intern(op)).collect();
         // Tasks are added as they come; a mistake removes those added, as if never sent.
         let mut added: Vec<Slot> = Vec::new();
         let refuse = |core: &mut Core, added: &mut Vec<Slot>, reason: String| {
@@ -122,6 +126,21 @@ impl Core {
         }
         self.settle_entered(entered);
         Ok(())
+    }
+
+    /// The op shared with earlier submissions that sent the same (if small).
+    fn intern(&mut self, op: SubmitOp) -> Arc<SubmitOp> {
+        if let Some(known) = self.ops.get(&op) {
+            return known.clone();
+        }
+        let op = Arc::new(op);
+        if op.op.0.len() <= MAX_INTERNED_OP_BYTES {
+            if self.ops.len() >= MAX_INTERNED_OPS {
+                self.ops.clear();
+            }
+            self.ops.insert(op.clone());
+        }
+        op
     }
 
     /// Removes the tasks of a refused submission, last added first.

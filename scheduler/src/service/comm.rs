@@ -1,5 +1,10 @@
 //! The service's [`Comm`]: queues the state machine's messages on the workers' and
 //! clients' links (or an in-process client's channel) and buffers task events.
+//!
+//! News for a remote client are gathered while the comm lives (one burst of the state
+//! machine's work) and go as one [`FromScheduler::Batch`] frame: a client holding ten
+//! thousand futures hears that they are ready in one frame, not ten thousand. Results
+//! carrying large values go in frames of their own (after the news gathered before them).
 
 use rask_graph::Key;
 use rustc_hash::FxHashMap;
@@ -41,6 +46,8 @@ pub(crate) struct ShellComm<'a> {
     owners: &'a Owners,
     events: Option<EventBuffer>,
     unsent: Vec<Unsent>,
+    /// News for remote clients not sent yet, by connection.
+    gathered: FxHashMap<u64, Vec<ToClient>>,
 }
 
 impl<'a> ShellComm<'a> {
@@ -50,7 +57,20 @@ impl<'a> ShellComm<'a> {
         owners: &'a Owners,
     ) -> ShellComm<'a> {
         let events = bus().is_listened().then(EventBuffer::default);
-        ShellComm { workers, clients, owners, events, unsent: Vec::new() }
+        ShellComm { workers, clients, owners, events, unsent: Vec::new(), gathered: FxHashMap::default() }
+    }
+
+    /// Sends the news gathered for connection `conn`: one frame.
+    fn send_gathered(&mut self, conn: u64) {
+        let Some(mut news) = self.gathered.remove(&conn) else { return };
+        let Some(ClientConn::Remote(link)) = self.clients.get(&conn) else { return };
+        let message = match news.len() {
+            1 => news.pop().expect("one"),
+            _ => ToClient { run: 0, news: FromScheduler::Batch(news) },
+        };
+        if let Err(e) = link.send(&message) {
+            tracing::error!(error = %e, "news for a client cannot be sent");
+        }
     }
 
     /// Publishes the buffered events; returns the batches that could not be sent.
@@ -80,7 +100,13 @@ impl Comm for ShellComm<'_> {
             Some(ClientConn::Local(news)) => {
                 let _ = news.send(message);
             }
-            Some(ClientConn::Remote(link)) => send_remote(link, run, message),
+            Some(ClientConn::Remote(link)) => match message {
+                FromScheduler::Results(results) if !is_small(&results) => {
+                    self.send_gathered(conn);
+                    send_remote(link, run, FromScheduler::Results(results));
+                }
+                news => self.gathered.entry(conn).or_default().push(ToClient { run, news }),
+            },
             None => {}
         }
     }
@@ -101,6 +127,24 @@ impl Comm for ShellComm<'_> {
             events.push(Event::TaskFailed { run, key, worker: worker as u32, message: message.to_string() });
         }
     }
+}
+
+impl Drop for ShellComm<'_> {
+    fn drop(&mut self) {
+        let conns: Vec<u64> = self.gathered.keys().copied().collect();
+        for conn in conns {
+            self.send_gathered(conn);
+        }
+    }
+}
+
+/// Bytes of values a result may carry and still go with other news.
+const SMALL_RESULT: usize = 64 << 10;
+
+/// Whether `results` are small enough to go with other news.
+fn is_small(results: &[(Key, Lookup)]) -> bool {
+    let bytes: usize = results.iter().map(|(_, l)| if let Lookup::Found(v) = l { v.nbytes() } else { 0 }).sum();
+    bytes <= SMALL_RESULT
 }
 
 /// Sends news of run `run` to a remote client; results too large for it together go one

@@ -320,6 +320,15 @@ impl Reactor {
                 ),
             ) => self.answer_datasets(conn, message),
             Input::Client(_, Incoming::Message(ToScheduler::FireAndForget { keys, .. })) => self.fire(keys),
+            Input::Client(conn, Incoming::Message(ToScheduler::Batch(messages))) => {
+                for message in messages {
+                    if matches!(message, ToScheduler::Batch(_)) {
+                        tracing::warn!(conn, "a nested batch from a client; ignored");
+                        continue;
+                    }
+                    self.handle(Input::Client(conn, Incoming::Message(message)));
+                }
+            }
             Input::Client(conn, Incoming::Message(ToScheduler::Restart { run, timeout_ms })) => {
                 self.restart(conn, run, Duration::from_millis(timeout_ms))
             }
@@ -332,6 +341,7 @@ impl Reactor {
                 let scope = self.scope(conn, run);
                 let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                 self.core.handle_client(scope, message, &mut comm);
+                drop(comm);
                 if self.core.client_is_idle(scope) {
                     self.end_scope(scope);
                 }
@@ -561,6 +571,7 @@ impl Reactor {
         self.state.lost.fetch_add(1, Ordering::Relaxed);
         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.remove_worker(id, &reason, &mut comm);
+        drop(comm);
         self.top_up();
         self.publish_state();
         self.check_runnable(&reason);

@@ -51,6 +51,7 @@ impl Reactor {
         self.restarting = Some(Pending { askers, workers, deadline: Instant::now() + timeout });
         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.flush(&mut comm);
+        drop(comm); // The news that keys are gone go before the answer.
         self.check_restart();
     }
 

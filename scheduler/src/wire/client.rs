@@ -81,6 +81,9 @@ pub enum ToScheduler {
         /// The run the answer is for.
         run: u64,
     },
+    /// Several messages in one frame, handled in order (a burst of futures' calls,
+    /// fetches or releases); never nested.
+    Batch(Vec<ToScheduler>),
     /// Forgets every task and dataset (clients hear their keys were restarted away) and
     /// restarts every worker's process; answered [`FromScheduler::Done`] once as many
     /// workers are back, or `Refused` after `timeout_ms`.
@@ -106,6 +109,7 @@ impl ToScheduler {
             | ToScheduler::FireAndForget { run, .. }
             | ToScheduler::ListDatasets { run }
             | ToScheduler::Restart { run, .. } => *run,
+            ToScheduler::Batch(_) => 0,
         }
     }
 }
@@ -205,7 +209,7 @@ impl Placement {
 
 /// One op of a [`Submission`]: encoded for the workers, and named for messages (the
 /// scheduler does not decode ops, so it takes the name the client gives).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SubmitOp {
     /// The op's name ([`Op::name`](rask_graph::Op::name)).
     pub name: String,
@@ -255,6 +259,9 @@ pub enum FromScheduler {
     Dataset(Vec<Key>),
     /// The names of the datasets ([`ToScheduler::ListDatasets`]), sorted.
     Datasets(Vec<String>),
+    /// News of several runs in one frame (what one burst of the scheduler's work made,
+    /// for many futures at once); never nested.
+    Batch(Vec<ToClient>),
     /// A submission was refused as a whole (it names a key that is neither in it nor on
     /// the cluster, or lists a task before one it reads); nothing of it runs.
     Refused {

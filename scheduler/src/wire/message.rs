@@ -50,7 +50,7 @@ pub enum ToWorker {
 /// assert_eq!(op.decode().unwrap().name(), "inc");
 /// assert!(EncodedOp(vec![0xc0]).decode().is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EncodedOp(#[serde(with = "serde_bytes_compat")] pub Vec<u8>);
 
 impl EncodedOp {
