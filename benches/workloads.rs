@@ -181,7 +181,10 @@ impl Processes {
 
 /// The scheduler named by `--scheduler`, and the processes behind it that this harness
 /// started (a process pool, a local cluster).
-fn scheduler(spec: &str, memory_limit: Option<u64>) -> (Arc<dyn Scheduler>, Option<Processes>) {
+/// The scheduler `spec` names; on a pool or a local cluster the workers are this harness
+/// (its ops linked in) unless `product_workers`, which runs the `rask-worker` binary users
+/// run (W5: only rask's ops, and the binary's own allocator).
+fn scheduler(spec: &str, memory_limit: Option<u64>, product_workers: bool) -> (Arc<dyn Scheduler>, Option<Processes>) {
     // On a pool or a local cluster the harness is its own worker binary, so W6's ops are
     // linked where they run.
     let be_the_worker = || {
@@ -195,7 +198,9 @@ fn scheduler(spec: &str, memory_limit: Option<u64>) -> (Arc<dyn Scheduler>, Opti
     };
     if let Some(n) = spec.strip_prefix("local-cluster:") {
         let n: usize = n.parse().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
-        be_the_worker();
+        if !product_workers {
+            be_the_worker();
+        }
         let options = LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit, ..Default::default() };
         let cluster = LocalCluster::start(options).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         let client: Arc<dyn Scheduler> =
@@ -245,7 +250,7 @@ fn workers_peak_rss_mb(processes: Option<&Processes>) -> Vec<f64> {
 }
 
 fn run_case(options: &Options, case: &str) -> Json {
-    let (scheduler, pool) = scheduler(&options.scheduler, options.memory_limit);
+    let (scheduler, pool) = scheduler(&options.scheduler, options.memory_limit, options.workload == "w5");
     if pool.is_some() && (options.workload.as_str(), case) == ("w1", "delayed") {
         return json!({
             "workload": options.workload, "case": case, "scheduler": scheduler.name(),

@@ -1,7 +1,8 @@
 //! W5, the distributed client: two workers with one thread each.
 //!
 //! - `transfer_100mb`: scatter a 100 MB float64 array to worker A (`scatter_s`), sum it on
-//!   A, then sum it on B, which fetches it from A; `transfer_s` is B's time minus A's.
+//!   A, then sum it on B, which fetches it from A; `transfer_s` is B's time minus A's, on
+//!   workers that never held such a block (`transfer_again_s`: the same once more).
 //! - `map_10k`: `map(inc, 0..n)` (10,000 by default) then `gather`, in µs per task.
 //!
 //! Each sum is an impure call placed on its worker by name (`workers=[..]`), so the two
@@ -52,7 +53,10 @@ fn transfer(client: &Client) -> Json {
     };
     let on_a = sum_on(0);
     let on_b = sum_on(1);
+    // Once more: B's memory for the copy is now warm (freed blocks are reused).
+    let again = sum_on(1) - sum_on(0);
     json!({
+        "transfer_again_s": again,
         "transfer_100mb": on_b - on_a,
         "transfer_s": on_b - on_a,
         "scatter_s": scatter_s,
