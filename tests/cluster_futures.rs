@@ -20,16 +20,21 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Waits (at most 20 s) until the scheduler's table holds `n` tasks; returns what it holds.
-fn table_settles_at(client: &Client, n: usize) -> usize {
+/// Reads `read` until `done` holds of it, at most 20 s; returns the last reading.
+fn settles<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let tasks = client.info().unwrap().tasks;
-        if tasks == n || Instant::now() > deadline {
-            return tasks;
+        let reading = read();
+        if done(&reading) || Instant::now() > deadline {
+            return reading;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until the scheduler's table holds `n` tasks; returns what it holds.
+fn table_settles_at(client: &Client, n: usize) -> usize {
+    settles(|| client.info().unwrap().tasks, |&tasks| tasks == n)
 }
 
 #[test]
@@ -328,24 +333,14 @@ fn futures_can_be_awaited_fired_and_forgotten_and_versions_agree() {
     assert_eq!(versions.protocol, rask::scheduler::wire::PROTOCOL_VERSION);
 }
 
-/// Waits (at most 20 s) until `check` holds for the bytes each worker holds (by name, from
-/// their heartbeats); returns the last reading.
+/// Waits until `check` holds for the bytes each worker holds (by name, from their
+/// heartbeats); returns the last reading.
 fn memory_settles(client: &Client, check: impl Fn(&dyn Fn(&str) -> u64) -> bool) -> Vec<(String, u64)> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reading: Vec<(String, u64)> = client
-            .scheduler_info()
-            .unwrap()
-            .workers
-            .into_iter()
-            .map(|w| (w.name, w.heartbeat.map_or(0, |h| h.memory)))
-            .collect();
-        let of = |name: &str| reading.iter().find(|(n, _)| n == name).map_or(0, |(_, m)| *m);
-        if check(&of) || Instant::now() > deadline {
-            return reading;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let read = || -> Vec<(String, u64)> {
+        let workers = client.scheduler_info().unwrap().workers;
+        workers.into_iter().map(|w| (w.name, w.heartbeat.map_or(0, |h| h.memory))).collect()
+    };
+    settles(read, |reading| check(&|name: &str| reading.iter().find(|(n, _)| n == name).map_or(0, |(_, m)| *m)))
 }
 
 #[test]

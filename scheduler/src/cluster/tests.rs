@@ -978,17 +978,26 @@ fn earlier_submissions_run_first() {
     core.handle_client(CLIENT, ToScheduler::Submit(submission(&b, &[b_last], 1).unwrap()), &mut comm);
     core.handle_client(CLIENT, ToScheduler::Submit(submission(&a, &[a_last], 2).unwrap()), &mut comm);
     core.flush(&mut comm);
-    let priorities: HashMap<Key, Priority> = comm
-        .to_workers
+    let priorities = sent_priorities(&mut comm);
+    assert!(priorities[&b.key(b_last)] < priorities[&a.key(TaskId(0))], "first come, first served");
+    assert!(priorities[&a.key(TaskId(0))] < priorities[&a.key(a_last)], "then graph order");
+    core.remove_client(CLIENT, &mut comm);
+}
+
+/// The priority of every task sent to a worker since the last look.
+fn sent_priorities(comm: &mut TestComm) -> HashMap<Key, Priority> {
+    comm.to_workers
         .drain(..)
         .flat_map(|(_, m)| match m {
             ToWorker::Compute { tasks, .. } => tasks.into_iter().map(|t| (t.key, t.priority)).collect(),
             _ => Vec::new(),
         })
-        .collect();
-    assert!(priorities[&b.key(b_last)] < priorities[&a.key(TaskId(0))], "first come, first served");
-    assert!(priorities[&a.key(TaskId(0))] < priorities[&a.key(a_last)], "then graph order");
-    core.remove_client(CLIENT, &mut comm);
+        .collect()
+}
+
+/// The workers sent a `Compute` since the last look, in order.
+fn computes_sent(comm: &mut TestComm) -> Vec<WorkerId> {
+    comm.to_workers.drain(..).filter(|(_, m)| matches!(m, ToWorker::Compute { .. })).map(|(id, _)| id).collect()
 }
 
 #[test]
@@ -1003,14 +1012,7 @@ fn a_higher_user_priority_runs_before_earlier_submissions() {
     let b_submission = Submission { placement: urgent, ..submission(&b, &[b_last], 2).unwrap() };
     core.handle_client(CLIENT, ToScheduler::Submit(b_submission), &mut comm);
     core.flush(&mut comm);
-    let priorities: HashMap<Key, Priority> = comm
-        .to_workers
-        .drain(..)
-        .flat_map(|(_, m)| match m {
-            ToWorker::Compute { tasks, .. } => tasks.into_iter().map(|t| (t.key, t.priority)).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
+    let priorities = sent_priorities(&mut comm);
     assert!(priorities[&b.key(TaskId(0))] < priorities[&a.key(TaskId(0))], "the urgent submission first");
     core.remove_client(CLIENT, &mut comm);
 }
@@ -1034,7 +1036,7 @@ fn tasks_run_only_on_the_workers_their_submission_names() {
 
 #[test]
 fn a_restricted_task_waits_for_its_worker_unless_others_are_allowed() {
-    let (graph, _, key, w, mut core, mut comm) = one_inc("restricted");
+    let (graph, _, key, _, mut core, mut comm) = one_inc("restricted");
     let strict = Placement { workers: vec!["gpu-box".into()], ..Placement::default() };
     let submitted = Submission { held: vec![key], placement: strict, ..submission(&graph, &[], 1).unwrap() };
     core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
@@ -1048,8 +1050,7 @@ fn a_restricted_task_waits_for_its_worker_unless_others_are_allowed() {
     };
     core.add_worker(7, gpu);
     core.flush(&mut comm);
-    let sent: Vec<WorkerId> =
-        comm.to_workers.drain(..).filter(|(_, m)| matches!(m, ToWorker::Compute { .. })).map(|(id, _)| id).collect();
+    let sent = computes_sent(&mut comm);
     assert_eq!(sent, vec![7], "it waited for gpu-box");
 
     // Allowed elsewhere: it runs at once on the worker there is.
@@ -1058,10 +1059,8 @@ fn a_restricted_task_waits_for_its_worker_unless_others_are_allowed() {
     let submitted = Submission { held: vec![key], placement: loose, ..submission(&graph, &[], 1).unwrap() };
     core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
     core.flush(&mut comm);
-    let sent: Vec<WorkerId> =
-        comm.to_workers.drain(..).filter(|(_, m)| matches!(m, ToWorker::Compute { .. })).map(|(id, _)| id).collect();
+    let sent = computes_sent(&mut comm);
     assert_eq!(sent, vec![w_other]);
-    let _ = w;
 }
 
 #[test]
