@@ -431,3 +431,37 @@ fn as_completed_is_a_stream_for_async_code() {
         assert_eq!(value, Value::I64(i + 1));
     }
 }
+
+#[test]
+fn replicated_values_are_on_every_worker_and_outlive_their_holder() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = cluster.client().unwrap();
+    let workers = client.scheduler_info().unwrap().workers;
+    let (a, b) = (workers[0].name.clone(), workers[1].name.clone());
+    const MB: u64 = 1 << 20;
+    let bytes: std::sync::Arc<[u8]> = (0..16 * MB).map(|i| (i % 253) as u8).collect();
+
+    // Broadcast: on both workers.
+    let everywhere = client.broadcast([Value::Bytes(bytes.clone())]).unwrap();
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&a) >= 16 * MB && of(&b) >= 16 * MB);
+    assert!(reading.iter().all(|(_, m)| *m >= 16 * MB), "a copy on each worker: {reading:?}");
+    drop(everywhere);
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&a) < MB && of(&b) < MB);
+    assert!(reading.iter().all(|(_, m)| *m < MB), "every copy released: {reading:?}");
+
+    // Scattered to A, copied to B; A is killed: the value is served from B, not recomputed.
+    let on_a = SubmitOptions { workers: vec![a.clone()], pure: false, ..Default::default() };
+    let data = client.scatter_with([Value::Bytes(bytes.clone())], &on_a).unwrap().remove(0);
+    rask::scheduler::wait(std::slice::from_ref(&data), WaitFor::All, Some(Duration::from_secs(60)));
+    client.replicate(std::slice::from_ref(&data), None).unwrap();
+    let reading = memory_settles(&client, |of: &dyn Fn(&str) -> u64| of(&b) >= 16 * MB);
+    assert!(reading.iter().any(|(n, m)| *n == b && *m >= 16 * MB), "B holds a copy: {reading:?}");
+    let finished = client.scheduler_info().unwrap().tasks_finished;
+    let pid_a = workers[0].pid;
+    assert!(Command::new("kill").args(["-9", &pid_a.to_string()]).status().unwrap().success());
+    let lost = settles(|| client.scheduler_info().unwrap().workers_lost, |&lost| lost >= 1);
+    assert_eq!(lost, 1, "the scheduler saw A go");
+    assert_eq!(data.result().unwrap(), Value::Bytes(bytes));
+    assert_eq!(client.scheduler_info().unwrap().tasks_finished, finished, "nothing was recomputed");
+}

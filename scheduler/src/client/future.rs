@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::Receiver;
 use rask_graph::{Group, Key, Op, Token, TokenHasher, Value, op_token};
 
-use super::completion::WakeList;
+use super::completion::{WaitFor, WakeList, wait};
 use super::remote::{Client, Route, Session};
 use crate::error::SchedulerError;
 use crate::wire::{
@@ -398,6 +398,38 @@ impl Client {
         options: &SubmitOptions,
     ) -> Result<Vec<Future>, SchedulerError> {
         self.map_with(&rask_graph::ops::Identity, values.into_iter().map(|v| [CallArg::Value(v)]), options)
+    }
+
+    /// Places `values` on every worker (Dask's `scatter(.., broadcast=True)`): scattered,
+    /// then copied to the other workers once on the cluster, so that calls reading them
+    /// anywhere read a local copy. Returns once the values are on the cluster; the copies
+    /// follow in the background (a call placed meanwhile fetches its input as usual).
+    ///
+    /// ```no_run
+    /// use rask_graph::Value;
+    /// let client = rask_scheduler::Client::connect("tcp://127.0.0.1:8786".parse()?)?;
+    /// let lookup_table = client.broadcast([Value::I64(42)])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn broadcast(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Future>, SchedulerError> {
+        let futures = self.scatter(values)?;
+        wait(&futures, WaitFor::All, None);
+        self.replicate(&futures, None)?;
+        Ok(futures)
+    }
+
+    /// Copies the values of `futures` (those finished) to other workers until each is on
+    /// `copies` of them, every worker with `None` (Dask's `replicate`); the copies are
+    /// made in the background. A copy is dropped with the value; a worker lost holding
+    /// one costs nothing while another copy remains.
+    pub fn replicate(&self, futures: &[Future], copies: Option<usize>) -> Result<(), SchedulerError> {
+        let session = self.session()?;
+        let keys = futures.iter().map(Future::key).collect();
+        let copies = copies.map(|c| c.min(u32::MAX as usize) as u32);
+        session
+            .link
+            .send(&ToScheduler::Replicate { run: 0, keys, copies })
+            .map_err(|e| SchedulerError::Pool(format!("cannot reach the scheduler at {}: {e}", session.address)))
     }
 
     /// Keeps the calls of `futures` running until they are done, even once every handle

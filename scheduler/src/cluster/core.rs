@@ -119,6 +119,10 @@ pub(crate) struct Core {
     /// Small ops seen lately, shared by the tasks of every submission that sends them
     /// (ten thousand futures of one op are sent to workers with one op, not ten thousand).
     pub(super) ops: FxHashSet<std::sync::Arc<crate::wire::SubmitOp>>,
+    /// Copies asked of workers and not finished yet, by task (see `replicas.rs`).
+    pub(super) replicating: FxHashMap<Slot, smallvec::SmallVec<[WorkerSlot; 2]>>,
+    /// The op copies run.
+    pub(super) identity: std::sync::Arc<crate::wire::SubmitOp>,
 }
 
 impl Core {
@@ -143,6 +147,8 @@ impl Core {
             lost: 0,
             finished_count: 0,
             ops: FxHashSet::default(),
+            replicating: FxHashMap::default(),
+            identity: super::replicas::identity_op(),
         }
     }
 
@@ -217,6 +223,7 @@ impl Core {
         self.queued.clear();
         self.no_worker.clear();
         self.gathering.clear();
+        self.replicating.clear();
         self.workers.clear();
         self.worker_slots.clear();
         self.total_threads = 0;
@@ -294,6 +301,7 @@ impl Core {
             | ToScheduler::ListDatasets { .. }
             | ToScheduler::Restart { .. }
             | ToScheduler::Batch(_) => {}
+            ToScheduler::Replicate { keys, copies, .. } => self.replicate(&keys, copies.map(|c| c as usize)),
         }
     }
 

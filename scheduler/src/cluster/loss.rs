@@ -34,11 +34,16 @@ impl Core {
         }
         // Every lost value is marked lost before any is recomputed: recomputing one must
         // not take another lost one for still held.
-        for &t in &worker.has_what {
+        let lost: Vec<Slot> = worker.has_what.iter().copied().filter(|&t| !self.survives_without(t, w)).collect();
+        self.replicating.retain(|_, pending| {
+            pending.retain(|p| *p != w);
+            !pending.is_empty()
+        });
+        for &t in &lost {
             self.gathering.remove(&t);
             self.mark_lost(t);
         }
-        for &t in &worker.has_what {
+        for &t in &lost {
             self.recover_lost(t);
         }
         let mut again: Vec<Slot> = worker.processing.iter().copied().collect();
@@ -89,9 +94,14 @@ impl Core {
             self.tasks[c].state = State::Waiting;
             self.tasks[c].early = false;
         }
+        if let Some(&k) = self.index.get(&key) {
+            // A copy that could not fetch its value (see `replicas.rs`): no task waits.
+            self.stop_replicating(k, w);
+        }
         if let Some(&k) = self.index.get(&key)
             && let State::Memory(h) = self.tasks[k].state
             && self.workers[h as usize].as_ref().is_some_and(|x| x.spec.data_address == *from)
+            && !self.survives_without(k, h)
         {
             // Its holder lost it, or never had it: whatever it keeps, it goes.
             let key = self.tasks[k].key;
@@ -119,6 +129,7 @@ impl Core {
             holder.has_what.remove(&t);
             holder.nbytes = holder.nbytes.saturating_sub(self.tasks[t].nbytes);
         }
+        self.drop_replicas(t);
         self.tasks[t].state = State::Released;
         for i in 0..self.tasks[t].dependents.len() {
             let c = self.tasks[t].dependents[i];

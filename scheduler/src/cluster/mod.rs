@@ -24,6 +24,7 @@ mod graph;
 mod loss;
 mod needs;
 mod place;
+mod replicas;
 mod steal;
 mod task;
 mod worker;

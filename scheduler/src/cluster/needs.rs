@@ -78,6 +78,7 @@ impl Core {
                 wanted_by: SmallVec::new(),
                 priority: Priority::new(placement.priority, base | task.order.min((1 << ORDER_BITS) - 1)),
                 restriction: restriction.clone(),
+                replicas: Vec::new(),
                 nbytes: 0,
                 group,
                 literal_bytes,
@@ -309,6 +310,7 @@ impl Core {
             worker.nbytes = worker.nbytes.saturating_sub(nbytes);
             worker.release.push(key);
         }
+        self.drop_replicas(t);
     }
 
     /// Task `key` finished on worker `w`.
@@ -317,7 +319,7 @@ impl Core {
             self.worker_mut(w).release.push(key); // Forgotten meanwhile.
             return;
         };
-        match self.tasks[t].state {
+        match self.tasks[t].state.clone() {
             State::Processing(p) if p == w => self.unassign(t, w),
             State::Processing(other) => {
                 // It ran here although placed elsewhere (a steal the victim could not
@@ -325,6 +327,8 @@ impl Core {
                 self.unassign(t, other);
                 self.worker_mut(other).release.push(key);
             }
+            // A copy asked of it (see `replicas.rs`).
+            State::Memory(_) if self.replica_finished(t, w, nbytes) => return,
             // A duplicate or a cancelled task: keep nothing of it.
             _ => {
                 self.worker_mut(w).release.push(key);
@@ -374,6 +378,7 @@ impl Core {
         };
         let Some(&t) = self.index.get(&key) else { return };
         if self.tasks[t].state != State::Processing(w) {
+            self.stop_replicating(t, w); // A copy that failed: the value stays where it is.
             return; // Cancelled or moved meanwhile.
         }
         let message = match &error {

@@ -67,20 +67,16 @@ impl Core {
         };
         let mut holders: smallvec::SmallVec<[WorkerSlot; 4]> = smallvec::SmallVec::new();
         for &d in &task.deps {
-            if let State::Memory(h) = self.tasks[d].state
-                && running(h)
-                && !holders.contains(&h)
-            {
-                holders.push(h);
+            if let State::Memory(h) = self.tasks[d].state {
+                for &h in std::iter::once(&h).chain(&self.tasks[d].replicas) {
+                    if running(h) && !holders.contains(&h) {
+                        holders.push(h);
+                    }
+                }
             }
         }
         let cost = |w: WorkerSlot| {
-            let missing: u64 = task
-                .deps
-                .iter()
-                .filter(|&&d| self.tasks[d].state != State::Memory(w))
-                .map(|&d| self.tasks[d].nbytes)
-                .sum();
+            let missing: u64 = task.deps.iter().filter(|&&d| !self.holds(d, w)).map(|&d| self.tasks[d].nbytes).sum();
             let worker = self.worker(w);
             (worker.start_time_us() + missing as f64 / BANDWIDTH_BYTES_PER_US, worker.processing.len(), w)
         };
@@ -141,7 +137,7 @@ impl Core {
         self.tasks[t]
             .deps
             .iter()
-            .all(|&d| matches!(self.tasks[d].state, State::Memory(x) | State::Processing(x) if x == w))
+            .all(|&d| matches!(self.tasks[d].state, State::Processing(x) if x == w) || self.holds(d, w))
     }
 
     /// `t` as worker `w` receives it (its op index is filled in by the batch).
@@ -155,7 +151,7 @@ impl Core {
                 &TaskArg::Task(d) => {
                     let input = &self.tasks[d];
                     match input.state {
-                        State::Memory(h) if h != w => {
+                        State::Memory(h) if h != w && !input.replicas.contains(&w) => {
                             WireArg::Remote { key: input.key, from: self.worker(h).spec.data_address.clone() }
                         }
                         // On `w` (held, or sent there before it: a chain), as assign checks.

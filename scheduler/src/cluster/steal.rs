@@ -60,7 +60,7 @@ impl Core {
         let mut missing = 0u64;
         for &d in &task.deps {
             match self.tasks[d].state {
-                State::Memory(h) if h == thief => {}
+                State::Memory(_) if self.holds(d, thief) => {}
                 State::Memory(_) => missing += self.tasks[d].nbytes,
                 _ => return false,
             }

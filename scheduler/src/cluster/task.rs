@@ -76,6 +76,8 @@ pub(crate) struct Task {
     /// Lower runs first: the user's priority, the submission's sequence number, then the
     /// graph's order.
     pub priority: Priority,
+    /// Other workers holding its value, besides the one in `State::Memory`.
+    pub replicas: Vec<WorkerSlot>,
     /// The workers it may run on, if its submission named some.
     pub restriction: Option<Arc<Placement>>,
     /// Bytes of its value, once in memory.

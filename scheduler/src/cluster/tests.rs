@@ -591,6 +591,75 @@ fn a_restart_forgets_every_task_and_worker_and_tells_each_holder() {
 }
 
 #[test]
+fn replicas_are_read_where_they_are_and_outlive_their_holder() {
+    let (graph, _, key, _, _, _) = one_inc("copied");
+    let cluster = Cluster::new(3);
+    let (w0, w1, w2) = (cluster.workers[0].id, cluster.workers[1].id, cluster.workers[2].id);
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    let held = Placement { workers: vec!["worker-0".into()], ..Placement::default() };
+    let submitted = Submission { held: vec![key], placement: held, ..submission(&graph, &[], 1).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(computes_sent(&mut comm), vec![w0]);
+    core.handle_worker(w0, FromWorker::Finished(vec![Finished { key, nbytes: 8000, duration_us: 1 }]), &mut comm);
+    // Two copies in all: one more worker gets a task of the same key reading it from w0.
+    core.handle_client(CLIENT, ToScheduler::Replicate { run: 1, keys: vec![key], copies: Some(2) }, &mut comm);
+    core.flush(&mut comm);
+    let copies: Vec<(WorkerId, ToWorker)> = comm.to_workers.drain(..).collect();
+    let [(to, ToWorker::Compute { tasks, .. })] = &copies[..] else { panic!("{copies:?}") };
+    let copier = *to;
+    assert!(copier == w1 || copier == w2);
+    assert!(matches!(&tasks[0].args[..], [WireArg::Remote { key: k, .. }] if *k == key));
+    core.handle_worker(copier, FromWorker::Finished(vec![Finished { key, nbytes: 8000, duration_us: 1 }]), &mut comm);
+    // Asking again changes nothing: the value is on two workers.
+    core.handle_client(CLIENT, ToScheduler::Replicate { run: 1, keys: vec![key], copies: Some(2) }, &mut comm);
+    core.flush(&mut comm);
+    assert!(comm.to_workers.is_empty(), "{:?}", comm.to_workers);
+
+    // A reader placed on the copier reads its own copy.
+    let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    let mut b = TaskGraph::builder();
+    let input = b.add(key, &inc, [Arg::Value(Value::I64(1))]).unwrap();
+    let reader = b.add(Key::single(Group::new("reader"), Token(5)), &inc, [Arg::Task(input)]).unwrap();
+    let readers = b.build().unwrap();
+    let copier_name = format!("worker-{}", copier - 100);
+    let there = Placement { workers: vec![copier_name], ..Placement::default() };
+    let read = Submission { placement: there, ..submission(&readers, &[reader], 2).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(read), &mut comm);
+    core.flush(&mut comm);
+    let sent: Vec<(WorkerId, ToWorker)> = comm.to_workers.drain(..).collect();
+    let [(to, ToWorker::Compute { tasks, .. })] = &sent[..] else { panic!("{sent:?}") };
+    assert_eq!(*to, copier);
+    assert!(matches!(&tasks[0].args[..], [WireArg::Held(k)] if *k == key), "{:?}", tasks[0].args);
+
+    // The holder dies: the value lives on the copier, nothing is recomputed.
+    core.remove_worker(w0, "killed", &mut comm);
+    core.flush(&mut comm);
+    assert!(computes_sent(&mut comm).is_empty(), "no recompute");
+    core.handle_client(CLIENT, ToScheduler::Fetch { run: 1, keys: vec![key] }, &mut comm);
+    core.flush(&mut comm);
+    let sent: Vec<(WorkerId, ToWorker)> = comm.to_workers.drain(..).collect();
+    assert!(matches!(&sent[..], [(to, ToWorker::Gather(g))] if *to == copier && *g == vec![key]), "{sent:?}");
+    core.handle_worker(copier, FromWorker::Values(vec![(key, Lookup::Found(Value::I64(2)))]), &mut comm);
+    core.flush(&mut comm);
+    let mut heard = Heard::default();
+    heard.take(&mut comm, CLIENT);
+    assert_eq!(heard.values[&key], Value::I64(2));
+    // Released: every holder lets it go.
+    core.handle_client(CLIENT, ToScheduler::Release { run: 1, keys: vec![key] }, &mut comm);
+    core.handle_client(CLIENT, ToScheduler::Release { run: 2, keys: vec![readers.key(reader)] }, &mut comm);
+    core.handle_worker(
+        copier,
+        FromWorker::Finished(vec![Finished { key: readers.key(reader), nbytes: 8, duration_us: 1 }]),
+        &mut comm,
+    );
+    core.flush(&mut comm);
+    heard.take(&mut comm, CLIENT);
+    assert_eq!(core.task_count(), 0);
+}
+
+#[test]
 fn a_failed_task_with_retries_runs_again_then_errs_when_they_are_spent() {
     let (graph, a, key, w, mut core, mut comm) = one_inc("flaky");
     let mut s = submission(&graph, &[a], 1).unwrap();

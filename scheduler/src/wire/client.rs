@@ -93,6 +93,16 @@ pub enum ToScheduler {
         /// How long to wait for the workers, in milliseconds.
         timeout_ms: u64,
     },
+    /// Copies the values of these keys (those in memory) to other workers until each is
+    /// on `copies` of them (every running worker with `None`); not answered.
+    Replicate {
+        /// Unused (every message names a run).
+        run: u64,
+        /// The keys.
+        keys: Vec<Key>,
+        /// Workers each value should be on.
+        copies: Option<u32>,
+    },
 }
 
 impl ToScheduler {
@@ -108,7 +118,8 @@ impl ToScheduler {
             | ToScheduler::GetDataset { run, .. }
             | ToScheduler::FireAndForget { run, .. }
             | ToScheduler::ListDatasets { run }
-            | ToScheduler::Restart { run, .. } => *run,
+            | ToScheduler::Restart { run, .. }
+            | ToScheduler::Replicate { run, .. } => *run,
             ToScheduler::Batch(_) => 0,
         }
     }
