@@ -465,3 +465,24 @@ fn replicated_values_are_on_every_worker_and_outlive_their_holder() {
     assert_eq!(data.result().unwrap(), Value::Bytes(bytes));
     assert_eq!(client.scheduler_info().unwrap().tasks_finished, finished, "nothing was recomputed");
 }
+
+#[test]
+fn a_value_over_the_clients_transfer_limit_is_an_error_naming_it() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(1).unwrap();
+    let file = ClusterAddress::File(cluster.scheduler_file().into());
+    let client = Client::lazy(file).with_transfer_limit(1 << 20);
+    let big = client.scatter([Value::Bytes(vec![3u8; 4 << 20].into())]).unwrap().remove(0);
+    match big.result() {
+        Err(SchedulerError::Transfer { key, reason }) => {
+            assert_eq!(key, big.key());
+            assert!(reason.contains("transfer limit"), "{reason}");
+        }
+        other => panic!("expected a transfer error, got {other:?}"),
+    }
+    // The value stays usable on the cluster, and small values still come back.
+    let small = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
+    assert_eq!(small.result().unwrap(), Value::I64(2));
+    let copy = client.submit(&ops::Identity, [CallArg::from(&big)]).unwrap();
+    assert!(matches!(client.gather(&[small, copy]), Err(SchedulerError::Transfer { .. })));
+}

@@ -179,6 +179,8 @@ fn send_batched(link: &Link, mut messages: Vec<ToScheduler>) -> Result<(), WireE
 pub struct Client {
     target: ClusterAddress,
     token: Option<String>,
+    /// The largest message it takes from the scheduler (`None`: [`transfer_limit`]).
+    limit: Option<u64>,
     session: Mutex<Option<Arc<Session>>>,
     next_run: AtomicU64,
     /// The cluster this client started ([`Client::local`]), stopped after it.
@@ -207,6 +209,7 @@ impl Client {
         Client {
             target,
             token: None,
+            limit: None,
             session: Mutex::new(None),
             next_run: AtomicU64::new(1),
             cluster: None,
@@ -217,6 +220,20 @@ impl Client {
     /// Uses `token` as the shared secret (instead of `RASK_TOKEN` or the scheduler file's).
     pub fn with_token(mut self, token: impl Into<String>) -> Client {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Takes messages of at most `bytes` from the scheduler (the machine's memory by
+    /// default, as `--transfer-limit`): a value larger is an error
+    /// ([`SchedulerError::Transfer`]) naming its key, not a message this client cannot hold.
+    /// Set before the first call.
+    ///
+    /// ```no_run
+    /// let client = rask_scheduler::Client::lazy("tcp://127.0.0.1:8786".parse()?).with_transfer_limit(1 << 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_transfer_limit(mut self, bytes: u64) -> Client {
+        self.limit = Some(bytes);
         self
     }
 
@@ -365,7 +382,7 @@ impl Client {
             return Ok(session.clone());
         }
         let (address, token) = self.resolve()?;
-        let session = Arc::new(open(&address, token)?);
+        let session = Arc::new(open(&address, token, self.limit.unwrap_or_else(transfer_limit))?);
         *slot = Some(session.clone());
         Ok(session)
     }
@@ -392,14 +409,12 @@ fn route(routes: &Mutex<FxHashMap<u64, Route>>, ToClient { run, news }: ToClient
 
 /// Connects and handshakes as a client; starts the thread that routes news to runs and
 /// sends the releases of dropped futures.
-fn open(address: &Address, token: String) -> Result<Session, SchedulerError> {
+fn open(address: &Address, token: String, limit: u64) -> Result<Session, SchedulerError> {
     let unreachable = |e: WireError| SchedulerError::Pool(format!("cannot reach the scheduler at {address}: {e}"));
     let mut conn = Connection::connect(address).map_err(unreachable)?;
-    let welcome = connect_handshake(&mut conn, &Hello { token, role: Role::Client, limit: transfer_limit() })
-        .map_err(unreachable)?;
+    let welcome = connect_handshake(&mut conn, &Hello { token, role: Role::Client, limit }).map_err(unreachable)?;
     let (incoming, news) = crossbeam_channel::unbounded::<Incoming<ToClient>>();
-    let link =
-        Link::start(conn, welcome.id, welcome.limit, transfer_limit(), incoming, |_, m| m).map_err(unreachable)?;
+    let link = Link::start(conn, welcome.id, welcome.limit, limit, incoming, |_, m| m).map_err(unreachable)?;
     let link = Arc::new(link);
     let routes: Arc<Mutex<FxHashMap<u64, Route>>> = Arc::default();
     let open = Arc::new(AtomicBool::new(true));
