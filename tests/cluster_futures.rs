@@ -343,14 +343,22 @@ fn memory_settles(client: &Client, check: impl Fn(&dyn Fn(&str) -> u64) -> bool)
     settles(read, |reading| check(&|name: &str| reading.iter().find(|(n, _)| n == name).map_or(0, |(_, m)| *m)))
 }
 
-#[test]
-fn futures_go_where_placed_free_memory_when_dropped_and_restart_clears_the_cluster() {
-    let _serial = serial();
+const MB: u64 = 1 << 20;
+
+/// A local cluster of two workers, a client of it, and its workers as the scheduler lists
+/// them.
+fn two_workers() -> (LocalCluster, Client, Vec<rask::scheduler::wire::WorkerSummary>) {
     let cluster = LocalCluster::new(2).unwrap();
     let client = cluster.client().unwrap();
     let workers = client.scheduler_info().unwrap().workers;
+    (cluster, client, workers)
+}
+
+#[test]
+fn futures_go_where_placed_free_memory_when_dropped_and_restart_clears_the_cluster() {
+    let _serial = serial();
+    let (cluster, client, workers) = two_workers();
     let (a, b) = (workers[0].name.clone(), workers[1].name.clone());
-    const MB: u64 = 1 << 20;
 
     // 16 MB scattered to A (by name), copied by a call placed on B (by address).
     let on_a = SubmitOptions { workers: vec![a.clone()], ..Default::default() };
@@ -435,11 +443,8 @@ fn as_completed_is_a_stream_for_async_code() {
 #[test]
 fn replicated_values_are_on_every_worker_and_outlive_their_holder() {
     let _serial = serial();
-    let cluster = LocalCluster::new(2).unwrap();
-    let client = cluster.client().unwrap();
-    let workers = client.scheduler_info().unwrap().workers;
+    let (_cluster, client, workers) = two_workers();
     let (a, b) = (workers[0].name.clone(), workers[1].name.clone());
-    const MB: u64 = 1 << 20;
     let bytes: std::sync::Arc<[u8]> = (0..16 * MB).map(|i| (i % 253) as u8).collect();
 
     // Broadcast: on both workers.

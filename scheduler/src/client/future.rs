@@ -423,25 +423,17 @@ impl Client {
     /// made in the background. A copy is dropped with the value; a worker lost holding
     /// one costs nothing while another copy remains.
     pub fn replicate(&self, futures: &[Future], copies: Option<usize>) -> Result<(), SchedulerError> {
-        let session = self.session()?;
         let keys = futures.iter().map(Future::key).collect();
         let copies = copies.map(|c| c.min(u32::MAX as usize) as u32);
-        session
-            .link
-            .send(&ToScheduler::Replicate { run: 0, keys, copies })
-            .map_err(|e| SchedulerError::Pool(format!("cannot reach the scheduler at {}: {e}", session.address)))
+        self.tell(&ToScheduler::Replicate { run: 0, keys, copies })
     }
 
     /// Keeps the calls of `futures` running until they are done, even once every handle
     /// is dropped (Dask's `fire_and_forget`): for calls run for their effect. Their values
     /// go once done unless something else holds them.
     pub fn fire_and_forget(&self, futures: &[Future]) -> Result<(), SchedulerError> {
-        let session = self.session()?;
         let keys = futures.iter().map(Future::key).collect();
-        session
-            .link
-            .send(&ToScheduler::FireAndForget { run: 0, keys })
-            .map_err(|e| SchedulerError::Pool(format!("cannot reach the scheduler at {}: {e}", session.address)))
+        self.tell(&ToScheduler::FireAndForget { run: 0, keys })
     }
 
     /// [`submit`](Client::submit) for each argument list, in order.

@@ -142,22 +142,25 @@ fn send_releases(link: &Link, releases: &Mutex<Vec<ToScheduler>>) {
 }
 
 fn send_batched(link: &Link, mut messages: Vec<ToScheduler>) -> Result<(), WireError> {
-    if messages.len() > MAX_BATCH {
-        let rest = messages.split_off(MAX_BATCH);
-        send_batched(link, messages)?;
-        return send_batched(link, rest);
+    while !messages.is_empty() {
+        let rest = messages.split_off(messages.len().min(MAX_BATCH));
+        send_batch(link, std::mem::replace(&mut messages, rest))?;
     }
+    Ok(())
+}
+
+/// Sends `messages` as one frame, or as halves (each the same way) if too large together.
+fn send_batch(link: &Link, messages: Vec<ToScheduler>) -> Result<(), WireError> {
     if messages.len() <= 1 {
         return messages.iter().try_for_each(|m| link.send(m));
     }
     let batch = ToScheduler::Batch(messages);
     match link.send(&batch) {
         Err(WireError::Oversized { .. }) => {
-            // Too large together: each half is sent the same way.
             let ToScheduler::Batch(mut first) = batch else { unreachable!("built above") };
             let second = first.split_off(first.len() / 2);
-            send_batched(link, first)?;
-            send_batched(link, second)
+            send_batch(link, first)?;
+            send_batch(link, second)
         }
         sent => sent,
     }
@@ -330,6 +333,15 @@ impl Client {
     /// (a refusal is an error saying why).
     pub(super) fn ask(&self, make: impl FnOnce(u64) -> ToScheduler) -> Result<FromScheduler, SchedulerError> {
         self.ask_within(INFO_TIMEOUT, make)
+    }
+
+    /// Sends `message`, which the scheduler does not answer.
+    pub(super) fn tell(&self, message: &ToScheduler) -> Result<(), SchedulerError> {
+        let session = self.session()?;
+        session
+            .link
+            .send(message)
+            .map_err(|e| SchedulerError::Pool(format!("cannot reach the scheduler at {}: {e}", session.address)))
     }
 
     /// [`ask`](Client::ask), waiting at most `timeout` for the answer.

@@ -319,7 +319,7 @@ impl Core {
             self.worker_mut(w).release.push(key); // Forgotten meanwhile.
             return;
         };
-        match self.tasks[t].state.clone() {
+        match self.tasks[t].state {
             State::Processing(p) if p == w => self.unassign(t, w),
             State::Processing(other) => {
                 // It ran here although placed elsewhere (a steal the victim could not
@@ -327,11 +327,12 @@ impl Core {
                 self.unassign(t, other);
                 self.worker_mut(other).release.push(key);
             }
-            // A copy asked of it (see `replicas.rs`).
-            State::Memory(_) if self.replica_finished(t, w, nbytes) => return,
-            // A duplicate or a cancelled task: keep nothing of it.
+            // A copy asked of it (see `replicas.rs`), or else a duplicate or a cancelled
+            // task: keep nothing of it.
             _ => {
-                self.worker_mut(w).release.push(key);
+                if !self.replica_finished(t, w, nbytes) {
+                    self.worker_mut(w).release.push(key);
+                }
                 return;
             }
         }

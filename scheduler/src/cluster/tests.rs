@@ -660,6 +660,42 @@ fn replicas_are_read_where_they_are_and_outlive_their_holder() {
 }
 
 #[test]
+fn a_copy_that_fails_is_forgotten_and_asked_again() {
+    let (graph, _, key, _, _, _) = one_inc("copy-fails");
+    let cluster = Cluster::new(2);
+    let (w0, w1) = (cluster.workers[0].id, cluster.workers[1].id);
+    let holder_address = cluster.workers[0].address.clone();
+    let mut core = cluster.core();
+    let mut comm = TestComm::default();
+    let on_w0 = Placement { workers: vec!["worker-0".into()], ..Placement::default() };
+    let submitted = Submission { held: vec![key], placement: on_w0, ..submission(&graph, &[], 1).unwrap() };
+    core.handle_client(CLIENT, ToScheduler::Submit(submitted), &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(computes_sent(&mut comm), vec![w0]);
+    core.handle_worker(w0, FromWorker::Finished(vec![Finished { key, nbytes: 8, duration_us: 1 }]), &mut comm);
+    core.handle_client(CLIENT, ToScheduler::Replicate { run: 1, keys: vec![key], copies: None }, &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(computes_sent(&mut comm), vec![w1]);
+    // Asked again while the copy is under way: nothing more is sent.
+    core.handle_client(CLIENT, ToScheduler::Replicate { run: 1, keys: vec![key], copies: None }, &mut comm);
+    core.flush(&mut comm);
+    assert!(computes_sent(&mut comm).is_empty());
+    // The copy's op fails on w1: the value stays on w0 alone, and a new request copies it.
+    let failure = TaskFailure { key, op: "replicate".into(), message: "no".into(), panicked: false };
+    core.handle_worker(w1, FromWorker::Failed(failure), &mut comm);
+    core.handle_client(CLIENT, ToScheduler::Replicate { run: 1, keys: vec![key], copies: None }, &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(computes_sent(&mut comm), vec![w1]);
+    // This time w1 cannot fetch it from w0 (w0 lost it): the value is recomputed, held.
+    core.handle_worker(w1, FromWorker::Missing { task: key, key, from: holder_address }, &mut comm);
+    core.flush(&mut comm);
+    assert_eq!(computes_sent(&mut comm), vec![w0], "recomputed on the worker it is placed on");
+    let mut heard = Heard::default();
+    heard.take(&mut comm, CLIENT);
+    core.remove_client(CLIENT, &mut comm);
+}
+
+#[test]
 fn a_failed_task_with_retries_runs_again_then_errs_when_they_are_spent() {
     let (graph, a, key, w, mut core, mut comm) = one_inc("flaky");
     let mut s = submission(&graph, &[a], 1).unwrap();
