@@ -572,9 +572,8 @@ impl Call {
             match arg {
                 CallArg::Value(value) => {
                     if options.pure {
-                        let bytes = rmp_serde::to_vec(&value)
-                            .map_err(|e| SchedulerError::Pool(format!("cannot submit an argument: {e}")))?;
-                        std::hash::Hash::hash(&(0u8, bytes), &mut token);
+                        std::hash::Hash::hash(&0u8, &mut token);
+                        value.hash_token(&mut token);
                     }
                     submitted.push(SubmitArg::Value(value));
                 }
