@@ -344,3 +344,102 @@ fn a_scheduler_beyond_loopback_without_a_token_refuses_to_start() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("no token is set") && message.contains("RASK_TOKEN"), "{message}");
 }
+
+/// The bytes of values the workers hold, by their last heartbeats, once that reaches
+/// `at_least` (at most 20 s); the last reading.
+fn held_bytes_reach(client: &Client, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = client.scheduler_info().unwrap();
+        let held: u64 = info.workers.iter().map(|w| w.heartbeat.as_ref().map_or(0, |h| h.memory)).sum();
+        if held >= at_least || Instant::now() > deadline {
+            return held;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the scheduler's table holds `n` tasks (at most 20 s); what it holds.
+fn table_settles_at(client: &Client, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tasks = client.info().unwrap().tasks;
+        if tasks == n || Instant::now() > deadline {
+            return tasks;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn persisted_collections_stay_on_the_cluster_and_published_ones_outlive_their_client() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(2).unwrap();
+    let client = Arc::new(cluster.client().unwrap());
+    let x = array::random::random(3, &[400, 300], [100, 100]).unwrap();
+    let y = &(&x * 2.0) + 1.0;
+    let want = y.compute_with(&threads()).unwrap();
+
+    // Persisted: twelve blocks held by the workers, none brought here.
+    let kept = y.persist_with(&on(&client)).unwrap();
+    assert_eq!((kept.shape(), kept.chunks()), (y.shape(), y.chunks()));
+    assert_eq!(client.info().unwrap().tasks, 12, "the table holds the blocks, and nothing else");
+    let bytes = 400 * 300 * 8;
+    assert!(held_bytes_reach(&client, bytes) >= bytes, "the workers hold the blocks");
+    // Built on, on the cluster: the blocks are read in place, not computed again.
+    let finished = client.info().unwrap().tasks_finished;
+    let sum = kept.sum(..).unwrap();
+    let total = sum.compute_with(&on(&client)).unwrap();
+    let ran = client.info().unwrap().tasks_finished - finished;
+    assert!((total[[]] - want.sum()).abs() < 1e-6 * want.sum().abs(), "{total} vs {}", want.sum());
+    let summing = sum.task_count() as u64 - 12;
+    assert!(ran <= summing, "the sum ran {ran} tasks, more than its {summing} own: blocks were recomputed");
+    // Computed here, the blocks come through their futures.
+    let local = kept.compute_with(&ComputeOptions::default().scheduler(rask::scheduler::SyncScheduler)).unwrap();
+    assert_eq!(local, want);
+
+    // Unknown chunk sizes are measured on the cluster: only the shapes travel.
+    let big = x.extract(&x.greater(0.5).unwrap()).unwrap();
+    let measured = big.persist_with(&on(&client)).unwrap();
+    let reference = big.compute_chunk_sizes_with(&threads()).unwrap();
+    assert!(measured.chunk_sizes_known());
+    assert_eq!((measured.shape(), measured.chunks()), (reference.shape(), reference.chunks()));
+    assert_eq!(measured.compute_with(&on(&client)).unwrap(), reference.compute_with(&threads()).unwrap());
+    drop(measured);
+
+    // Published, with a dataframe, then the publisher goes: the datasets stay.
+    let rows = frame(4).filter(col("y").gt(lit(0.25))).unwrap();
+    let want_rows: RecordBatch = rows.compute_with(&threads()).unwrap();
+    kept.publish(&client, "doubled").unwrap();
+    rows.publish(&client, "rows").unwrap();
+    let plain = client.scatter([Value::I64(1)]).unwrap();
+    client.publish("plain", &plain).unwrap();
+    drop((kept, sum, plain));
+    client.close();
+    drop(client);
+
+    let reader = cluster.client().unwrap();
+    let again = Array::<f64>::from_dataset(&reader, "doubled").unwrap();
+    assert_eq!((again.shape(), again.chunks()), (y.shape(), y.chunks()));
+    assert_eq!(again.compute_with(&threads()).unwrap(), want, "fetched through the dataset's futures");
+    let frame_again = DataFrame::from_dataset(&reader, "rows").unwrap();
+    assert_eq!(frame_again.npartitions(), 4);
+    let reader = Arc::new(reader);
+    let got_rows: RecordBatch = frame_again.compute_with(&on(&reader)).unwrap();
+    assert_eq!(got_rows, want_rows);
+
+    // The wrong collection, element type or dataset is an error saying which.
+    let wrong_type = Array::<i64>::from_dataset(&reader, "doubled").unwrap_err().to_string();
+    assert!(wrong_type.contains("\"doubled\"") && wrong_type.contains("float64"), "{wrong_type}");
+    let wrong_kind = Array::<f64>::from_dataset(&reader, "rows").unwrap_err().to_string();
+    assert!(wrong_kind.contains("a dataframe, not an array"), "{wrong_kind}");
+    let plain = DataFrame::from_dataset(&reader, "plain").unwrap_err().to_string();
+    assert!(plain.contains("plain futures"), "{plain}");
+    assert!(DataFrame::from_dataset(&reader, "nothing").unwrap_err().to_string().contains("no dataset named"));
+
+    drop((again, frame_again));
+    for name in ["doubled", "rows", "plain"] {
+        reader.unpublish(name).unwrap();
+    }
+    assert_eq!(table_settles_at(&reader, 0), 0, "unpublished, nothing is held");
+}

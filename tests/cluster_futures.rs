@@ -21,7 +21,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// Reads `read` until `done` holds of it, at most 20 s; returns the last reading.
-fn settles<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+fn settles<T>(mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let reading = read();
@@ -490,4 +490,66 @@ fn a_value_over_the_clients_transfer_limit_is_an_error_naming_it() {
     assert_eq!(small.result().unwrap(), Value::I64(2));
     let copy = client.submit(&ops::Identity, [CallArg::from(&big)]).unwrap();
     assert!(matches!(client.gather(&[small, copy]), Err(SchedulerError::Transfer { .. })));
+}
+
+#[test]
+fn a_restart_whose_workers_do_not_come_back_is_refused_with_the_count() {
+    let _serial = serial();
+    let cluster = LocalCluster::new(1).unwrap();
+    let client = cluster.client().unwrap();
+    // A second worker, run from a copy of the binary that is gone when it must restart.
+    let dir = std::env::temp_dir().join(format!("rask-restart-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("rask-worker");
+    std::fs::copy(env!("CARGO_BIN_EXE_rask-worker"), &copy).unwrap();
+    let mut doomed = Command::new(&copy)
+        .args(["--scheduler", &cluster.address().to_string(), "--nthreads", "1"])
+        .env("RASK_TOKEN", cluster.token())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let joined = settles(|| client.scheduler_info().unwrap().workers.len(), |&n| n == 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let held = client.submit(&ops::Inc, [Value::I64(1).into()]).unwrap();
+    assert_eq!(settles(|| held.status(), |s| *s == FutureStatus::Finished), FutureStatus::Finished);
+
+    let started = Instant::now();
+    let refusal = client.restart_within(Duration::from_secs(3));
+    let error = refusal.expect_err("one worker cannot come back").to_string();
+    assert_eq!(joined, 2);
+    assert!(error.contains("only 1 of the 2 workers came back"), "{error}");
+    assert!(started.elapsed() >= Duration::from_secs(3), "the scheduler waited the whole timeout");
+    // The doomed worker said why it ended; the cluster goes on with the other.
+    let status = settles(|| doomed.try_wait().unwrap(), Option::is_some);
+    assert!(status.is_some_and(|s| !s.success()), "the worker without a binary exits with an error");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut doomed.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("cannot restart"), "{stderr}");
+    assert!(matches!(held.result(), Err(SchedulerError::Restarted { .. })), "{:?}", held.result());
+    let after = client.submit(&ops::Inc, [Value::I64(41).into()]).unwrap();
+    assert_eq!(after.result().unwrap(), Value::I64(42));
+    assert_eq!(client.scheduler_info().unwrap().workers.len(), 1);
+}
+
+#[test]
+fn a_higher_priority_call_runs_before_earlier_ones() {
+    let _serial = serial();
+    let options = LocalClusterOptions { workers: 0, ..Default::default() };
+    let mut cluster = LocalCluster::start(options).unwrap();
+    let client = cluster.client().unwrap();
+    // With no worker yet, everything waits behind the gate.
+    let gate = client.submit(&ops::Inc, [Value::I64(0).into()]).unwrap();
+    let low = client.map(&ops::Add, (0..50).map(|i| [CallArg::from(&gate), Value::I64(i).into()])).unwrap();
+    let urgent = SubmitOptions { priority: 10, ..Default::default() };
+    let high = client.submit_with(&ops::Add, [CallArg::from(&gate), Value::I64(1000).into()], &urgent).unwrap();
+    assert_eq!(high.status(), FutureStatus::Pending);
+    // One single-threaded worker joins: the 51 calls become ready at once.
+    cluster.spawn_worker().unwrap();
+    let mut all = low.clone();
+    all.push(high.clone());
+    let order: Vec<_> = as_completed(all).map(|f| f.key()).collect();
+    let position = order.iter().position(|k| *k == high.key()).unwrap();
+    assert!(position < 3, "the urgent call finished {position}th of 51, though submitted last");
+    assert_eq!(high.result().unwrap(), Value::I64(1001));
+    assert_eq!(client.gather(&low).unwrap(), (0..50).map(|i| Value::I64(i + 1)).collect::<Vec<_>>());
 }

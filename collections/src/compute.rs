@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use rask_graph::{Key, Layer, OptimizeOptions, TaskGraph, Value, materialize, optimize};
+use rask_graph::{
+    ArgSpec, Key, Layer, Op, OptimizeOptions, TaskGraph, TaskId, TaskSpec, Value, materialize, ops, optimize,
+};
 use rask_scheduler::progress::ProgressBar;
-use rask_scheduler::{Scheduler, default_scheduler};
+use rask_scheduler::{Held, Kept, Scheduler, SchedulerError, default_scheduler};
 
 use crate::error::Result;
 
@@ -175,6 +177,36 @@ pub(crate) fn task_targets(targets: &[Target]) -> (Vec<&Arc<Layer>>, Vec<Key>) {
 
 /// Computes the values of `targets`, in order.
 pub fn compute_targets(targets: &[Target], options: &ComputeOptions) -> Result<Vec<Value>> {
+    run_targets(targets, options, |scheduler, graph, ids| scheduler.execute(graph, ids), |v| v)
+}
+
+/// Computes `targets` and keeps their values where the scheduler computed them
+/// ([`Scheduler::persist`]: here, or on a cluster as futures), in order; literals are
+/// kept as they are.
+pub fn persist_targets(targets: &[Target], options: &ComputeOptions) -> Result<Vec<Kept>> {
+    run_targets(targets, options, |scheduler, graph, ids| scheduler.persist(graph, ids), Kept::Value)
+}
+
+/// The task that stands for `key`'s kept value from now on: the value as a literal, or
+/// the cluster's future of it ([`Held`]).
+pub(crate) fn kept_task(key: Key, kept: Kept) -> TaskSpec {
+    match kept {
+        Kept::Value(value) => {
+            let identity: Arc<dyn Op> = Arc::new(ops::Identity);
+            TaskSpec { key, op: identity, args: [ArgSpec::Value(value)].into_iter().collect() }
+        }
+        Kept::Future(future) => TaskSpec { key, op: Arc::new(Held::new(future)), args: Default::default() },
+    }
+}
+
+/// Runs the task targets of `targets` with `run` on the scheduler the options name (once,
+/// in one graph), and gives each target its result in order: literals become `literal`.
+fn run_targets<V>(
+    targets: &[Target],
+    options: &ComputeOptions,
+    run: impl FnOnce(&dyn Scheduler, &TaskGraph, &[TaskId]) -> std::result::Result<Vec<V>, SchedulerError>,
+    literal: impl Fn(Value) -> V,
+) -> Result<Vec<V>> {
     let has_tasks = targets.iter().any(|t| matches!(t, Target::Task { .. }));
     let mut computed = if !has_tasks {
         Vec::new()
@@ -182,7 +214,7 @@ pub fn compute_targets(targets: &[Target], options: &ComputeOptions) -> Result<V
         let scheduler = options.resolve_scheduler()?;
         let (graph, ids) = build_graph(targets, options.optimize)?;
         let bar = options.progress.then(ProgressBar::new);
-        let values = scheduler.execute(&graph, &ids);
+        let values = run(scheduler.as_ref(), &graph, &ids);
         drop(bar);
         values?
     }
@@ -191,7 +223,7 @@ pub fn compute_targets(targets: &[Target], options: &ComputeOptions) -> Result<V
         .iter()
         .map(|t| match t {
             Target::Task { .. } => computed.next().expect("one value per task target"),
-            Target::Literal(v) => v.clone(),
+            Target::Literal(v) => literal(v.clone()),
         })
         .collect())
 }

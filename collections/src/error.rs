@@ -43,6 +43,15 @@ pub enum Error {
         /// The OS error.
         message: String,
     },
+    /// A published dataset is not the collection asked for (see
+    /// `collections/src/published.rs`).
+    #[error("dataset {name:?}: {message}")]
+    Dataset {
+        /// The dataset's name.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Reading a file failed, or it does not hold what it should (a bad header, too few
     /// bytes).
     #[error("cannot read {path}: {message}")]

@@ -26,6 +26,7 @@ pub mod dataframe;
 pub mod delayed;
 mod error;
 pub mod explain;
+mod published;
 pub mod visualize;
 
 pub use compute::{Computable, ComputeOptions, Target, compute, compute_with};

@@ -166,7 +166,7 @@ impl<'g> Plan<'g> {
     /// Whether `d`'s output goes to one argument of one task and nowhere else.
     #[inline]
     fn single_use(&self, d: TaskId) -> bool {
-        self.readers[d.index()] == 1 && !self.is_output[d.index()]
+        self.readers[d.index()] == 1 && !self.is_output[d.index()] && self.graph.op(d).is_fusable()
     }
 
     /// `consumer.fuse_with(...)`, asked once per distinct pair.
@@ -519,5 +519,36 @@ mod tests {
         let (fused, new_outs) = fuse(graph, &outs);
         assert_eq!(fused.len(), 1);
         assert_eq!(run(&fused, &new_outs), vec![Value::I64(200_001)]);
+    }
+
+    /// An op that must keep its task's key (as a cluster's held value does).
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Pinned;
+
+    #[typetag::serde(name = "rask.test.pinned")]
+    impl Op for Pinned {
+        fn name(&self) -> &str {
+            "pinned"
+        }
+        fn call(&self, _: Args) -> Result<Value, OpError> {
+            Ok(Value::I64(10))
+        }
+        fn is_fusable(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn tasks_of_unfusable_ops_keep_their_keys() {
+        let pinned: Arc<dyn Op> = Arc::new(Pinned);
+        let inc: Arc<dyn Op> = Arc::new(Inc);
+        let mut b = TaskGraph::builder();
+        let held = b.add(key("held", 0), &pinned, []).unwrap();
+        let a = b.add(key("inc", 0), &inc, [Arg::Task(held)]).unwrap();
+        let c = b.add(key("inc", 1), &inc, [Arg::Task(a)]).unwrap();
+        let (fused, outs) = fuse(b.build().unwrap(), &[c]);
+        assert_eq!(fused.len(), 2, "the two incs fuse, the pinned task stays");
+        assert!(fused.ids().any(|t| fused.key(t) == key("held", 0)));
+        assert_eq!(run(&fused, &outs), vec![Value::I64(12)]);
     }
 }

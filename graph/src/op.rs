@@ -83,6 +83,19 @@ pub trait Op: Any + Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// Whether the optimizer may merge this task into the task that reads it. An op that
+    /// stands for a value held elsewhere under the task's own key (a cluster's future,
+    /// see `rask_scheduler::Held`) says `false`: its task must keep its key. The default
+    /// is `true`.
+    ///
+    /// ```
+    /// use rask_graph::{ops, Op};
+    /// assert!(ops::Inc.is_fusable());
+    /// ```
+    fn is_fusable(&self) -> bool {
+        true
+    }
+
     /// One op doing the work of `producer` and then of `self`, when `self` reads the
     /// producer's output as its argument `position` and that output is needed nowhere
     /// else; `None` (the default) if this op cannot absorb it.

@@ -48,8 +48,8 @@ pub mod wire;
 pub mod worker;
 
 pub use client::{
-    AsCompleted, Awaiting, CallArg, Client, ClusterAddress, Future, FutureStatus, SchedulerFile, SubmitOptions,
-    Versions, WaitFor, as_completed, wait,
+    AsCompleted, Awaiting, CallArg, Client, ClusterAddress, Dataset, Future, FutureStatus, Held, Kept, SchedulerFile,
+    SubmitOptions, Versions, WaitFor, as_completed, wait,
 };
 pub use cluster::submission;
 pub use error::SchedulerError;

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use rask_graph::{TaskGraph, TaskId, Value};
 
-use crate::client::{Client, ClusterAddress};
+use crate::client::{Client, ClusterAddress, Kept};
 use crate::error::SchedulerError;
 use crate::processes::ProcessesScheduler;
 use crate::sync::SyncScheduler;
@@ -24,6 +24,25 @@ pub trait Scheduler: Send + Sync + fmt::Debug {
     /// are a topological order (every [`TaskGraph`] is), and lower ids are preferred. Cull
     /// the graph first ([`rask_graph::cull`]) to run only what the outputs need.
     fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError>;
+
+    /// Runs `graph` as [`execute`](Scheduler::execute) does and keeps the values of
+    /// `outputs` where they were computed: a local scheduler hands them back
+    /// ([`Kept::Value`], the default), a cluster's client keeps them there as futures
+    /// ([`Kept::Future`]). Collections' `persist` calls it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rask_graph::{ops, Arg, Group, Key, Op, TaskGraph, Token, Value};
+    /// use rask_scheduler::{Kept, Scheduler, SyncScheduler};
+    /// let inc: Arc<dyn Op> = Arc::new(ops::Inc);
+    /// let mut b = TaskGraph::builder();
+    /// let t = b.add(Key::single(Group::new("inc"), Token(1)), &inc, [Arg::Value(Value::I64(1))]).unwrap();
+    /// let kept = SyncScheduler.persist(&b.build().unwrap(), &[t]).unwrap();
+    /// assert!(matches!(&kept[..], [Kept::Value(Value::I64(2))]));
+    /// ```
+    fn persist(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Kept>, SchedulerError> {
+        Ok(self.execute(graph, outputs)?.into_iter().map(Kept::Value).collect())
+    }
 }
 
 /// A scheduler named in text, as `RASK_SCHEDULER` takes it.

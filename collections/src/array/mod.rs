@@ -19,7 +19,7 @@
 mod arith;
 mod axes;
 mod blockwise;
-mod chunks;
+pub(crate) mod chunks;
 mod combine;
 mod creation;
 mod cumulative;
@@ -32,7 +32,7 @@ mod npy;
 mod persist;
 pub mod random;
 mod ranges;
-mod raw;
+pub(crate) mod raw;
 mod rechunk;
 mod reduction;
 mod reshape;

@@ -1,28 +1,34 @@
 //! Arrays made of work done elsewhere, and arrays kept in memory: [`from_delayed`] (one
 //! block computed by a delayed value), [`from_blocks`] (a grid of arrays, Dask's `block`)
-//! and [`Array::persist`] (every block computed now and held by the array's graph).
+//! and [`Array::persist`] (every block computed now and held by the array's graph, or by
+//! a cluster).
 
 use std::hash::Hasher;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use rask_graph::{ArgSpec, Args, DType, Element, Layer, Op, OpError, TaskSpec, Token, TokenHasher, Value, ops};
+use rask_graph::{
+    ArgSpec, Args, DType, Element, Group, Key, Layer, Op, OpError, TaskSpec, Token, TokenHasher, Value, ops,
+};
+use rask_scheduler::Kept;
 use serde::{Deserialize, Serialize};
 
 use super::Array;
 use super::chunks::block_indices;
 use super::raw::{RawArray, layer_of_blocks};
 use super::rechunk::{Assemble, Piece, Span, common_chunks, rechunk};
-use super::unknown::measure;
-use crate::compute::{Computable, ComputeOptions, Target, compute_targets};
+use super::unknown::{measure_shapes, typed_block};
+use crate::compute::{Computable, ComputeOptions, Target, compute_targets, kept_task, persist_targets};
 use crate::delayed::Delayed;
 use crate::error::{Error, Result};
 
 impl<T: Element> Array<T> {
     /// Computes every block now, on the default scheduler, and returns the same array
     /// (same keys, same chunks) whose graph holds the computed blocks: computing it, or
-    /// anything built on it, does not compute them again. The blocks are shared, not
-    /// copied. For the local schedulers, as Dask's `persist`.
+    /// anything built on it, does not compute them again. As Dask's `persist`: on a local
+    /// scheduler the graph holds the blocks themselves (shared, not copied); on a cluster
+    /// ([`rask_scheduler::Client`]) the blocks stay in the workers' memory, held by
+    /// futures, until the array (and everything built on it) is dropped.
     ///
     /// ```
     /// use rask_collections::array::random;
@@ -41,20 +47,102 @@ impl<T: Element> Array<T> {
         let raw = self.raw_allowing_unknown()?;
         let mut targets = Vec::new();
         self.targets(&mut targets);
-        let values = compute_targets(&targets, options)?;
-        let measured = measure::<T>(raw, &mut values.into_iter())?;
-        let identity: Arc<dyn Op> = Arc::new(ops::Identity);
-        let shape = measured.shape();
-        let tasks = block_indices(&raw.numblocks())
-            .iter()
-            .zip(measured.blocks)
-            .map(|(index, block)| {
-                let args = [ArgSpec::Value(Value::Array(T::wrap(block)))].into_iter().collect();
-                TaskSpec { key: raw.key(index), op: identity.clone(), args }
-            })
-            .collect();
+        let kept = persist_targets(&targets, options)?;
+        let held_shapes = match raw.has_unknown() {
+            true => held_block_shapes::<T>(raw, &kept, options)?,
+            false => vec![None; kept.len()],
+        };
+        let indices = block_indices(&raw.numblocks());
+        let chunks = measure_shapes(raw, &mut |b, key| match (&kept[b], &held_shapes[b]) {
+            (Kept::Value(value), _) => Ok(typed_block::<T>(key, value.clone())?.shape().to_vec()),
+            (Kept::Future(_), Some(shape)) => Ok(shape.clone()),
+            (Kept::Future(_), None) => Ok(raw.block_shape(&indices[b])),
+        })?;
+        let tasks = indices.iter().zip(kept).map(|(index, k)| kept_task(raw.key(index), k)).collect();
         let layer = Layer::new(tasks, vec![]);
-        Ok(Array::from_raw(RawArray { shape, chunks: measured.chunks, unknown: vec![], layer, ..raw.clone() }))
+        let shape = chunks.iter().map(|c| c.iter().sum()).collect();
+        Ok(Array::from_raw(RawArray { shape, chunks, unknown: vec![], layer, ..raw.clone() }))
+    }
+}
+
+/// The shapes of the blocks of `raw` kept on a cluster (`None` for blocks kept here),
+/// measured there: only the shapes travel.
+fn held_block_shapes<T: Element>(
+    raw: &RawArray,
+    kept: &[Kept],
+    options: &ComputeOptions,
+) -> Result<Vec<Option<Vec<usize>>>> {
+    let indices = block_indices(&raw.numblocks());
+    let held: Vec<usize> = (0..kept.len()).filter(|&b| matches!(kept[b], Kept::Future(_))).collect();
+    if held.is_empty() {
+        return Ok(vec![None; kept.len()]);
+    }
+    let held_layer =
+        Layer::new(held.iter().map(|&b| kept_task(raw.key(&indices[b]), kept[b].clone())).collect(), vec![]);
+    let op: Arc<dyn Op> = Arc::new(BlockShape { dtype: T::DTYPE });
+    let group = Group::new("block-shape");
+    let token = Token::of(&("block-shape", raw.token.0));
+    let tasks = held
+        .iter()
+        .map(|&b| TaskSpec {
+            key: Key::new(group, token, &indices[b]),
+            op: op.clone(),
+            args: [ArgSpec::Key(raw.key(&indices[b]))].into_iter().collect(),
+        })
+        .collect::<Vec<_>>();
+    let layer = Layer::new(tasks, vec![held_layer]);
+    let targets: Vec<Target> =
+        held.iter().map(|&b| Target::Task { key: Key::new(group, token, &indices[b]), layer: layer.clone() }).collect();
+    let mut shapes = vec![None; kept.len()];
+    for (&b, value) in held.iter().zip(compute_targets(&targets, options)?) {
+        shapes[b] = Some(shape_of_value(&raw.key(&indices[b]), &value)?);
+    }
+    Ok(shapes)
+}
+
+/// A shape as [`BlockShape`] gives it, as lengths.
+fn shape_of_value(key: &Key, value: &Value) -> Result<Vec<usize>> {
+    let lengths = match value {
+        Value::List(items) => items.iter().map(|n| match n {
+            Value::I64(n) => usize::try_from(*n).ok(),
+            _ => None,
+        }),
+        _ => return Err(Error::Shape(format!("the shape of block {key} came back as a {}", value.type_name()))),
+    };
+    lengths
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| Error::Shape(format!("the shape of block {key} is malformed")))
+}
+
+/// The shape of an array block of `dtype`, as a list of lengths; a value of another kind
+/// or dtype is an error naming both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlockShape {
+    /// The element type the block must have.
+    pub dtype: DType,
+}
+
+#[typetag::serde(name = "rask.array.block_shape")]
+impl Op for BlockShape {
+    fn name(&self) -> &str {
+        "block-shape"
+    }
+
+    fn call(&self, args: Args) -> Result<Value, OpError> {
+        match args.as_slice() {
+            [Value::Array(c)] if c.dtype() == self.dtype => {
+                Ok(Value::List(c.shape().iter().map(|&n| Value::I64(n as i64)).collect()))
+            }
+            [Value::Array(c)] => {
+                Err(OpError::new(format!("the block has dtype {}, the array promises {}", c.dtype(), self.dtype)))
+            }
+            [other] => Err(OpError::new(format!("the block is a {}, not an array block", other.type_name()))),
+            _ => Err(OpError::new("block-shape takes exactly one block")),
+        }
+    }
+
+    fn is_cheap(&self) -> bool {
+        true
     }
 }
 

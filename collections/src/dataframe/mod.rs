@@ -58,9 +58,10 @@ pub use shuffle::{HashSplit, TakePart};
 pub use sort::{RangeSplit, Sort, SortBoundaries, SortKeys, SortParts, SortSample};
 pub use sources::{from_arrays, from_batches};
 
-use crate::compute::{Computable, ComputeOptions, Target, compute_with};
+use crate::compute::{Computable, ComputeOptions, Target, compute_with, kept_task, persist_targets};
 use crate::error::{Error, Result};
 pub(crate) use expr::describe_schema;
+use rask_scheduler::Kept;
 
 /// A lazy partitioned dataframe; see the module docs.
 #[derive(Clone)]
@@ -217,6 +218,48 @@ pub(crate) fn checked_batch(what: &dyn fmt::Display, value: Value, schema: &Sche
     // Same names and types: only nullability or metadata may differ; adopt the promise.
     let columns = batch.columns().to_vec();
     RecordBatch::try_new(schema.clone(), columns).or(Ok(batch))
+}
+
+impl DataFrame {
+    /// Computes every partition now, on the default scheduler, and returns the same
+    /// dataframe (same keys) whose graph holds the computed partitions, as Dask's
+    /// `persist`: on a local scheduler the graph holds the batches (shared, not copied);
+    /// on a cluster ([`rask_scheduler::Client`]) they stay in the workers' memory, held
+    /// by futures, until the dataframe (and everything built on it) is dropped.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use arrow::array::Int64Array;
+    /// use rask_collections::dataframe::{self, col, lit};
+    /// let df = dataframe::from_arrays(vec![("x", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)], 2).unwrap();
+    /// let kept = df.filter(col("x").gt(lit(1))).unwrap().persist().unwrap();
+    /// assert_eq!(kept.task_count(), 2);
+    /// assert_eq!(kept.compute().unwrap().num_rows(), 2);
+    /// ```
+    pub fn persist(&self) -> Result<DataFrame> {
+        self.persist_with(&ComputeOptions::default())
+    }
+
+    /// [`DataFrame::persist`] with `options`. A partition that is not a batch of the
+    /// schema is an error naming it.
+    pub fn persist_with(&self, options: &ComputeOptions) -> Result<DataFrame> {
+        let mut targets = Vec::new();
+        self.targets(&mut targets);
+        let kept = persist_targets(&targets, options)?;
+        let tasks = kept
+            .into_iter()
+            .enumerate()
+            .map(|(i, kept)| {
+                let key = self.partition_key(i);
+                if let Kept::Value(value) = &kept {
+                    checked_batch(&format!("partition {key}"), value.clone(), &self.schema)?;
+                }
+                Ok(kept_task(key, kept))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let layer = Layer::new(tasks, vec![]);
+        Ok(DataFrame::from_parts(self.schema.clone(), self.npartitions, self.group, self.token, layer))
+    }
 }
 
 impl Computable for DataFrame {

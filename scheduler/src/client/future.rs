@@ -264,7 +264,7 @@ impl Future {
             }
             FromScheduler::Info(_)
             | FromScheduler::Done
-            | FromScheduler::Dataset(_)
+            | FromScheduler::Dataset { .. }
             | FromScheduler::Datasets(_)
             | FromScheduler::Batch(_) => None,
         }
@@ -488,18 +488,24 @@ impl Client {
         futures.iter().map(Future::result).collect()
     }
 
-    /// A future of `key`, already on the cluster.
-    pub(super) fn hold(&self, key: Key) -> Result<Future, SchedulerError> {
+    /// Futures of `keys`, already on the cluster (sent together).
+    pub(super) fn hold_all(&self, keys: &[Key]) -> Result<Vec<Future>, SchedulerError> {
         let session = self.session()?;
-        let submission = Submission {
-            run: 0,
-            ops: vec![],
-            tasks: vec![],
-            wanted: vec![],
-            held: vec![key],
-            placement: Placement::default(),
-        };
-        Ok(self.start_runs(&session, vec![Call { submission, inputs: Vec::new() }])?.remove(0))
+        let calls = keys
+            .iter()
+            .map(|&key| {
+                let submission = Submission {
+                    run: 0,
+                    ops: vec![],
+                    tasks: vec![],
+                    wanted: vec![],
+                    held: vec![key],
+                    placement: Placement::default(),
+                };
+                Call { submission, inputs: Vec::new() }
+            })
+            .collect();
+        self.start_runs(&session, calls)
     }
 
     /// Sends each call as a new run (all in as few frames as fit); their futures.

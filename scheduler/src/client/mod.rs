@@ -3,7 +3,8 @@
 //! [`SchedulerFile`] is how a scheduler says where it is.
 //!
 //! Single calls run as futures ([`Client::submit`], [`Future`]), kept on the cluster
-//! under a name as datasets ([`Client::publish`]).
+//! under a name as datasets ([`Client::publish`]); persisted collections keep their
+//! values on the cluster as futures too ([`Client::persist_graph`], [`Held`]).
 //!
 //! Each computation is a *run* of the client: it submits the graph, waits for the values
 //! (or the first error) of the keys it wants, and releases them; the scheduler forgets
@@ -13,6 +14,7 @@ mod completion;
 mod datasets;
 mod file;
 mod future;
+mod held;
 mod remote;
 
 use crossbeam_channel::Receiver;
@@ -20,8 +22,10 @@ use rask_graph::{Key, Value};
 use rustc_hash::FxHashMap;
 
 pub use self::completion::{AsCompleted, WaitFor, as_completed, wait};
+pub use self::datasets::Dataset;
 pub use self::file::SchedulerFile;
 pub use self::future::{Awaiting, CallArg, Future, FutureStatus, SubmitOptions};
+pub use self::held::{Held, Kept};
 pub use self::remote::{Client, ClusterAddress, Versions};
 use crate::error::SchedulerError;
 use crate::wire::{FromScheduler, Lookup};
@@ -57,7 +61,7 @@ pub(crate) fn await_results(
             FromScheduler::Info(_)
             | FromScheduler::Ready(_)
             | FromScheduler::Done
-            | FromScheduler::Dataset(_)
+            | FromScheduler::Dataset { .. }
             | FromScheduler::Datasets(_)
             | FromScheduler::Batch(_) => {}
         }

@@ -5,19 +5,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
-use rask_graph::{TaskGraph, TaskId, Value};
+use crossbeam_channel::{Receiver, Sender};
+use rask_graph::{Key, TaskGraph, TaskId, Value};
 use rustc_hash::FxHashMap;
 
 use super::completion::WakeList;
+use super::held::Kept;
 use super::{SchedulerFile, await_results, in_order};
 use crate::error::SchedulerError;
 use crate::events::RunReport;
 use crate::net::{Incoming, Link};
 use crate::scheduler::Scheduler;
 use crate::wire::{
-    Address, ClusterInfo, Connection, FromScheduler, Hello, PROTOCOL_VERSION, Role, ToClient, ToScheduler, WireError,
-    connect_handshake, transfer_limit,
+    Address, ClusterInfo, Connection, FromScheduler, Hello, PROTOCOL_VERSION, Role, Submission, ToClient, ToScheduler,
+    WireError, connect_handshake, transfer_limit,
 };
 
 /// Where a client finds its scheduler: an address, or a scheduler file to read it from
@@ -289,9 +290,15 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn restart(&self) -> Result<(), SchedulerError> {
-        let timeout_ms = RESTART_TIMEOUT.as_millis() as u64;
+        self.restart_within(RESTART_TIMEOUT)
+    }
+
+    /// [`Client::restart`], waiting at most `timeout` for the workers to come back (Dask's
+    /// `restart(timeout=...)`); fewer back by then is an error saying how many came.
+    pub fn restart_within(&self, timeout: Duration) -> Result<(), SchedulerError> {
+        let timeout_ms = timeout.as_millis().min(u64::MAX as u128) as u64;
         // The scheduler answers within the timeout; the margin covers the round trip.
-        match self.ask_within(RESTART_TIMEOUT + INFO_TIMEOUT, |run| ToScheduler::Restart { run, timeout_ms })? {
+        match self.ask_within(timeout + INFO_TIMEOUT, |run| ToScheduler::Restart { run, timeout_ms })? {
             FromScheduler::Done => Ok(()),
             other => Err(SchedulerError::Pool(format!("unexpected answer to a restart: {other:?}"))),
         }
@@ -472,30 +479,53 @@ impl Scheduler for Client {
 
     fn execute(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Value>, SchedulerError> {
         let report = RunReport::begin(graph, &self.name());
-        let run = self.next_run.fetch_add(1, Ordering::Relaxed);
+        let run = self.next_run();
         let submission = crate::cluster::submission(graph, outputs, run)?;
         if graph.is_empty() {
             report.finish(true);
             return Ok(Vec::new());
         }
+        let wanted = submission.wanted.clone();
+        let result = self.run_submission(submission, |news, session| {
+            await_results(news, &wanted, || {
+                format!("the connection to the scheduler at {} was lost during the compute", session.address)
+            })
+        });
+        report.finish(result.is_ok());
+        result.map(|values| in_order(graph, outputs, &values))
+    }
+
+    /// Keeps the outputs on the cluster ([`Client::persist_graph`]).
+    fn persist(&self, graph: &TaskGraph, outputs: &[TaskId]) -> Result<Vec<Kept>, SchedulerError> {
+        let report = RunReport::begin(graph, &self.name());
+        let futures = self.persist_graph(graph, outputs);
+        report.finish(futures.is_ok());
+        Ok(futures?.into_iter().map(Kept::Future).collect())
+    }
+}
+
+impl Client {
+    /// Sends `submission` (whose run has a number of its own) and hands its news to
+    /// `wait`; then releases the keys the run wanted or held, and stops routing its news.
+    pub(super) fn run_submission<T>(
+        &self,
+        submission: Submission,
+        wait: impl FnOnce(&Receiver<FromScheduler>, &Session) -> Result<T, SchedulerError>,
+    ) -> Result<T, SchedulerError> {
         let session = self.session()?;
+        let run = submission.run;
+        let keys: Vec<Key> = submission.wanted.iter().chain(&submission.held).copied().collect();
         let (route, news) = crossbeam_channel::unbounded();
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(run, Route::new(route));
-        let wanted = submission.wanted.clone();
         let result = session
             .link
             .send(&ToScheduler::Submit(submission))
             .map_err(|e| {
                 SchedulerError::Pool(format!("cannot send the graph to the scheduler at {}: {e}", session.address))
             })
-            .and_then(|()| {
-                await_results(&news, &wanted, || {
-                    format!("the connection to the scheduler at {} was lost during the compute", session.address)
-                })
-            });
-        let _ = session.link.send(&ToScheduler::Release { run, keys: wanted });
+            .and_then(|()| wait(&news, &session));
+        let _ = session.link.send(&ToScheduler::Release { run, keys });
         session.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&run);
-        report.finish(result.is_ok());
-        result.map(|values| in_order(graph, outputs, &values))
+        result
     }
 }

@@ -477,8 +477,8 @@ impl Reactor {
     fn answer_datasets(&mut self, conn: u64, message: ToScheduler) {
         let run = message.run();
         let news = match message {
-            ToScheduler::Publish { name, keys, .. } => {
-                match self.datasets.check_new(&name, &keys, |k| self.core.knows(k)) {
+            ToScheduler::Publish { name, keys, metadata, .. } => {
+                match self.datasets.check_new(&name, &keys, &metadata, |k| self.core.knows(k)) {
                     Err(reason) => FromScheduler::Refused { run, reason },
                     Ok(()) => {
                         let id = self.datasets.next_id();
@@ -493,7 +493,7 @@ impl Reactor {
                         };
                         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
                         self.core.handle_client(scope, ToScheduler::Submit(hold), &mut comm);
-                        self.datasets.insert(name, scope, keys);
+                        self.datasets.insert(name, scope, keys, metadata);
                         FromScheduler::Done
                     }
                 }
@@ -505,8 +505,8 @@ impl Reactor {
                 }
                 None => FromScheduler::Refused { run, reason: datasets::unknown(&name) },
             },
-            ToScheduler::GetDataset { name, .. } => match self.datasets.keys(&name) {
-                Some(keys) => FromScheduler::Dataset(keys.to_vec()),
+            ToScheduler::GetDataset { name, .. } => match self.datasets.get(&name) {
+                Some((keys, metadata)) => FromScheduler::Dataset { keys: keys.to_vec(), metadata: metadata.to_vec() },
                 None => FromScheduler::Refused { run, reason: datasets::unknown(&name) },
             },
             ToScheduler::ListDatasets { .. } => FromScheduler::Datasets(self.datasets.names()),

@@ -53,6 +53,11 @@ pub enum ToScheduler {
         name: String,
         /// Its keys, which must be on the cluster.
         keys: Vec<Key>,
+        /// What the keys make up, for whoever reads the dataset (a persisted collection
+        /// describes itself here: see `collections/src/published.rs`); at most
+        /// 1 MiB, and empty for plain futures.
+        #[serde(default)]
+        metadata: Vec<u8>,
     },
     /// Drops the dataset `name`; answered `Done` or `Refused`.
     Unpublish {
@@ -267,7 +272,12 @@ pub enum FromScheduler {
     /// A request was carried out ([`ToScheduler::Publish`], [`ToScheduler::Unpublish`]).
     Done,
     /// The keys of a dataset ([`ToScheduler::GetDataset`]).
-    Dataset(Vec<Key>),
+    Dataset {
+        /// Its keys, in the order published.
+        keys: Vec<Key>,
+        /// What the publisher said they make up.
+        metadata: Vec<u8>,
+    },
     /// The names of the datasets ([`ToScheduler::ListDatasets`]), sorted.
     Datasets(Vec<String>),
     /// News of several runs in one frame (what one burst of the scheduler's work made,

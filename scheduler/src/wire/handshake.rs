@@ -26,7 +26,7 @@ use super::{Address, Connection, WireError, transfer_limit};
 /// The protocol version this build speaks. Peers of another version are refused.
 /// Version 2 added the transfer limits to the handshake; version 3 packs a submission's
 /// tasks (`scheduler/src/wire/packed.rs`).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 const MAGIC: &[u8; 4] = b"RASK";
 /// A handshake frame is small; anything larger is not one.

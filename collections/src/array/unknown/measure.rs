@@ -22,39 +22,51 @@ pub(crate) struct Measured<T> {
 
 /// The blocks of `raw` (one value per block, in C order), checked, with their chunks.
 pub(crate) fn measure<T: Element>(raw: &RawArray, values: &mut dyn Iterator<Item = Value>) -> Result<Measured<T>> {
+    let mut blocks = Vec::new();
+    let chunks = measure_shapes(raw, &mut |_, key| {
+        let value = values.next().ok_or_else(|| Error::Shape(format!("block {key} has no computed value")))?;
+        let block = typed_block::<T>(key, value)?;
+        let shape = block.shape().to_vec();
+        blocks.push(block);
+        Ok(shape)
+    })?;
+    Ok(Measured { blocks, chunks })
+}
+
+/// The chunks of `raw`, from the shape of each block (`shape_of(block number, key)`,
+/// asked in C order), checked against the lengths the array promises.
+pub(crate) fn measure_shapes(
+    raw: &RawArray,
+    shape_of: &mut dyn FnMut(usize, &rask_graph::Key) -> Result<Vec<usize>>,
+) -> Result<Vec<Vec<usize>>> {
     let mut lengths: Vec<Vec<Option<usize>>> = raw
         .known_chunks()
         .into_iter()
         .zip(raw.numblocks())
         .map(|(known, n)| known.map_or_else(|| vec![None; n], |sizes| sizes.iter().copied().map(Some).collect()))
         .collect();
-    let mut blocks = Vec::new();
-    for index in block_indices(&raw.numblocks()) {
-        let key = raw.key(&index);
-        let value = values.next().ok_or_else(|| Error::Shape(format!("block {key} has no computed value")))?;
-        let block = typed_block::<T>(&key, value)?;
+    for (b, index) in block_indices(&raw.numblocks()).iter().enumerate() {
+        let key = raw.key(index);
+        let shape = shape_of(b, &key)?;
         let expected: Vec<Option<usize>> = index.iter().enumerate().map(|(a, &i)| lengths[a][i as usize]).collect();
-        let fits = block.ndim() == expected.len()
-            && block.shape().iter().zip(&expected).all(|(&n, promised)| promised.is_none_or(|p| p == n));
+        let fits = shape.len() == expected.len()
+            && shape.iter().zip(&expected).all(|(&n, promised)| promised.is_none_or(|p| p == n));
         if !fits {
             return Err(Error::Shape(format!(
-                "block {key} has shape {:?}, the array's chunks promise {}",
-                block.shape(),
+                "block {key} has shape {shape:?}, the array's chunks promise {}",
                 super::tuple(expected)
             )));
         }
-        for (a, &n) in block.shape().iter().enumerate() {
+        for (a, &n) in shape.iter().enumerate() {
             lengths[a][index[a] as usize] = Some(n);
         }
-        blocks.push(block);
     }
     // Every entry is set: each block index along each axis has a block.
-    let chunks = lengths.into_iter().map(|along| along.into_iter().map(|n| n.unwrap_or(0)).collect()).collect();
-    Ok(Measured { blocks, chunks })
+    Ok(lengths.into_iter().map(|along| along.into_iter().map(|n| n.unwrap_or(0)).collect()).collect())
 }
 
 /// A computed value as a block of `T`, or an error naming the block's key.
-fn typed_block<T: Element>(key: &rask_graph::Key, value: Value) -> Result<Arc<ArrayD<T>>> {
+pub(crate) fn typed_block<T: Element>(key: &rask_graph::Key, value: Value) -> Result<Arc<ArrayD<T>>> {
     let chunk = match value {
         Value::Array(chunk) => chunk,
         other => {

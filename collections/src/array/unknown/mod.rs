@@ -55,7 +55,7 @@ pub(crate) use arg::arg_chunk_stage;
 pub use arg::{ArgBlock, ArgFound};
 pub use matched::SameShapes;
 pub(crate) use matched::{check_matched, matched_blockwise};
-pub(crate) use measure::measure;
+pub(crate) use measure::{measure, measure_shapes, typed_block};
 pub use nonempty::{BlockLength, RequireElements};
 pub(crate) use nonempty::{check_reducible, require_elements};
 
