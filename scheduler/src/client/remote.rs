@@ -64,6 +64,8 @@ impl std::fmt::Display for ClusterAddress {
 const INFO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long [`Client::restart`] waits for the workers to come back.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long closing waits for the messages queued before it to go out.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// What [`Client::get_versions`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,7 +320,9 @@ impl Client {
         self.closed.store(true, Ordering::SeqCst);
         if let Some(session) = self.session.lock().unwrap_or_else(|e| e.into_inner()).take() {
             send_releases(&session.link, &session.releases);
-            session.link.close();
+            // The releases go before the goodbye: keys released are not kept for the
+            // grace period a lost client gets.
+            session.link.close_after_flush(CLOSE_FLUSH);
         }
     }
 

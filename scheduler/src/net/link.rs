@@ -146,9 +146,21 @@ impl Link {
         self.born.elapsed().saturating_sub(heard)
     }
 
-    /// Closes the connection in both directions; both threads end.
+    /// Closes the connection in both directions; both threads end. Frames still queued
+    /// for the writer thread are dropped: see [`Link::close_after_flush`].
     pub fn close(&self) {
         self.control.shutdown();
+    }
+
+    /// Closes the connection once the frames queued for the writer thread are out,
+    /// waiting at most `timeout` (a peer that reads nothing does not hold the caller), as
+    /// a client that says goodbye does.
+    pub fn close_after_flush(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.close();
     }
 }
 

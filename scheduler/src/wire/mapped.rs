@@ -102,7 +102,7 @@ impl ReadUninit for MappedReader<'_> {
         let read = if address == 0 {
             uninit::zeroed(&mut buf[..n])
         } else {
-            uninit::read_process(self.frame.pid, address + self.offset, &mut buf[..n])?
+            uninit::read_process_all(self.frame.pid, address + self.offset, &mut buf[..n])?
         };
         self.offset += read.len() as u64;
         if self.offset == len {
