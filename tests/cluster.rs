@@ -22,6 +22,10 @@ use rask::scheduler::{Client, ClusterAddress, LocalCluster, Scheduler, ThreadsSc
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_rask-scheduler");
 const WORKER: &str = env!("CARGO_BIN_EXE_rask-worker");
 
+#[path = "support/settle.rs"]
+mod settle;
+use settle::{settles, table_settles_at};
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -348,27 +352,11 @@ fn a_scheduler_beyond_loopback_without_a_token_refuses_to_start() {
 /// The bytes of values the workers hold, by their last heartbeats, once that reaches
 /// `at_least` (at most 20 s); the last reading.
 fn held_bytes_reach(client: &Client, at_least: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let info = client.scheduler_info().unwrap();
-        let held: u64 = info.workers.iter().map(|w| w.heartbeat.as_ref().map_or(0, |h| h.memory)).sum();
-        if held >= at_least || Instant::now() > deadline {
-            return held;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until the scheduler's table holds `n` tasks (at most 20 s); what it holds.
-fn table_settles_at(client: &Client, n: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let tasks = client.info().unwrap().tasks;
-        if tasks == n || Instant::now() > deadline {
-            return tasks;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let held = || -> u64 {
+        let workers = client.scheduler_info().unwrap().workers;
+        workers.iter().map(|w| w.heartbeat.as_ref().map_or(0, |h| h.memory)).sum()
+    };
+    settles(held, |&bytes| bytes >= at_least)
 }
 
 #[test]

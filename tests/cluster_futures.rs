@@ -14,27 +14,14 @@ use rask::scheduler::{
     WaitFor, as_completed,
 };
 
+#[path = "support/settle.rs"]
+mod settle;
+use settle::{settles, table_settles_at};
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Reads `read` until `done` holds of it, at most 20 s; returns the last reading.
-fn settles<T>(mut read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reading = read();
-        if done(&reading) || Instant::now() > deadline {
-            return reading;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until the scheduler's table holds `n` tasks; returns what it holds.
-fn table_settles_at(client: &Client, n: usize) -> usize {
-    settles(|| client.info().unwrap().tasks, |&tasks| tasks == n)
 }
 
 #[test]
