@@ -108,6 +108,29 @@ pub mod diagnostics {
     pub use rask_scheduler::progress::ProgressBar;
 }
 
+/// The web dashboard for computations in this process (`rask-scheduler` serves its own):
+/// live progress per task group, the task stream, workers, the graph and failures, JSON
+/// at `/api/v1/` and Prometheus `/metrics`.
+///
+/// ```
+/// let dashboard = rask::dashboard::serve("127.0.0.1:0")?;   // a free port
+/// println!("open {}", dashboard.url());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod dashboard {
+    pub use rask_dashboard::{
+        Aggregate, Dashboard, DashboardError, DashboardOptions, Snapshot, render_metrics, serve as serve_with,
+    };
+
+    pub use rask_dashboard::{ENV_VAR, serve_from_env};
+
+    /// Serves the dashboard on `address` (loopback; `serve_with` takes a token for other
+    /// addresses) until the returned handle is dropped.
+    pub fn serve(address: &str) -> Result<Dashboard, DashboardError> {
+        rask_dashboard::serve_at(address)
+    }
+}
+
 /// The names most programs use.
 pub mod prelude {
     pub use crate::{ComputeOptions, Delayed, compute, delayed, delayed_fn};
@@ -155,6 +178,7 @@ pub fn get(graph: &graph::TaskGraph, keys: &[graph::Key]) -> Result<Vec<graph::V
 
 /// [`get`] with options.
 pub fn get_with(graph: &graph::TaskGraph, keys: &[graph::Key], options: &ComputeOptions) -> Result<Vec<graph::Value>> {
+    rask_dashboard::serve_from_env();
     let ids = graph.find(keys)?;
     let scheduler = options.resolve_scheduler()?;
     let passes = if options.optimizes() { graph::OptimizeOptions::default() } else { graph::OptimizeOptions::none() };

@@ -5,7 +5,7 @@
 //! RASK_TOKEN=... rask-scheduler [--host 127.0.0.1] [--port 8786] [--scheduler-file F]
 //!                               [--token-file F] [--worker-ttl 5m] [--client-grace 30s]
 //!                               [--transfer-limit BYTES]
-//!                               [--dashboard-address 127.0.0.1:8787]
+//!                               [--dashboard-address 127.0.0.1:8787 | none]
 //!                               [--tls-cert F --tls-key F --tls-ca F]
 //! ```
 //!
@@ -16,7 +16,8 @@
 //! workers (`rask-worker --scheduler-file F`) and clients (`RASK_SCHEDULER=scheduler-file:F`)
 //! to read. With certificates (`--tls-*`, or `RASK_TLS_CERT`, `RASK_TLS_KEY` and
 //! `RASK_TLS_CA`) it listens on `tls://` and takes only callers whose certificate the CA
-//! signed, token or not. SIGTERM or SIGINT shut it down: its workers are told to exit, the scheduler
+//! signed, token or not. The web dashboard is served on `--dashboard-address` (see
+//! `dashboard/src/lib.rs`; off loopback it asks browsers for the token). SIGTERM or SIGINT shut it down: its workers are told to exit, the scheduler
 //! file is removed, and it exits with 0. `RASK_LOG` sets the log filter (`info` by
 //! default), logs go to stderr; a scheduler that cannot start exits with 1 and one line
 //! saying why.
@@ -61,10 +62,10 @@ struct Cli {
     /// host's memory].
     #[arg(long, value_name = "BYTES")]
     transfer_limit: Option<String>,
-    /// Where the web dashboard will be served (host:port). Reserved: this build serves no
-    /// dashboard yet, and says so when the option is given.
-    #[arg(long, value_name = "HOST:PORT")]
-    dashboard_address: Option<String>,
+    /// Where the web dashboard is served (host:port), or `none`. When the default port is
+    /// taken, a free one is used instead; an address given and taken is an error.
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_DASHBOARD)]
+    dashboard_address: String,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -140,15 +141,71 @@ where
         config.transfer_limit =
             parse_bytes(&limit).map_err(|reason| CliError::Value { option: "transfer-limit", value: limit, reason })?;
     }
-    if let Some(dashboard) = cli.dashboard_address {
-        dashboard.parse::<std::net::SocketAddr>().map_err(|e| CliError::Value {
-            option: "dashboard-address",
-            value: dashboard.clone(),
-            reason: e.to_string(),
-        })?;
-        tracing::warn!(%dashboard, "this build serves no dashboard yet; --dashboard-address is reserved for it");
-    }
     Ok(config)
+}
+
+/// The dashboard's default address (Dask's port).
+const DEFAULT_DASHBOARD: &str = "127.0.0.1:8787";
+
+/// Where `rask-scheduler` serves its dashboard, read from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DashboardChoice {
+    /// `--dashboard-address none`.
+    Off,
+    /// The default address; another free port if it is taken.
+    Default(std::net::SocketAddr),
+    /// An address given: taken is an error.
+    Given(std::net::SocketAddr),
+}
+
+/// The dashboard choice of a `rask-scheduler` command line (the first argument is the
+/// program name).
+///
+/// ```
+/// use rask::scheduler_cli::{dashboard_from_args, DashboardChoice};
+/// assert!(matches!(dashboard_from_args(["rask-scheduler"])?, DashboardChoice::Default(_)));
+/// assert_eq!(dashboard_from_args(["rask-scheduler", "--dashboard-address", "none"])?, DashboardChoice::Off);
+/// assert!(dashboard_from_args(["rask-scheduler", "--dashboard-address", "nowhere"]).is_err());
+/// # Ok::<(), rask::scheduler_cli::CliError>(())
+/// ```
+pub fn dashboard_from_args<I, T>(args: I) -> Result<DashboardChoice, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    let text = cli.dashboard_address;
+    if text == "none" {
+        return Ok(DashboardChoice::Off);
+    }
+    let address = text.parse::<std::net::SocketAddr>().map_err(|e| CliError::Value {
+        option: "dashboard-address",
+        value: text.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(if text == DEFAULT_DASHBOARD { DashboardChoice::Default(address) } else { DashboardChoice::Given(address) })
+}
+
+/// Starts the dashboard `choice` names, with the cluster's `token` for browsers off
+/// loopback; `None` when it is off.
+fn start_dashboard(
+    choice: &DashboardChoice,
+    token: Option<String>,
+) -> Result<Option<rask_dashboard::Dashboard>, rask_dashboard::DashboardError> {
+    let (address, fallback) = match *choice {
+        DashboardChoice::Off => return Ok(None),
+        DashboardChoice::Default(address) => (address, true),
+        DashboardChoice::Given(address) => (address, false),
+    };
+    let options = rask_dashboard::DashboardOptions { address, token };
+    match rask_dashboard::serve(options.clone()) {
+        Err(rask_dashboard::DashboardError::Bind { .. }) if fallback => {
+            let free = std::net::SocketAddr::new(address.ip(), 0);
+            tracing::warn!(%address, "the dashboard's port is taken; serving it on another");
+            rask_dashboard::serve(rask_dashboard::DashboardOptions { address: free, ..options }).map(Some)
+        }
+        other => other.map(Some),
+    }
 }
 
 fn read_token(path: &PathBuf) -> Result<String, CliError> {
@@ -182,11 +239,24 @@ pub fn main() {
             Ok(signals) => signals,
             Err(e) => fail(&format!("cannot watch signals: {e}")),
         };
+    let dashboard = match dashboard_from_args(std::env::args_os()) {
+        Ok(choice) => choice,
+        Err(e) => fail(&e),
+    };
+    let token = config.token.clone();
     let server = match Server::start(config) {
         Ok(server) => server,
         Err(e) => fail(&e),
     };
     eprintln!("rask-scheduler listening on {}", server.address());
+    let _dashboard = match start_dashboard(&dashboard, token) {
+        Ok(Some(dashboard)) => {
+            eprintln!("rask-scheduler dashboard at {}", dashboard.url());
+            Some(dashboard)
+        }
+        Ok(None) => None,
+        Err(e) => fail(&e),
+    };
     if let Some(signal) = signals.forever().next() {
         tracing::info!(signal, "shutting down");
     }

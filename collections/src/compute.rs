@@ -207,6 +207,7 @@ fn run_targets<V>(
     run: impl FnOnce(&dyn Scheduler, &TaskGraph, &[TaskId]) -> std::result::Result<Vec<V>, SchedulerError>,
     literal: impl Fn(Value) -> V,
 ) -> Result<Vec<V>> {
+    rask_dashboard::serve_from_env();
     let has_tasks = targets.iter().any(|t| matches!(t, Target::Task { .. }));
     let mut computed = if !has_tasks {
         Vec::new()

@@ -43,6 +43,14 @@ pub enum Event {
         /// When the run started.
         at: Instant,
     },
+    /// Which task groups of a submitted graph read which (`(reader, read)`, each pair
+    /// once), sent after [`Event::GraphSubmitted`] for the dashboard's graph.
+    GroupEdges {
+        /// The run.
+        run: RunId,
+        /// The pairs.
+        edges: Vec<(Group, Group)>,
+    },
     /// A task started.
     TaskStarted {
         /// The run.
@@ -271,6 +279,21 @@ impl TaskRecorder {
     }
 }
 
+/// Which groups of `graph` read which, each pair once.
+fn group_edges(graph: &TaskGraph) -> Vec<(Group, Group)> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    for task in graph.ids() {
+        let reader = graph.key(task).group();
+        for read in graph.dependencies(task) {
+            let read = graph.key(read).group();
+            if read != reader {
+                seen.insert((reader, read));
+            }
+        }
+    }
+    seen.into_iter().collect()
+}
+
 /// Reports the start and end of one run, if anyone listens.
 #[derive(Debug)]
 pub struct RunReport {
@@ -295,13 +318,16 @@ impl RunReport {
                 });
                 groups[i].1 += 1;
             }
-            bus().publish(vec![Event::GraphSubmitted {
-                run,
-                scheduler: scheduler.to_string(),
-                tasks: graph.len(),
-                groups,
-                at: started,
-            }]);
+            bus().publish(vec![
+                Event::GraphSubmitted {
+                    run,
+                    scheduler: scheduler.to_string(),
+                    tasks: graph.len(),
+                    groups,
+                    at: started,
+                },
+                Event::GroupEdges { run, edges: group_edges(graph) },
+            ]);
         }
         RunReport { run, started, listened }
     }

@@ -333,9 +333,12 @@ impl Reactor {
                 self.restart(conn, run, Duration::from_millis(timeout_ms))
             }
             Input::Client(conn, Incoming::Message(message)) => {
-                if let ToScheduler::Submit(_) = &message {
+                if let ToScheduler::Submit(submission) = &message {
                     self.spawn_failure = None;
                     self.top_up();
+                    if bus().is_listened() {
+                        announce(submission);
+                    }
                 }
                 let run = message.run();
                 let scope = self.scope(conn, run);
@@ -532,6 +535,7 @@ impl Reactor {
     fn end_scope(&mut self, scope: ClientId) {
         if let Some(owner) = self.owners.remove(&scope) {
             self.scopes.remove(&owner);
+            publish(Event::RunFinished { run: owner.1, ok: true, elapsed: Duration::ZERO });
         }
         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
         self.core.remove_client(scope, &mut comm);
@@ -680,6 +684,42 @@ impl Reactor {
         }
         self.publish_state();
     }
+}
+
+/// Announces a client's submission on the event bus, as a local scheduler announces its
+/// graph: its tasks per group, and which groups read which.
+fn announce(submission: &crate::wire::Submission) {
+    if submission.tasks.is_empty() {
+        return;
+    }
+    let mut groups: Vec<(rask_graph::Group, usize)> = Vec::new();
+    let mut index: FxHashMap<rask_graph::Group, usize> = FxHashMap::default();
+    let mut edges = rustc_hash::FxHashSet::default();
+    for task in &submission.tasks {
+        let group = task.key.group();
+        let i = *index.entry(group).or_insert_with(|| {
+            groups.push((group, 0));
+            groups.len() - 1
+        });
+        groups[i].1 += 1;
+        for arg in &task.args {
+            if let crate::wire::SubmitArg::Key(read) = arg
+                && read.group() != group
+            {
+                edges.insert((group, read.group()));
+            }
+        }
+    }
+    bus().publish(vec![
+        Event::GraphSubmitted {
+            run: submission.run,
+            scheduler: "cluster".to_string(),
+            tasks: submission.tasks.len(),
+            groups,
+            at: Instant::now(),
+        },
+        Event::GroupEdges { run: submission.run, edges: edges.into_iter().collect() },
+    ]);
 }
 
 /// Publishes one event, if anyone listens.
