@@ -1,7 +1,9 @@
 //! The dashboard's JSON API, `/metrics` and live stream, against a local run
 //! (`rask::dashboard::serve` beside the threads scheduler) and against the real
 //! `rask-scheduler` binary with two `rask-worker`s: counts are checked against the graph
-//! computed here (its tasks per group) and the results against eager ones.
+//! computed here (its tasks per group) and the results against eager ones; and the pages
+//! in a real headless Chromium (through ChromeDriver) while a computation runs, with
+//! screenshots saved under `target/dashboard/`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,6 +16,13 @@ use rask::graph::OptimizeOptions;
 use rask::prelude::*;
 use rask::scheduler::{Client, ClusterAddress, Scheduler};
 use serde_json::Value as Json;
+
+#[path = "support/settle.rs"]
+mod settle;
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
+use settle::settles;
 
 const SCHEDULER: &str = env!("CARGO_BIN_EXE_rask-scheduler");
 const WORKER: &str = env!("CARGO_BIN_EXE_rask-worker");
@@ -45,14 +54,7 @@ fn get_json(address: &str, path: &str) -> Json {
 
 /// Polls `path` until `done` holds of its JSON (at most 20 s); the last answer.
 fn json_settles(address: &str, path: &str, done: impl Fn(&Json) -> bool) -> Json {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let answer = get_json(address, path);
-        if done(&answer) || Instant::now() > deadline {
-            return answer;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    settles(|| get_json(address, path), done)
 }
 
 /// Tasks per group of `array`'s optimized graph, as the scheduler receives it.
@@ -262,4 +264,79 @@ fn a_dashboard_off_loopback_needs_a_token() {
     assert_eq!(get(&address, "/status").0, 200, "the page itself opens, and asks");
     assert_eq!(get(&address, "/health").0, 200);
     assert!(rask::dashboard::serve("not-an-address").is_err());
+}
+
+#[test]
+fn the_pages_show_live_progress_in_a_real_browser() {
+    let _serial = serial();
+    let dashboard = rask::dashboard::serve("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", dashboard.address());
+    let browser = webdriver::Browser::start();
+    browser.open(&format!("{base}/status"));
+    let connected = settles(|| browser.run("return window.rask && window.rask.updates"), |u| u.as_u64() >= Some(1));
+    assert!(connected.as_u64() >= Some(1), "the page receives snapshots: {connected}");
+
+    // A computation long enough for several updates: 400 tasks of 10 ms on two threads.
+    let work = rask::delayed_fn("slow_inc", |x: i64| {
+        std::thread::sleep(Duration::from_millis(10));
+        x + 1
+    });
+    let add = rask::delayed_fn("add_all", |xs: Vec<i64>| xs.into_iter().sum::<i64>());
+    let leaves: Vec<_> = (0..400).map(|i| work.call(i)).collect();
+    let total = add.call_list(&leaves);
+    let run = std::thread::spawn(move || {
+        total.compute_with(&ComputeOptions::default().scheduler(ThreadsScheduler::new(2))).unwrap()
+    });
+    // The bars advance: a part done is seen before the whole.
+    let done_of = |b: &webdriver::Browser| -> (u64, u64) {
+        let seen = b.run(
+            "const g = document.querySelector('.group[data-group=\"slow_inc\"]');\n\
+             return g ? [Number(g.dataset.memory), Number(g.dataset.total)] : [0, 0];",
+        );
+        (seen[0].as_u64().unwrap_or(0), seen[1].as_u64().unwrap_or(0))
+    };
+    let partly = settles(|| done_of(&browser), |&(done, total)| done > 0 && done < total);
+    assert!(partly.0 > 0 && partly.0 < 400, "a bar part way: {partly:?}");
+    assert_eq!(run.join().unwrap(), (1..=400).sum::<i64>());
+    let whole = settles(|| done_of(&browser), |&(done, _)| done == 400);
+    assert_eq!(whole, (400, 400), "the bar completes");
+
+    // What the page shows is what the API says.
+    let api: Vec<(String, u64)> = group_counts(&get_json(&dashboard.address().to_string(), "/api/v1/groups"));
+    let page = browser.run(
+        "return [...document.querySelectorAll('.group')].map(g => [g.dataset.group, Number(g.dataset.total), Number(g.dataset.memory)]);",
+    );
+    let mut shown: Vec<(String, u64)> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g[0].as_str().unwrap().to_string(), g[1].as_u64().unwrap()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, api);
+    assert!(page.as_array().unwrap().iter().all(|g| g[1] == g[2]), "every bar full: {page}");
+    let lanes = browser.run("return window.rask.lastSnapshot.stream.length");
+    assert_eq!(lanes.as_u64(), Some(401), "the task stream holds every task of the run");
+    let slowest = browser.run("return window.rask.slowestApplyMs").as_f64().unwrap();
+    assert!(slowest < 100.0, "each update applied in {slowest} ms at most");
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("dashboard");
+    browser.screenshot(&shots.join("status.png"));
+
+    // The graph page: a box per group.
+    browser.open(&format!("{base}/graph"));
+    let boxes = settles(|| browser.run("return document.querySelectorAll('#graph g[data-group]').length"), |n| {
+        n.as_u64() == Some(api.len() as u64)
+    });
+    assert_eq!(boxes.as_u64(), Some(api.len() as u64));
+    browser.screenshot(&shots.join("graph.png"));
+
+    // The failures page: a failed task's key and error.
+    let bad = rask::delayed_fn("refuse", |x: i64| -> i64 { if x > 0 { panic!("refused {x}") } else { x } });
+    assert!(bad.call(3).compute_with(&ComputeOptions::default().scheduler(ThreadsScheduler::new(2))).is_err());
+    browser.open(&format!("{base}/failures"));
+    let rows = settles(|| browser.run("return document.querySelector('#failures tbody').textContent"), |t| {
+        t.as_str().is_some_and(|t| t.contains("refused 3"))
+    });
+    assert!(rows.as_str().unwrap().contains("refuse"), "{rows}");
+    browser.screenshot(&shots.join("failures.png"));
 }

@@ -194,9 +194,11 @@ fn fold_events(
     }
 }
 
-/// Whether the last snapshot shows work going on (its clock and CPU figures move).
+/// Whether the last snapshot shows work going on (its clock and CPU figures move, and
+/// a busy CPU must be seen falling back to idle).
 fn aggregate_is_live(publish: &watch::Sender<Arc<Snapshot>>) -> bool {
-    publish.borrow().running > 0
+    let last = publish.borrow();
+    last.running > 0 || last.workers.iter().any(|w| w.cpu > 0.0)
 }
 
 /// The environment variable that starts the dashboard on the first compute of a process,

@@ -1,5 +1,8 @@
 //! Waiting, bounded, for a cluster to settle: shared by the cluster tests.
 
+// Each test binary that includes this module uses some of it.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 /// Reads `read` until `done` holds of it, at most 20 s; returns the last reading.
