@@ -1,7 +1,7 @@
 //! The workload harness: W1 to W6 of BENCHMARKS.md, one JSON line per case (W5 needs
 //! `--scheduler local-cluster:N` or `tcp://HOST:PORT`: it uses the futures API).
 //!
-//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w5|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--memory-limit BYTES] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline]`
+//! `cargo bench --bench workloads -- <w1|w2|w3|w4|w5|w6> [--scheduler sync|threads|threads:N|processes|processes:N|local-cluster:N|tcp://HOST:PORT] [--memory-limit BYTES] [--n N] [--runs R] [--case C] [--data DIR] [--no-fuse] [--no-inline] [--dashboard]`
 //!
 //! With `processes`, `peak_rss_mb` is the harness's own peak RSS plus each worker's
 //! (`VmHWM`, read before the pool shuts down); with `local-cluster:N` (a real
@@ -69,6 +69,8 @@ struct Options {
     passes: OptimizeOptions,
     /// Each worker's memory limit (processes, local-cluster).
     memory_limit: Option<u64>,
+    /// Serve the dashboard and keep a page's live stream open during the run.
+    dashboard: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -82,6 +84,7 @@ fn parse_args() -> Result<Options, String> {
         data: None,
         passes: OptimizeOptions::default(),
         memory_limit: None,
+        dashboard: false,
     };
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -93,6 +96,7 @@ fn parse_args() -> Result<Options, String> {
             "--data" => options.data = Some(value("--data")?),
             "--no-fuse" => options.passes.fuse = false,
             "--no-inline" => options.passes.inline = false,
+            "--dashboard" => options.dashboard = true,
             "--memory-limit" => {
                 let text = value("--memory-limit")?;
                 options.memory_limit =
@@ -137,6 +141,7 @@ fn main() {
         }
     };
     if let Ok(case) = std::env::var("RASK_BENCH_CASE") {
+        let _viewer = options.dashboard.then(watch_dashboard);
         let line = run_case(&options, &case);
         println!("{line}");
         return;
@@ -159,6 +164,24 @@ fn main() {
             }
         }
     }
+}
+
+/// Serves the dashboard and reads its live stream as an open page does, for as long as
+/// the returned handle lives.
+fn watch_dashboard() -> rask::dashboard::Dashboard {
+    use std::io::{BufRead, Write};
+    let dashboard = rask::dashboard::serve("127.0.0.1:0").expect("the dashboard starts");
+    let address = dashboard.address();
+    std::thread::spawn(move || {
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else { return };
+        let _ = write!(stream, "GET /api/v1/stream HTTP/1.1\r\nHost: {address}\r\n\r\n");
+        for line in std::io::BufReader::new(stream).lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+    });
+    dashboard
 }
 
 /// The processes behind a scheduler, whose memory the harness reads.

@@ -124,7 +124,8 @@ fn a_local_run_shows_its_groups_tasks_and_failures() {
     let stream = get_json(&address, "/api/v1/tasks");
     let stream = stream.as_array().unwrap();
     let eager_tasks: u64 = groups_of(&x).iter().map(|(_, n)| n).sum();
-    assert_eq!(stream.len() as u64, (eager_tasks + tasks).min(1000), "the stream spans both runs");
+    // Tasks are timed one by one from 20 µs on, else one in 64: a sample of both runs.
+    assert!(!stream.is_empty() && stream.len() as u64 <= (eager_tasks + tasks).min(1000), "{}", stream.len());
     assert!(stream.iter().all(|t| t["duration_ms"].as_f64().unwrap() >= 0.0 && t["start_ms"].as_f64().unwrap() > 1e12));
     let workers = get_json(&address, "/api/v1/workers");
     let finished: u64 = workers.as_array().unwrap().iter().map(|w| w["finished"].as_u64().unwrap()).sum();
@@ -306,12 +307,8 @@ fn the_pages_show_live_progress_in_a_real_browser() {
     let page = browser.run(
         "return [...document.querySelectorAll('.group')].map(g => [g.dataset.group, Number(g.dataset.total), Number(g.dataset.memory)]);",
     );
-    let mut shown: Vec<(String, u64)> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g[0].as_str().unwrap().to_string(), g[1].as_u64().unwrap()))
-        .collect();
+    let mut shown: Vec<(String, u64)> =
+        page.as_array().unwrap().iter().map(|g| (g[0].as_str().unwrap().to_string(), g[1].as_u64().unwrap())).collect();
     shown.sort();
     assert_eq!(shown, api);
     assert!(page.as_array().unwrap().iter().all(|g| g[1] == g[2]), "every bar full: {page}");
@@ -324,19 +321,23 @@ fn the_pages_show_live_progress_in_a_real_browser() {
 
     // The graph page: a box per group.
     browser.open(&format!("{base}/graph"));
-    let boxes = settles(|| browser.run("return document.querySelectorAll('#graph g[data-group]').length"), |n| {
-        n.as_u64() == Some(api.len() as u64)
-    });
+    let boxes = settles(
+        || browser.run("return document.querySelectorAll('#graph g[data-group]').length"),
+        |n| n.as_u64() == Some(api.len() as u64),
+    );
     assert_eq!(boxes.as_u64(), Some(api.len() as u64));
     browser.screenshot(&shots.join("graph.png"));
 
     // The failures page: a failed task's key and error.
-    let bad = rask::delayed_fn("refuse", |x: i64| -> i64 { if x > 0 { panic!("refused {x}") } else { x } });
+    let bad = rask::delayed_fn("refuse", |x: i64| -> i64 {
+        if x > 0 { panic!("refused {x}") } else { x }
+    });
     assert!(bad.call(3).compute_with(&ComputeOptions::default().scheduler(ThreadsScheduler::new(2))).is_err());
     browser.open(&format!("{base}/failures"));
-    let rows = settles(|| browser.run("return document.querySelector('#failures tbody').textContent"), |t| {
-        t.as_str().is_some_and(|t| t.contains("refused 3"))
-    });
+    let rows = settles(
+        || browser.run("return document.querySelector('#failures tbody').textContent"),
+        |t| t.as_str().is_some_and(|t| t.contains("refused 3")),
+    );
     assert!(rows.as_str().unwrap().contains("refuse"), "{rows}");
     browser.screenshot(&shots.join("failures.png"));
 }

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rask_graph::Group;
+use rask_graph::{Group, Key};
 use rask_scheduler::events::Event;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -140,6 +140,29 @@ pub struct Snapshot {
     pub failures: Vec<Failure>,
 }
 
+/// A timed task as the stream keeps it: formatted only when a snapshot is taken.
+#[derive(Debug, Clone, Copy)]
+struct Sampled {
+    key: Key,
+    worker: u32,
+    start: Instant,
+    duration: Duration,
+    nbytes: usize,
+}
+
+impl Sampled {
+    fn view(&self, clock: &Clock) -> StreamTask {
+        StreamTask {
+            key: self.key.to_string(),
+            group: self.key.group().as_str().to_string(),
+            worker: self.worker,
+            start_ms: clock.wall_ms(self.start),
+            duration_ms: self.duration.as_secs_f64() * 1e3,
+            nbytes: self.nbytes as u64,
+        }
+    }
+}
+
 /// The running fold of events; see the module docs.
 #[derive(Debug)]
 pub struct Aggregate {
@@ -149,11 +172,17 @@ pub struct Aggregate {
     group_index: FxHashMap<Group, usize>,
     edges: Vec<(String, String)>,
     totals: Totals,
-    stream: VecDeque<StreamTask>,
+    stream: VecDeque<Sampled>,
     workers: Vec<WorkerView>,
     worker_index: FxHashMap<u32, usize>,
-    /// Task time per worker since the last snapshot, for its CPU share.
-    busy: FxHashMap<u32, Duration>,
+    /// Timed task time per worker, and the tasks timed, since the last snapshot: with the
+    /// tasks done meanwhile, an estimate of its CPU share.
+    busy: FxHashMap<u32, (Duration, u64)>,
+    done_in_window: FxHashMap<u32, u64>,
+    /// The task each worker reported starting, not yet over.
+    current: FxHashMap<u32, Key>,
+    /// Whether the computations ended (nothing waits any more).
+    settled: bool,
     last_snapshot: Instant,
     failures: VecDeque<Failure>,
     /// Runs going on, and when the first of them began.
@@ -199,6 +228,9 @@ impl Default for Aggregate {
             workers: Vec::new(),
             worker_index: FxHashMap::default(),
             busy: FxHashMap::default(),
+            done_in_window: FxHashMap::default(),
+            current: FxHashMap::default(),
+            settled: false,
             last_snapshot: Instant::now(),
             failures: VecDeque::new(),
             active: FxHashMap::default(),
@@ -225,6 +257,7 @@ impl Aggregate {
     ///     Event::GraphSubmitted { run: 1, scheduler: "threads(2)".into(), tasks: 2, groups: vec![(inc, 2)], at: now },
     ///     Event::TaskStarted { run: 1, key, worker: 0, at: now },
     ///     Event::TaskFinished { run: 1, key, worker: 0, start: now, duration: Duration::from_millis(3), nbytes: 8 },
+    ///     Event::TasksDone { run: 1, worker: 0, groups: vec![(inc, 1, 8)] },
     /// ]);
     /// let snapshot = view.snapshot();
     /// assert_eq!((snapshot.groups[0].memory, snapshot.groups[0].waiting), (1, 1));
@@ -248,10 +281,8 @@ impl Aggregate {
                 for &(group, count) in groups {
                     if let Some(progress) = self.group(group) {
                         progress.total += count as u64;
-                        progress.waiting += count as u64;
                     }
                     self.totals.tasks += count as u64;
-                    self.totals.waiting += count as u64;
                 }
             }
             Event::GroupEdges { edges, .. } => {
@@ -264,46 +295,48 @@ impl Aggregate {
             }
             Event::TaskStarted { key, worker, .. } => {
                 if let Some(progress) = self.group(key.group()) {
-                    progress.waiting = progress.waiting.saturating_sub(1);
                     progress.processing += 1;
                 }
-                self.totals.waiting = self.totals.waiting.saturating_sub(1);
                 self.totals.processing += 1;
-                self.worker(*worker).running += 1;
+                let view = self.worker(*worker);
+                view.running += 1;
+                self.current.insert(*worker, *key);
+            }
+            Event::TasksDone { worker, groups, .. } => {
+                let mut done = 0;
+                for &(group, n, bytes) in groups {
+                    if let Some(progress) = self.group(group) {
+                        progress.memory += n;
+                    }
+                    self.totals.memory += n;
+                    self.totals.bytes += bytes;
+                    done += n;
+                }
+                self.worker(*worker).finished += done;
+                *self.done_in_window.entry(*worker).or_default() += done;
             }
             Event::TaskFinished { key, worker, start, duration, nbytes, .. } => {
-                if let Some(progress) = self.group(key.group()) {
-                    progress.processing = progress.processing.saturating_sub(1);
-                    progress.memory += 1;
-                }
-                self.totals.processing = self.totals.processing.saturating_sub(1);
-                self.totals.memory += 1;
-                self.totals.bytes += *nbytes as u64;
-                let view = self.worker(*worker);
-                view.running = view.running.saturating_sub(1);
-                view.finished += 1;
-                *self.busy.entry(*worker).or_default() += *duration;
+                self.task_over(*worker, *key);
+                let sampled = self.busy.entry(*worker).or_default();
+                sampled.0 += *duration;
+                sampled.1 += 1;
                 if self.stream.len() == STREAM {
                     self.stream.pop_front();
                 }
-                self.stream.push_back(StreamTask {
-                    key: key.to_string(),
-                    group: key.group().as_str().to_string(),
+                self.stream.push_back(Sampled {
+                    key: *key,
                     worker: *worker,
-                    start_ms: self.clock.wall_ms(*start),
-                    duration_ms: duration.as_secs_f64() * 1e3,
-                    nbytes: *nbytes as u64,
+                    start: *start,
+                    duration: *duration,
+                    nbytes: *nbytes,
                 });
             }
             Event::TaskFailed { key, worker, message, .. } => {
+                self.task_over(*worker, *key);
                 if let Some(progress) = self.group(key.group()) {
-                    progress.processing = progress.processing.saturating_sub(1);
                     progress.erred += 1;
                 }
-                self.totals.processing = self.totals.processing.saturating_sub(1);
                 self.totals.erred += 1;
-                let view = self.worker(*worker);
-                view.running = view.running.saturating_sub(1);
                 if self.failures.len() == FAILURES {
                     self.failures.pop_front();
                 }
@@ -342,22 +375,38 @@ impl Aggregate {
                 if self.active.is_empty() {
                     self.last_elapsed = self.began.map_or(*elapsed, |b| b.elapsed());
                     // What never ran in a finished computation waits no more.
-                    self.totals.waiting = 0;
+                    self.settled = true;
                     self.totals.processing = 0;
                     for group in &mut self.groups {
-                        (group.waiting, group.processing) = (0, 0);
+                        group.processing = 0;
                     }
                     for worker in &mut self.workers {
                         worker.running = 0;
                     }
+                    self.current.clear();
                 }
             }
             _ => {}
         }
     }
 
+    /// The task `key` that `worker` started (if its start was reported) is over.
+    fn task_over(&mut self, worker: u32, key: Key) {
+        if self.current.get(&worker) != Some(&key) {
+            return;
+        }
+        self.current.remove(&worker);
+        if let Some(progress) = self.group(key.group()) {
+            progress.processing = progress.processing.saturating_sub(1);
+        }
+        self.totals.processing = self.totals.processing.saturating_sub(1);
+        let view = self.worker(worker);
+        view.running = view.running.saturating_sub(1);
+    }
+
     /// Forgets the progress of earlier computations (a new one begins with none running).
     fn start_over(&mut self) {
+        self.settled = false;
         self.groups.clear();
         self.group_index.clear();
         self.edges.clear();
@@ -393,9 +442,23 @@ impl Aggregate {
         let window = now.duration_since(self.last_snapshot).max(Duration::from_millis(1));
         self.last_snapshot = now;
         for worker in &mut self.workers {
-            let busy = self.busy.remove(&worker.id).unwrap_or_default();
-            worker.cpu = (busy.as_secs_f64() / window.as_secs_f64() / f64::from(worker.nthreads.max(1))).min(1.0);
+            let (timed, samples) = self.busy.remove(&worker.id).unwrap_or_default();
+            let done = self.done_in_window.remove(&worker.id).unwrap_or_default().max(samples);
+            // The timed tasks stand for all those done meanwhile.
+            let busy = if samples == 0 { 0.0 } else { timed.as_secs_f64() * done as f64 / samples as f64 };
+            worker.cpu = (busy / window.as_secs_f64() / f64::from(worker.nthreads.max(1))).min(1.0);
         }
+        let settled = self.settled;
+        let waiting = |total: u64, memory: u64, processing: u64, erred: u64| match settled {
+            true => 0,
+            false => total.saturating_sub(memory + processing + erred),
+        };
+        for g in &mut self.groups {
+            g.waiting = waiting(g.total, g.memory, g.processing, g.erred);
+        }
+        let t = &mut self.totals;
+        t.waiting = waiting(t.tasks, t.memory, t.processing, t.erred);
+        let clock = self.clock;
         let elapsed = match (self.active.is_empty(), self.began) {
             (false, Some(began)) => now.duration_since(began),
             _ => self.last_elapsed,
@@ -410,7 +473,7 @@ impl Aggregate {
             totals: self.totals.clone(),
             groups: self.groups.clone(),
             edges: self.edges.clone(),
-            stream: self.stream.iter().cloned().collect(),
+            stream: self.stream.iter().map(|t| t.view(&clock)).collect(),
             workers: self.workers.clone(),
             failures: self.failures.iter().cloned().collect(),
         }
@@ -427,10 +490,11 @@ mod tests {
         Key::new(Group::new(group), Token(7), &[i])
     }
 
-    fn finished(run: u64, key: Key, worker: u32, at: Instant) -> [Event; 2] {
+    fn finished(run: u64, key: Key, worker: u32, at: Instant) -> [Event; 3] {
         [
             Event::TaskStarted { run, key, worker, at },
             Event::TaskFinished { run, key, worker, start: at, duration: Duration::from_micros(250), nbytes: 16 },
+            Event::TasksDone { run, worker, groups: vec![(key.group(), 1, 16)] },
         ]
     }
 
@@ -530,5 +594,43 @@ mod tests {
         let s = view.snapshot();
         assert_eq!(s.groups.len(), MAX_GROUPS);
         assert_eq!(s.totals.tasks, MAX_GROUPS as u64 + 3);
+    }
+
+    #[test]
+    fn counts_come_from_tallies_and_timings_from_samples() {
+        let now = Instant::now();
+        let inc = Group::new("inc");
+        let mut view = Aggregate::default();
+        view.apply(&[
+            Event::GraphSubmitted {
+                run: 1,
+                scheduler: "threads".into(),
+                tasks: 100,
+                groups: vec![(inc, 100)],
+                at: now,
+            },
+            // One task timed of the 64 done; another one started and running.
+            Event::TaskStarted { run: 1, key: key("inc", 0), worker: 0, at: now },
+            Event::TaskFinished {
+                run: 1,
+                key: key("inc", 0),
+                worker: 0,
+                start: now,
+                duration: Duration::from_micros(5),
+                nbytes: 8,
+            },
+            Event::TasksDone { run: 1, worker: 0, groups: vec![(inc, 64, 512)] },
+            Event::TaskStarted { run: 1, key: key("inc", 64), worker: 0, at: now },
+            // A failure of a task whose start was not reported leaves the running one be.
+            Event::TaskFailed { run: 1, key: key("inc", 70), worker: 1, message: "x".into() },
+        ]);
+        let s = view.snapshot();
+        assert_eq!(
+            s.groups[0],
+            GroupProgress { name: "inc".into(), total: 100, waiting: 34, processing: 1, memory: 64, erred: 1 }
+        );
+        assert_eq!((s.workers[0].finished, s.workers[0].running), (64, 1));
+        assert_eq!(s.stream.len(), 1);
+        assert!(s.workers[0].cpu > 0.0, "the sample stands for the 64 tasks");
     }
 }

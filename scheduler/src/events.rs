@@ -51,7 +51,7 @@ pub enum Event {
         /// The pairs.
         edges: Vec<(Group, Group)>,
     },
-    /// A task started.
+    /// A task started (a sampled task of a local run; every task on a cluster).
     TaskStarted {
         /// The run.
         run: RunId,
@@ -62,7 +62,9 @@ pub enum Event {
         /// When.
         at: Instant,
     },
-    /// A task finished successfully.
+    /// A task finished successfully, with its timing: every task on a cluster, a sample of
+    /// the tasks of a local run (see [`TaskRecorder`]). Counts come from
+    /// [`Event::TasksDone`].
     TaskFinished {
         /// The run.
         run: RunId,
@@ -76,6 +78,17 @@ pub enum Event {
         duration: Duration,
         /// Approximate size of its output.
         nbytes: usize,
+    },
+    /// Tasks a worker finished since its last report, per group: how many, and the bytes
+    /// of their results. Every finished task is counted here exactly once; the
+    /// [`Event::TaskFinished`] events are a sample of them (see [`TaskRecorder`]).
+    TasksDone {
+        /// The run.
+        run: RunId,
+        /// The worker (thread or process).
+        worker: u32,
+        /// `(group, tasks, bytes)`.
+        groups: Vec<(Group, u64, u64)>,
     },
     /// A task failed (its error ends the run).
     TaskFailed {
@@ -248,34 +261,141 @@ impl Drop for EventBuffer {
     }
 }
 
-/// One worker's reporter of task events for one run.
+/// Tasks from this duration on are all timed and reported one by one.
+const SLOW_TASK: Duration = Duration::from_micros(20);
+/// Of faster tasks, one in this many is timed and reported (the task stream's sample).
+const SAMPLE_EVERY: u32 = 64;
+/// Untimed tasks between looks at the clock (for the batch's age).
+const CLOCK_EVERY: u32 = 256;
+
+/// One worker thread's reporter of task events for one run, cheap enough to leave on for
+/// a million tiny tasks: it counts finished tasks per group and reports the counts in
+/// batches ([`Event::TasksDone`]), and times only a sample of the tasks for the task stream
+/// ([`Event::TaskStarted`], [`Event::TaskFinished`]): every task once they take
+/// [`SLOW_TASK`] or more, else one in [`SAMPLE_EVERY`]. Failures are reported at once.
+///
+/// ```
+/// use rask_graph::{Group, Key, Token, Value};
+/// use rask_scheduler::events::{bus, Event, TaskRecorder};
+/// let subscription = bus().subscribe();
+/// let mut recorder = TaskRecorder::new(7, 0);
+/// for i in 0..1000 {
+///     let key = Key::new(Group::new("inc"), Token(1), &[i]);
+///     let start = recorder.started(key);
+///     recorder.ended::<String>(key, start, &Ok(Value::I64(1)));
+/// }
+/// drop(recorder);
+/// let events: Vec<Event> = subscription.receiver().try_iter().flat_map(|b| b.to_vec()).collect();
+/// let counted: u64 = events.iter().map(|e| match e { Event::TasksDone { groups, .. } => groups[0].1, _ => 0 }).sum();
+/// assert_eq!(counted, 1000);
+/// let timed = events.iter().filter(|e| matches!(e, Event::TaskFinished { .. })).count();
+/// assert!(timed >= 1 && timed < 100, "a sample: {timed}");
+/// ```
 #[derive(Debug)]
 pub struct TaskRecorder {
     run: RunId,
     worker: u32,
-    buffer: EventBuffer,
+    /// Finished tasks and their bytes per group since the last flush.
+    tally: Vec<(Group, u64, u64)>,
+    /// Timed events since the last flush.
+    samples: Vec<Event>,
+    /// Tasks seen, and one in how many is timed now.
+    seen: u32,
+    every: u32,
+    since_clock: u32,
+    last_flush: Instant,
 }
 
 impl TaskRecorder {
     /// A recorder for worker `worker` in `run`.
     pub fn new(run: RunId, worker: u32) -> Self {
-        TaskRecorder { run, worker, buffer: EventBuffer::default() }
+        TaskRecorder {
+            run,
+            worker,
+            tally: Vec::with_capacity(4),
+            samples: Vec::with_capacity(16),
+            seen: 0,
+            every: 1,
+            since_clock: 0,
+            last_flush: Instant::now(),
+        }
     }
 
-    /// Reports that `key` starts now; returns the start time.
-    pub fn started(&mut self, key: Key) -> Instant {
+    /// Notes that `key` starts; its start time when it is timed.
+    #[inline]
+    pub fn started(&mut self, key: Key) -> Option<Instant> {
+        self.seen = self.seen.wrapping_add(1);
+        if !self.seen.is_multiple_of(self.every) {
+            return None;
+        }
         let at = Instant::now();
-        self.buffer.push(Event::TaskStarted { run: self.run, key, worker: self.worker, at });
-        at
+        self.samples.push(Event::TaskStarted { run: self.run, key, worker: self.worker, at });
+        Some(at)
     }
 
-    /// Reports how the task that started at `start` ended.
-    pub fn ended<E: std::fmt::Display>(&mut self, key: Key, start: Instant, result: &Result<rask_graph::Value, E>) {
+    /// Notes how the task that [`started`](TaskRecorder::started) ended.
+    #[inline]
+    pub fn ended<E: std::fmt::Display>(
+        &mut self,
+        key: Key,
+        start: Option<Instant>,
+        result: &Result<rask_graph::Value, E>,
+    ) {
         let (run, worker) = (self.run, self.worker);
-        self.buffer.push(match result {
-            Ok(v) => Event::TaskFinished { run, key, worker, start, duration: start.elapsed(), nbytes: v.nbytes() },
-            Err(e) => Event::TaskFailed { run, key, worker, message: e.to_string() },
-        });
+        match result {
+            Ok(v) => {
+                let nbytes = v.nbytes();
+                self.count(key.group(), nbytes as u64);
+                if let Some(start) = start {
+                    let duration = start.elapsed();
+                    self.every = if duration >= SLOW_TASK { 1 } else { SAMPLE_EVERY };
+                    self.samples.push(Event::TaskFinished { run, key, worker, start, duration, nbytes });
+                }
+            }
+            Err(e) => {
+                self.samples.push(Event::TaskFailed { run, key, worker, message: e.to_string() });
+                self.flush();
+                return;
+            }
+        }
+        self.since_clock += 1;
+        if start.is_some() || self.since_clock >= CLOCK_EVERY {
+            self.since_clock = 0;
+            if self.last_flush.elapsed() >= BATCH_AGE {
+                self.flush();
+            }
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, group: Group, nbytes: u64) {
+        match self.tally.iter_mut().rev().find(|(g, _, _)| *g == group) {
+            Some((_, n, bytes)) => {
+                *n += 1;
+                *bytes += nbytes;
+            }
+            None => self.tally.push((group, 1, nbytes)),
+        }
+    }
+
+    /// Publishes the counts and samples gathered.
+    pub fn flush(&mut self) {
+        self.last_flush = Instant::now();
+        self.since_clock = 0;
+        let mut events = std::mem::take(&mut self.samples);
+        if !self.tally.is_empty() {
+            let groups = std::mem::take(&mut self.tally);
+            events.push(Event::TasksDone { run: self.run, worker: self.worker, groups });
+        }
+        if !events.is_empty() {
+            bus().publish(events);
+        }
+    }
+}
+
+impl Drop for TaskRecorder {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

@@ -53,7 +53,7 @@ impl ProgressBar {
                     for event in batch.iter() {
                         match event {
                             Event::GraphSubmitted { tasks, .. } => bar.inc_length(*tasks as u64),
-                            Event::TaskFinished { .. } => bar.inc(1),
+                            Event::TasksDone { groups, .. } => bar.inc(groups.iter().map(|g| g.1).sum()),
                             Event::TaskFailed { key, .. } => {
                                 failed = true;
                                 bar.set_message(format!("failed: {key}"));

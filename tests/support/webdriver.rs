@@ -20,7 +20,10 @@ pub fn ensure_chromium() {
         return;
     }
     let status = Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver"])
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver",
+        ])
         .status()
         .expect("apt-get runs");
     assert!(status.success(), "the browser test needs Debian's chromium and chromium-driver (apt, as root)");

@@ -119,6 +119,7 @@ impl Comm for ShellComm<'_> {
             let worker = worker as u32;
             events.push(Event::TaskStarted { run, key, worker, at: start });
             events.push(Event::TaskFinished { run, key, worker, start, duration, nbytes: nbytes as usize });
+            events.push(Event::TasksDone { run, worker, groups: vec![(key.group(), 1, nbytes)] });
         }
     }
 
