@@ -80,7 +80,7 @@ pub enum Event {
         nbytes: usize,
     },
     /// Tasks a worker finished since its last report, per group: how many, and the bytes
-    /// of their results. Every finished task is counted here exactly once; the
+    /// of their results (of tiny tasks, estimated from the timed sample). Every finished task is counted here exactly once; the
     /// [`Event::TaskFinished`] events are a sample of them (see [`TaskRecorder`]).
     TasksDone {
         /// The run.
@@ -299,8 +299,8 @@ pub struct TaskRecorder {
     tally: Vec<(Group, u64, u64)>,
     /// Timed events since the last flush.
     samples: Vec<Event>,
-    /// Tasks seen, and one in how many is timed now.
-    seen: u32,
+    /// Tasks until the next one timed, and one in how many is timed now.
+    countdown: u32,
     every: u32,
     since_clock: u32,
     last_flush: Instant,
@@ -314,7 +314,7 @@ impl TaskRecorder {
             worker,
             tally: Vec::with_capacity(4),
             samples: Vec::with_capacity(16),
-            seen: 0,
+            countdown: 1,
             every: 1,
             since_clock: 0,
             last_flush: Instant::now(),
@@ -324,10 +324,11 @@ impl TaskRecorder {
     /// Notes that `key` starts; its start time when it is timed.
     #[inline]
     pub fn started(&mut self, key: Key) -> Option<Instant> {
-        self.seen = self.seen.wrapping_add(1);
-        if !self.seen.is_multiple_of(self.every) {
+        self.countdown -= 1;
+        if self.countdown > 0 {
             return None;
         }
+        self.countdown = self.every;
         let at = Instant::now();
         self.samples.push(Event::TaskStarted { run: self.run, key, worker: self.worker, at });
         Some(at)
@@ -343,15 +344,17 @@ impl TaskRecorder {
     ) {
         let (run, worker) = (self.run, self.worker);
         match result {
-            Ok(v) => {
-                let nbytes = v.nbytes();
-                self.count(key.group(), nbytes as u64);
-                if let Some(start) = start {
+            Ok(v) => match start {
+                // A timed task's bytes stand for those of the tasks it samples.
+                Some(start) => {
                     let duration = start.elapsed();
+                    let nbytes = v.nbytes();
+                    self.count(key.group(), nbytes as u64 * u64::from(self.every));
                     self.every = if duration >= SLOW_TASK { 1 } else { SAMPLE_EVERY };
                     self.samples.push(Event::TaskFinished { run, key, worker, start, duration, nbytes });
                 }
-            }
+                None => self.count(key.group(), 0),
+            },
             Err(e) => {
                 self.samples.push(Event::TaskFailed { run, key, worker, message: e.to_string() });
                 self.flush();
@@ -399,19 +402,43 @@ impl Drop for TaskRecorder {
     }
 }
 
-/// Which groups of `graph` read which, each pair once.
-fn group_edges(graph: &TaskGraph) -> Vec<(Group, Group)> {
+/// Tasks of a group whose dependencies [`group_summary`] looks at, at most (and then
+/// one task in [`EDGE_STRIDE`]).
+const EDGE_SAMPLE: u32 = 64;
+const EDGE_STRIDE: usize = 1024;
+
+/// The tasks of `graph` per group (in first-seen order), and which groups read which
+/// (each pair once). Counting is one pass over the keys; the edges come from the first
+/// [`EDGE_SAMPLE`] tasks of each group and one task in [`EDGE_STRIDE`] after that (tasks
+/// of a group read alike), so announcing a million-task graph costs little more than
+/// reading its keys.
+fn group_summary(graph: &TaskGraph) -> (Vec<(Group, usize)>, Vec<(Group, Group)>) {
+    let mut groups: Vec<(Group, usize)> = Vec::new();
+    let mut index = rustc_hash::FxHashMap::default();
     let mut seen = rustc_hash::FxHashSet::default();
-    for task in graph.ids() {
-        let reader = graph.key(task).group();
-        for read in graph.dependencies(task) {
-            let read = graph.key(read).group();
-            if read != reader {
-                seen.insert((reader, read));
+    // Keys of one group mostly come together: the last group is looked up once.
+    let mut last: Option<(Group, usize)> = None;
+    for (t, key) in graph.keys().iter().enumerate() {
+        let group = key.group();
+        let i = match last {
+            Some((g, i)) if g == group => i,
+            _ => *index.entry(group).or_insert_with(|| {
+                groups.push((group, 0));
+                groups.len() - 1
+            }),
+        };
+        last = Some((group, i));
+        groups[i].1 += 1;
+        if groups[i].1 <= EDGE_SAMPLE as usize || t % EDGE_STRIDE == 0 {
+            for read in graph.dependencies(rask_graph::TaskId(t as u32)) {
+                let read = graph.key(read).group();
+                if read != group {
+                    seen.insert((group, read));
+                }
             }
         }
     }
-    seen.into_iter().collect()
+    (groups, seen.into_iter().collect())
 }
 
 /// Reports the start and end of one run, if anyone listens.
@@ -429,15 +456,7 @@ impl RunReport {
         let run = if listened { bus().next_run() } else { 0 };
         let started = Instant::now();
         if listened {
-            let mut groups: Vec<(Group, usize)> = Vec::new();
-            let mut index = std::collections::HashMap::new();
-            for key in graph.keys() {
-                let i = *index.entry(key.group()).or_insert_with(|| {
-                    groups.push((key.group(), 0));
-                    groups.len() - 1
-                });
-                groups[i].1 += 1;
-            }
+            let (groups, edges) = group_summary(graph);
             bus().publish(vec![
                 Event::GraphSubmitted {
                     run,
@@ -446,7 +465,7 @@ impl RunReport {
                     groups,
                     at: started,
                 },
-                Event::GroupEdges { run, edges: group_edges(graph) },
+                Event::GroupEdges { run, edges },
             ]);
         }
         RunReport { run, started, listened }
