@@ -69,7 +69,8 @@ struct Options {
     passes: OptimizeOptions,
     /// Each worker's memory limit (processes, local-cluster).
     memory_limit: Option<u64>,
-    /// Serve the dashboard and keep a page's live stream open during the run.
+    /// Serve the dashboard and keep a page's live stream open during the run (a local
+    /// cluster's scheduler serves its own only with this flag).
     dashboard: bool,
 }
 
@@ -207,7 +208,12 @@ impl Processes {
 /// The scheduler `spec` names; on a pool or a local cluster the workers are this harness
 /// (its ops linked in) unless `product_workers`, which runs the `rask-worker` binary users
 /// run (W5: only rask's ops, and the binary's own allocator).
-fn scheduler(spec: &str, memory_limit: Option<u64>, product_workers: bool) -> (Arc<dyn Scheduler>, Option<Processes>) {
+fn scheduler(
+    spec: &str,
+    memory_limit: Option<u64>,
+    product_workers: bool,
+    dashboard: bool,
+) -> (Arc<dyn Scheduler>, Option<Processes>) {
     // On a pool or a local cluster the harness is its own worker binary, so W6's ops are
     // linked where they run.
     let be_the_worker = || {
@@ -224,7 +230,8 @@ fn scheduler(spec: &str, memory_limit: Option<u64>, product_workers: bool) -> (A
         if !product_workers {
             be_the_worker();
         }
-        let options = LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit, ..Default::default() };
+        let options =
+            LocalClusterOptions { workers: n, threads_per_worker: 1, memory_limit, dashboard, ..Default::default() };
         let cluster = LocalCluster::start(options).unwrap_or_else(|e| panic!("--scheduler {spec}: {e}"));
         let client: Arc<dyn Scheduler> =
             Arc::new(cluster.client().unwrap_or_else(|e| panic!("--scheduler {spec}: {e}")));
@@ -273,7 +280,8 @@ fn workers_peak_rss_mb(processes: Option<&Processes>) -> Vec<f64> {
 }
 
 fn run_case(options: &Options, case: &str) -> Json {
-    let (scheduler, pool) = scheduler(&options.scheduler, options.memory_limit, options.workload == "w5");
+    let (scheduler, pool) =
+        scheduler(&options.scheduler, options.memory_limit, options.workload == "w5", options.dashboard);
     if pool.is_some() && (options.workload.as_str(), case) == ("w1", "delayed") {
         return json!({
             "workload": options.workload, "case": case, "scheduler": scheduler.name(),

@@ -243,20 +243,24 @@ pub fn main() {
         Ok(choice) => choice,
         Err(e) => fail(&e),
     };
-    let token = config.token.clone();
-    let server = match Server::start(config) {
-        Ok(server) => server,
-        Err(e) => fail(&e),
-    };
-    eprintln!("rask-scheduler listening on {}", server.address());
-    let _dashboard = match start_dashboard(&dashboard, token) {
+    let mut config = config;
+    // The dashboard first: its address goes into the scheduler file.
+    let _dashboard = match start_dashboard(&dashboard, config.token.clone()) {
         Ok(Some(dashboard)) => {
-            eprintln!("rask-scheduler dashboard at {}", dashboard.url());
+            config.dashboard = Some(dashboard.url());
             Some(dashboard)
         }
         Ok(None) => None,
         Err(e) => fail(&e),
     };
+    let server = match Server::start(config.clone()) {
+        Ok(server) => server,
+        Err(e) => fail(&e),
+    };
+    eprintln!("rask-scheduler listening on {}", server.address());
+    if let Some(url) = &config.dashboard {
+        eprintln!("rask-scheduler dashboard at {url}");
+    }
     if let Some(signal) = signals.forever().next() {
         tracing::info!(signal, "shutting down");
     }

@@ -341,3 +341,15 @@ fn the_pages_show_live_progress_in_a_real_browser() {
     assert!(rows.as_str().unwrap().contains("refuse"), "{rows}");
     browser.screenshot(&shots.join("failures.png"));
 }
+
+#[test]
+fn a_local_cluster_says_where_its_dashboard_is() {
+    let _serial = serial();
+    let cluster = rask::LocalCluster::new(1).unwrap();
+    let url = cluster.dashboard_url().expect("served by default").to_string();
+    let address = url.trim_start_matches("http://").trim_end_matches("/status").to_string();
+    let workers = json_settles(&address, "/api/v1/workers", |w| w.as_array().is_some_and(|w| w.len() == 1));
+    assert_eq!(workers.as_array().unwrap().len(), 1, "{workers}");
+    let options = rask::scheduler::LocalClusterOptions { workers: 1, dashboard: false, ..Default::default() };
+    assert!(rask::LocalCluster::start(options).unwrap().dashboard_url().is_none());
+}

@@ -272,7 +272,7 @@ const CLOCK_EVERY: u32 = 256;
 /// a million tiny tasks: it counts finished tasks per group and reports the counts in
 /// batches ([`Event::TasksDone`]), and times only a sample of the tasks for the task stream
 /// ([`Event::TaskStarted`], [`Event::TaskFinished`]): every task once they take
-/// [`SLOW_TASK`] or more, else one in [`SAMPLE_EVERY`]. Failures are reported at once.
+/// 20 µs or more, else one in 64. Failures are reported at once.
 ///
 /// ```
 /// use rask_graph::{Group, Key, Token, Value};

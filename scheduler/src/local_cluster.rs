@@ -32,6 +32,9 @@ pub struct LocalClusterOptions {
     pub memory_limit: Option<u64>,
     /// The scheduler's `--client-grace`: how long a disconnected client's keys stay (30 s).
     pub client_grace: std::time::Duration,
+    /// Whether the scheduler serves its web dashboard (on 127.0.0.1:8787, or a free port
+    /// when that is taken: see [`LocalCluster::dashboard_url`]).
+    pub dashboard: bool,
 }
 
 impl Default for LocalClusterOptions {
@@ -42,6 +45,7 @@ impl Default for LocalClusterOptions {
             threads_per_worker: 1,
             memory_limit: None,
             client_grace: std::time::Duration::from_secs(30),
+            dashboard: true,
         }
     }
 }
@@ -92,6 +96,7 @@ impl LocalCluster {
             .arg(&scheduler_file)
             .arg("--client-grace")
             .arg(format!("{}ms", options.client_grace.as_millis()))
+            .args((!options.dashboard).then_some(["--dashboard-address", "none"]).into_iter().flatten())
             .env("RASK_TOKEN", &token)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -103,7 +108,7 @@ impl LocalCluster {
             workers: Vec::new(),
             worker_binary,
             options: options.clone(),
-            file: SchedulerFile { address: Address::Unix(PathBuf::new()), token: None, pid: 0 },
+            file: SchedulerFile { address: Address::Unix(PathBuf::new()), token: None, pid: 0, dashboard: None },
             scheduler_file,
             token,
             started: 0,
@@ -188,6 +193,11 @@ impl LocalCluster {
     /// The scheduler file (address and token, readable by this user only).
     pub fn scheduler_file(&self) -> &Path {
         &self.scheduler_file
+    }
+
+    /// The status page of the scheduler's dashboard, unless it serves none.
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.file.dashboard.as_deref()
     }
 
     /// The cluster's shared secret.

@@ -16,7 +16,7 @@ use crate::wire::Address;
 /// ```
 /// use rask_scheduler::SchedulerFile;
 /// let path = std::env::temp_dir().join(format!("rask-doc-scheduler-{}.json", std::process::id()));
-/// let file = SchedulerFile { address: "tcp://127.0.0.1:8786".parse()?, token: Some("s3cret".into()), pid: 7 };
+/// let file = SchedulerFile { address: "tcp://127.0.0.1:8786".parse()?, token: Some("s3cret".into()), pid: 7, dashboard: None };
 /// file.write(&path)?;
 /// assert_eq!(SchedulerFile::read(&path)?, file);
 /// std::fs::remove_file(&path).unwrap();
@@ -31,6 +31,9 @@ pub struct SchedulerFile {
     pub token: Option<String>,
     /// The scheduler's process id.
     pub pid: u32,
+    /// Where its web dashboard is (`http://HOST:PORT/status`), if it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
 }
 
 impl SchedulerFile {

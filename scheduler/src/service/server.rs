@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// How long the keys a disconnected client wanted are kept wanted (30 s), so that a
     /// network blip does not lose its work.
     pub client_grace: Duration,
+    /// The address of the dashboard served beside it, written to the scheduler file.
+    pub dashboard: Option<String>,
 }
 
 impl ServerConfig {
@@ -53,6 +55,7 @@ impl ServerConfig {
             transfer_limit: crate::wire::transfer_limit(),
             tls: None,
             client_grace: Duration::from_secs(30),
+            dashboard: None,
         }
     }
 }
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("client_grace", &self.client_grace)
             .field("transfer_limit", &self.transfer_limit)
             .field("tls", &self.tls)
+            .field("dashboard", &self.dashboard)
             .finish()
     }
 }
@@ -115,8 +119,13 @@ impl Server {
             clients: true,
         })?;
         if let Some(path) = &config.scheduler_file {
-            SchedulerFile { address: address.clone(), token: config.token.clone(), pid: std::process::id() }
-                .write(path)?;
+            SchedulerFile {
+                address: address.clone(),
+                token: config.token.clone(),
+                pid: std::process::id(),
+                dashboard: config.dashboard.clone(),
+            }
+            .write(path)?;
         }
         tracing::info!(%address, "scheduler listening");
         Ok(Server { service, scheduler_file: config.scheduler_file })
