@@ -402,8 +402,10 @@ impl Drop for TaskRecorder {
     }
 }
 
+/// Tasks per group, in first-seen order.
+pub type GroupCounts = Vec<(Group, usize)>;
 /// Pairs of groups, `(reader, read)`.
-type GroupEdgeList = Vec<(Group, Group)>;
+pub type GroupPairs = Vec<(Group, Group)>;
 
 /// Tasks of a group whose dependencies [`group_summary`] looks at, at most (and then
 /// one task in [`EDGE_STRIDE`]).
@@ -415,7 +417,7 @@ const EDGE_STRIDE: usize = 1024;
 /// [`EDGE_SAMPLE`] tasks of each group and one task in [`EDGE_STRIDE`] after that (tasks
 /// of a group read alike), so announcing a million-task graph costs little more than
 /// reading its keys.
-fn group_summary(graph: &TaskGraph) -> (Vec<(Group, usize)>, GroupEdgeList) {
+fn group_summary(graph: &TaskGraph) -> (GroupCounts, GroupPairs) {
     let mut groups: Vec<(Group, usize)> = Vec::new();
     let mut index = rustc_hash::FxHashMap::default();
     let mut seen = rustc_hash::FxHashSet::default();

@@ -73,6 +73,39 @@ impl<'a> ShellComm<'a> {
         }
     }
 
+    /// Adds `event` to what this burst publishes, if anyone listens.
+    pub fn event(&mut self, event: Event) {
+        if let Some(events) = self.events.as_mut() {
+            events.push(event);
+        }
+    }
+
+    /// Announces a client's submission, as a local scheduler announces its graph: its
+    /// tasks per group, and which groups read which (a call of one task, a future, costs
+    /// no table).
+    pub fn announce(&mut self, submission: &crate::wire::Submission) {
+        if self.events.is_none() || submission.tasks.is_empty() {
+            return;
+        }
+        let (run, at) = (submission.run, std::time::Instant::now());
+        let (groups, edges) = match submission.tasks.as_slice() {
+            [task] => {
+                let group = task.key.group();
+                let reads = task.args.iter().filter_map(|a| match a {
+                    crate::wire::SubmitArg::Key(read) if read.group() != group => Some((group, read.group())),
+                    _ => None,
+                });
+                (vec![(group, 1)], reads.collect::<rustc_hash::FxHashSet<_>>().into_iter().collect())
+            }
+            tasks => group_summary(tasks),
+        };
+        let tasks = submission.tasks.len();
+        self.event(Event::GraphSubmitted { run, scheduler: "cluster".to_string(), tasks, groups, at });
+        if !edges.is_empty() {
+            self.event(Event::GroupEdges { run, edges });
+        }
+    }
+
     /// Publishes the buffered events; returns the batches that could not be sent.
     pub fn finish(mut self) -> Vec<Unsent> {
         if let Some(events) = self.events.as_mut() {
@@ -175,4 +208,27 @@ fn send_remote(link: &Link, run: u64, news: FromScheduler) {
             let _ = link.send(&ToClient { run, news: FromScheduler::Results(vec![(key, Lookup::Refused(reason))]) });
         }
     }
+}
+
+/// Tasks per group of a submission (in first-seen order), and which groups read which.
+fn group_summary(tasks: &[crate::wire::SubmitTask]) -> (crate::events::GroupCounts, crate::events::GroupPairs) {
+    let mut groups: Vec<(rask_graph::Group, usize)> = Vec::new();
+    let mut index: FxHashMap<rask_graph::Group, usize> = FxHashMap::default();
+    let mut edges = rustc_hash::FxHashSet::default();
+    for task in tasks {
+        let group = task.key.group();
+        let i = *index.entry(group).or_insert_with(|| {
+            groups.push((group, 0));
+            groups.len() - 1
+        });
+        groups[i].1 += 1;
+        for arg in &task.args {
+            if let crate::wire::SubmitArg::Key(read) = arg
+                && read.group() != group
+            {
+                edges.insert((group, read.group()));
+            }
+        }
+    }
+    (groups, edges.into_iter().collect())
 }

@@ -333,16 +333,16 @@ impl Reactor {
                 self.restart(conn, run, Duration::from_millis(timeout_ms))
             }
             Input::Client(conn, Incoming::Message(message)) => {
-                if let ToScheduler::Submit(submission) = &message {
+                if let ToScheduler::Submit(_) = &message {
                     self.spawn_failure = None;
                     self.top_up();
-                    if bus().is_listened() {
-                        announce(submission);
-                    }
                 }
                 let run = message.run();
                 let scope = self.scope(conn, run);
                 let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+                if let ToScheduler::Submit(submission) = &message {
+                    comm.announce(submission);
+                }
                 self.core.handle_client(scope, message, &mut comm);
                 drop(comm);
                 if self.core.client_is_idle(scope) {
@@ -533,11 +533,14 @@ impl Reactor {
 
     /// A run is over (it released all it wanted, or its client left).
     fn end_scope(&mut self, scope: ClientId) {
-        if let Some(owner) = self.owners.remove(&scope) {
+        let owner = self.owners.remove(&scope);
+        if let Some(owner) = owner {
             self.scopes.remove(&owner);
-            publish(Event::RunFinished { run: owner.1, ok: true, elapsed: Duration::ZERO });
         }
         let mut comm = ShellComm::new(&self.workers, &self.clients, &self.owners);
+        if let Some((_, run)) = owner {
+            comm.event(Event::RunFinished { run, ok: true, elapsed: Duration::ZERO });
+        }
         self.core.remove_client(scope, &mut comm);
     }
 
@@ -684,42 +687,6 @@ impl Reactor {
         }
         self.publish_state();
     }
-}
-
-/// Announces a client's submission on the event bus, as a local scheduler announces its
-/// graph: its tasks per group, and which groups read which.
-fn announce(submission: &crate::wire::Submission) {
-    if submission.tasks.is_empty() {
-        return;
-    }
-    let mut groups: Vec<(rask_graph::Group, usize)> = Vec::new();
-    let mut index: FxHashMap<rask_graph::Group, usize> = FxHashMap::default();
-    let mut edges = rustc_hash::FxHashSet::default();
-    for task in &submission.tasks {
-        let group = task.key.group();
-        let i = *index.entry(group).or_insert_with(|| {
-            groups.push((group, 0));
-            groups.len() - 1
-        });
-        groups[i].1 += 1;
-        for arg in &task.args {
-            if let crate::wire::SubmitArg::Key(read) = arg
-                && read.group() != group
-            {
-                edges.insert((group, read.group()));
-            }
-        }
-    }
-    bus().publish(vec![
-        Event::GraphSubmitted {
-            run: submission.run,
-            scheduler: "cluster".to_string(),
-            tasks: submission.tasks.len(),
-            groups,
-            at: Instant::now(),
-        },
-        Event::GroupEdges { run: submission.run, edges: edges.into_iter().collect() },
-    ]);
 }
 
 /// Publishes one event, if anyone listens.
