@@ -143,7 +143,8 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     (StatusCode::UNAUTHORIZED, "this dashboard asks for the cluster's token (?token=...)").into_response()
 }
 
-/// Binds `address` (an error if it cannot) and serves on `runtime` until `stop` fires.
+/// Binds `address` on `runtime` (an error if it cannot); the listener and the address
+/// bound (the port chosen, for port 0).
 pub(crate) fn bind(
     runtime: &tokio::runtime::Runtime,
     address: SocketAddr,

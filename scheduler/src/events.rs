@@ -3,8 +3,9 @@
 //! Executors publish [`Event`]s (graph submitted, task started, finished or failed, run
 //! finished); the terminal progress bar and the dashboard subscribe. Nothing is built,
 //! timed or sent when nobody listens: an executor checks [`EventBus::is_listened`] once
-//! per run. When someone listens, each worker thread buffers events and publishes them in
-//! batches ([`EventBuffer`]), so the per-task cost is a push onto a local vector.
+//! per run. When someone listens, each worker thread counts and samples its tasks and
+//! publishes them in batches ([`TaskRecorder`]), and the cluster's service publishes the
+//! events of one burst of its state machine together.
 //!
 //! ```
 //! use rask_scheduler::events::{bus, Event};
@@ -219,47 +220,9 @@ impl Drop for Subscription {
     }
 }
 
-/// A worker thread's buffer of events, published in batches.
-#[derive(Debug)]
-pub struct EventBuffer {
-    events: Vec<Event>,
-    last_flush: Instant,
-}
-
-/// Publish when this many events are buffered...
-const BATCH_EVENTS: usize = 1024;
-/// ...or when the oldest is this old, so progress moves smoothly on slow tasks.
+/// How often a worker thread publishes what it gathered, at most, so progress moves
+/// smoothly on slow tasks.
 const BATCH_AGE: Duration = Duration::from_millis(50);
-
-impl Default for EventBuffer {
-    fn default() -> Self {
-        EventBuffer { events: Vec::with_capacity(64), last_flush: Instant::now() }
-    }
-}
-
-impl EventBuffer {
-    /// Buffers one event, publishing the batch when it is large or old.
-    pub fn push(&mut self, event: Event) {
-        self.events.push(event);
-        if self.events.len() >= BATCH_EVENTS || self.last_flush.elapsed() >= BATCH_AGE {
-            self.flush();
-        }
-    }
-
-    /// Publishes what is buffered.
-    pub fn flush(&mut self) {
-        self.last_flush = Instant::now();
-        if !self.events.is_empty() {
-            bus().publish(std::mem::take(&mut self.events));
-        }
-    }
-}
-
-impl Drop for EventBuffer {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
 
 /// Tasks from this duration on are all timed and reported one by one.
 const SLOW_TASK: Duration = Duration::from_micros(20);

@@ -159,20 +159,23 @@ fn read_response(stream: &mut TcpStream) -> Result<(String, String), String> {
         }
         body.extend_from_slice(&buf[..n]);
     }
-    let body = String::from_utf8_lossy(&body).to_string();
-    Ok((head, if chunked { dechunk(&body) } else { body }))
+    let body = if chunked { dechunk(&body) } else { body };
+    Ok((head, String::from_utf8_lossy(&body).to_string()))
 }
 
-/// A chunked HTTP body, joined.
-fn dechunk(mut rest: &str) -> String {
-    let mut body = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || tail.len() < size {
-            break;
+/// A chunked HTTP body, joined (sizes count bytes, so this works on bytes).
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..end]).ok().and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let tail = &rest[end + 2..];
+        match size {
+            Some(size) if size > 0 && tail.len() >= size => {
+                body.extend_from_slice(&tail[..size]);
+                rest = tail[size..].strip_prefix(b"\r\n").unwrap_or(&tail[size..]);
+            }
+            _ => break,
         }
-        body.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
     }
     body
 }

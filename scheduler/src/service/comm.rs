@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::cluster::comm::Comm;
 use crate::cluster::{ClientId, WorkerId};
-use crate::events::{Event, EventBuffer, bus};
+use crate::events::{Event, bus};
 use crate::net::Link;
 use crate::wire::{FromScheduler, Lookup, ToClient, ToWorker, WireError, WorkerInfo};
 
@@ -44,7 +44,8 @@ pub(crate) struct ShellComm<'a> {
     workers: &'a FxHashMap<u64, WorkerConn>,
     clients: &'a FxHashMap<u64, ClientConn>,
     owners: &'a Owners,
-    events: Option<EventBuffer>,
+    /// The burst's events, published together at its end; `None` when nobody listens.
+    events: Option<Vec<Event>>,
     unsent: Vec<Unsent>,
     /// News for remote clients not sent yet, by connection.
     gathered: FxHashMap<u64, Vec<ToClient>>,
@@ -56,7 +57,7 @@ impl<'a> ShellComm<'a> {
         clients: &'a FxHashMap<u64, ClientConn>,
         owners: &'a Owners,
     ) -> ShellComm<'a> {
-        let events = bus().is_listened().then(EventBuffer::default);
+        let events = bus().is_listened().then(Vec::new);
         ShellComm { workers, clients, owners, events, unsent: Vec::new(), gathered: FxHashMap::default() }
     }
 
@@ -108,10 +109,15 @@ impl<'a> ShellComm<'a> {
 
     /// Publishes the buffered events; returns the batches that could not be sent.
     pub fn finish(mut self) -> Vec<Unsent> {
-        if let Some(events) = self.events.as_mut() {
-            events.flush();
-        }
+        self.publish_events();
         std::mem::take(&mut self.unsent)
+    }
+
+    /// Publishes the burst's events, if there are any.
+    fn publish_events(&mut self) {
+        if let Some(events) = self.events.as_mut().filter(|e| !e.is_empty()) {
+            bus().publish(std::mem::take(events));
+        }
     }
 }
 
@@ -165,6 +171,7 @@ impl Comm for ShellComm<'_> {
 
 impl Drop for ShellComm<'_> {
     fn drop(&mut self) {
+        self.publish_events();
         let conns: Vec<u64> = self.gathered.keys().copied().collect();
         for conn in conns {
             self.send_gathered(conn);
